@@ -1,0 +1,1 @@
+"""All code that touches DuckDB, files and CSV layouts."""

@@ -1,0 +1,130 @@
+-- Warehouse tables. Idempotent: run on every connection that writes.
+create schema if not exists raw;
+create schema if not exists ref;
+create schema if not exists staging;
+create schema if not exists marts;
+
+create table if not exists raw.loaded_files (
+    file_sha256     varchar primary key,
+    file_path       varchar not null,
+    file_format     varchar not null,
+    mapping         varchar not null,
+    loaded_at       timestamp not null,
+    rows_read       bigint not null,
+    rows_loaded     bigint not null,
+    rows_rejected   bigint not null,
+    ignored_columns varchar[]
+);
+
+create table if not exists raw.dispensing (
+    file_sha256  varchar not null,
+    line         bigint not null,      -- line in the source file (header = line 1); Parquet: row number
+    dispensed_at timestamp not null,
+    location_id  varchar not null,
+    drug_id      varchar not null,     -- NDC normalised to 11 digits where it is one, else a local code
+    quantity     double not null,      -- units; negative = return to stock
+    drug_name    varchar,
+    ndc          varchar
+);
+
+create table if not exists raw.dispensing_rejects (
+    file_sha256  varchar not null,
+    file_path    varchar not null,
+    line         bigint,
+    column_name  varchar,
+    reason       varchar not null,
+    -- the canonical fields as they were read (never the other columns of the export)
+    raw_dispensed_at varchar,
+    raw_location_id  varchar,
+    raw_drug_id      varchar,
+    raw_quantity     varchar
+);
+
+create table if not exists ref.loaded_files (
+    kind        varchar not null,
+    file_sha256 varchar not null,
+    file_path   varchar not null,
+    loaded_at   timestamp not null,
+    rows_loaded bigint not null
+);
+
+create table if not exists ref.catalog (
+    drug_id          varchar primary key,
+    drug_name        varchar,
+    pack_size_units  double,
+    unit_cost        double,
+    lead_time_days   integer,
+    shelf_life_days  integer,
+    criticality      varchar,
+    generic_name     varchar,
+    atc_code         varchar,
+    min_par_units    double
+);
+
+create table if not exists ref.on_hand (
+    location_id    varchar not null,
+    drug_id        varchar not null,
+    on_hand_units  double not null,
+    on_order_units double not null,
+    primary key (location_id, drug_id)
+);
+
+create table if not exists marts.runs (
+    run_id       varchar primary key,
+    as_of        date not null,
+    period       varchar not null,
+    started_at   timestamp not null,
+    finished_at  timestamp,
+    status       varchar not null,
+    settings     json,
+    n_series     bigint,
+    outputs      varchar[]
+);
+
+create table if not exists marts.forecast (
+    run_id       varchar not null,
+    location_id  varchar not null,
+    drug_id      varchar not null,
+    period_start date not null,
+    mean         double not null,
+    q50 double not null, q80 double not null, q90 double not null, q95 double not null, q99 double not null,
+    model        varchar not null
+);
+
+create table if not exists marts.protection_demand (
+    run_id                    varchar not null,
+    location_id               varchar not null,
+    drug_id                   varchar not null,
+    model                     varchar not null,
+    history_periods           integer not null,
+    service_level             double not null,
+    lead_time_days            integer not null,
+    review_period_days        integer not null,
+    lead_time_demand_mean     double not null,
+    lead_time_demand_units    double not null,   -- service-level quantile of demand over the lead time
+    protection_demand_mean    double not null,
+    protection_demand_units   double not null,   -- service-level quantile over lead time + review period
+    forecast_next_4_units     double not null,
+    actual_last_4_units       double
+);
+
+create table if not exists marts.par_levels (
+    run_id               varchar not null,
+    location_id          varchar not null,
+    drug_id              varchar not null,
+    drug_name            varchar,
+    reorder_point_units  double not null,
+    par_level_units      double not null,
+    on_hand_units        double not null,
+    on_order_units       double not null,
+    order_units          double not null,
+    order_packs          bigint not null,
+    pack_size_units      double not null,
+    service_level        double not null,
+    lead_time_days       integer not null,
+    review_period_days   integer not null,
+    forecast_units_next_4_periods double not null,
+    history_periods      integer not null,
+    model                varchar not null,
+    reason               varchar not null
+);

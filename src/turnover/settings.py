@@ -1,0 +1,145 @@
+"""One typed settings object, read from ``turnover.toml`` and ``TURNOVER_*`` environment variables.
+
+Precedence, highest first: explicit keyword overrides, environment (``TURNOVER_POLICY__SERVICE_LEVEL``,
+nested with ``__``), the TOML file, the defaults below. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+Period = Literal["week", "month"]
+Criticality = Literal["vital", "essential", "non-essential"]
+
+DEFAULT_CONFIG_FILE = "turnover.toml"
+
+# Formats tried, in order, after a plain ISO cast fails. Ambiguous day/month orders are a
+# per-export decision, so a mapping lists its own formats first.
+DEFAULT_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d"]
+
+
+class ColumnMapping(BaseModel):
+    """How one pharmacy system's export maps onto the canonical dispensing columns.
+
+    ``layout = "long"``: one row per dispensing; ``columns`` maps canonical name -> header.
+    ``layout = "wide"``: one row per date and one column per drug (``value_columns``); each cell
+    becomes a dispensing row with ``drug_id`` = the column's header.
+    A mapping is chosen for a file when every source column it names is in the file's header.
+    """
+
+    name: str
+    layout: Literal["long", "wide"] = "long"
+    columns: dict[str, str] = Field(default_factory=dict)
+    date_column: str | None = None
+    value_columns: list[str] = Field(default_factory=list)
+    location_id: str | None = Field(
+        default=None, description="Constant location for exports that carry no location column."
+    )
+    date_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_DATE_FORMATS))
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ColumnMapping:
+        if self.layout == "wide":
+            if not self.date_column or not self.value_columns:
+                raise ValueError(f"mapping {self.name!r}: wide layout needs date_column and value_columns")
+            if not self.location_id and "location_id" not in self.columns:
+                raise ValueError(f"mapping {self.name!r}: wide layout needs location_id")
+        else:
+            needed = {"dispensed_at", "drug_id", "quantity"} | (set() if self.location_id else {"location_id"})
+            missing = needed - set(self.columns)
+            if missing:
+                raise ValueError(f"mapping {self.name!r}: columns lacks {sorted(missing)}")
+        return self
+
+    def source_columns(self) -> list[str]:
+        """Headers that must all be present for this mapping to apply to a file."""
+        if self.layout == "wide":
+            return [self.date_column, *self.value_columns, *self.columns.values()]  # type: ignore[list-item]
+        return list(self.columns.values())
+
+
+CANONICAL_MAPPING = ColumnMapping(
+    name="canonical",
+    columns={c: c for c in ("dispensed_at", "location_id", "drug_id", "quantity")},
+)
+
+
+class IngestSettings(BaseModel):
+    mappings: list[ColumnMapping] = Field(default_factory=list)
+    max_abs_quantity_units: float = Field(
+        100_000.0, gt=0, description="Rows beyond this absolute quantity are rejected as implausible."
+    )
+    earliest_date: date = Field(date(1990, 1, 1), description="Rows dated before this are rejected.")
+
+    def all_mappings(self) -> list[ColumnMapping]:
+        """Configured mappings, then the canonical one (always available)."""
+        names = {m.name for m in self.mappings}
+        return [*self.mappings, *([] if "canonical" in names else [CANONICAL_MAPPING])]
+
+
+class ForecastSettings(BaseModel):
+    period: Period = "week"
+    horizon_weeks: int = Field(13, ge=1, le=104)
+    n_paths: int = Field(1000, ge=100, description="Simulated sample paths per series.")
+    seed: int = 20261129
+    min_seasons: float = Field(2.0, ge=1.0, description="Full seasons of history before a seasonal model.")
+    min_history_periods: int = Field(8, ge=2, description="Periods before a smoothing model; fewer: bootstrap.")
+    intermittent_nonzero_share: float = Field(
+        0.5, gt=0, le=1, description="Below this share of non-zero recent periods a series is intermittent."
+    )
+    recent_window_periods: int = Field(26, ge=4, description="Window for intermittency and bootstrap.")
+
+
+class PolicySettings(BaseModel):
+    service_level: float = Field(0.95, gt=0.5, lt=1.0)
+    review_period_days: int = Field(7, ge=1, le=90)
+    default_lead_time_days: int = Field(2, ge=0, le=365)
+    default_pack_size_units: float = Field(1.0, gt=0)
+    default_criticality: Criticality = "essential"
+    seasonal_change_threshold: float = Field(
+        0.2, gt=0, description="Relative change of next vs last 4 periods that the reason calls a rise/fall."
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of a run. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="TURNOVER_", env_nested_delimiter="__", extra="forbid")
+
+    warehouse_path: Path = Path("data/warehouse.duckdb")
+    output_dir: Path = Path("data/out")
+    demo_dir: Path = Path("data/demo")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: D102
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[Any] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config_path`` (else ``$TURNOVER_CONFIG``, else ``./turnover.toml`` if present).
+
+    Raises:
+        FileNotFoundError: an explicitly named config file does not exist.
+        pydantic.ValidationError: a value is out of range; the message names the field.
+    """
+    path = config_path or os.environ.get("TURNOVER_CONFIG")
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(path) if path else None})
+    bound = type("Settings", (Settings,), {"model_config": config})
+    return Settings.model_validate(bound(**overrides).model_dump())
