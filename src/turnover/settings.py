@@ -91,9 +91,9 @@ class ForecastSettings(BaseModel):
     min_seasons: float = Field(2.0, ge=1.0, description="Full seasons of history before a seasonal model.")
     min_history_periods: int = Field(8, ge=2, description="Periods before a smoothing model; fewer: bootstrap.")
     intermittent_nonzero_share: float = Field(
-        0.5, gt=0, le=1, description="Below this share of non-zero recent periods a series is intermittent."
+        0.5, gt=0, le=1, description="Below this share of non-zero periods in the last year a series is intermittent."
     )
-    recent_window_periods: int = Field(26, ge=4, description="Window for intermittency and bootstrap.")
+    recent_window_periods: int = Field(26, ge=4, description="Window the bootstrap resamples.")
 
 
 class PolicySettings(BaseModel):

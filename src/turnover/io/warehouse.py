@@ -76,3 +76,14 @@ def file_sha256(path: str | Path) -> str:
 def quote_identifier(name: str) -> str:
     """``name`` as a quoted SQL identifier (for headers read from a file, never for values)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def normalize_ndc(values: list[str]) -> list[str]:
+    """``values`` through the warehouse's ``normalize_ndc`` macro (the one implementation)."""
+    con = duckdb.connect()
+    try:
+        con.execute(sql_text("macros"))
+        rows = con.execute("select normalize_ndc(unnest($v)) ", {"v": list(values)}).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]

@@ -96,6 +96,7 @@ create table if not exists marts.protection_demand (
     location_id               varchar not null,
     drug_id                   varchar not null,
     model                     varchar not null,
+    basis                     varchar not null,   -- why that model, in words
     history_periods           integer not null,
     service_level             double not null,
     lead_time_days            integer not null,

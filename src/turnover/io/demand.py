@@ -1,0 +1,91 @@
+"""Building and reading the demand series (SQL in ``sql/demand_series.sql`` and ``sql/series.sql``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from turnover import schema
+from turnover.calendar import last_history_start
+from turnover.io.warehouse import sql_text
+from turnover.settings import Period, PolicySettings
+
+STEP_SQL = {"week": "interval 7 day", "month": "interval 1 month"}
+
+
+def latest_dispensing_date(con: duckdb.DuckDBPyConnection, today: date | None = None) -> date | None:
+    """The latest dispensing date loaded, capped at ``today``: the default as-of date of a run."""
+    today = today or date.today()
+    row = con.execute(
+        f"select max(cast(dispensed_at as date)) from {schema.DISPENSING} where cast(dispensed_at as date) <= ?",
+        [today],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def build_demand_series(con: duckdb.DuckDBPyConnection, as_of: date, period: Period, policy: PolicySettings) -> int:
+    """Rebuild ``staging.demand_series`` and ``staging.series`` for ``as_of``; returns the series count."""
+    con.execute(
+        sql_text("demand_series").replace("$step", STEP_SQL[period]),
+        {"as_of": as_of, "period": period, "last_history_start": last_history_start(as_of, period)},
+    )
+    con.execute(
+        sql_text("series"),
+        {
+            "as_of": as_of,
+            "default_lead_time_days": policy.default_lead_time_days,
+            "default_pack_size_units": policy.default_pack_size_units,
+            "default_criticality": policy.default_criticality,
+        },
+    )
+    return con.execute(f"select count(*) from {schema.SERIES}").fetchone()[0]
+
+
+@dataclass(frozen=True)
+class DemandPanel:
+    """Every series' history as one flat array, sliced per series (no per-row Python objects).
+
+    ``units[offsets[i]:offsets[i + 1]]`` is the history of ``keys.iloc[i]``, oldest bucket first.
+    """
+
+    keys: pd.DataFrame
+    offsets: np.ndarray
+    units: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def history(self, i: int) -> np.ndarray:
+        return self.units[self.offsets[i] : self.offsets[i + 1]]
+
+
+def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
+    """The demand series in ``staging.series`` order (a series with no history gets an empty slice)."""
+    sized = con.execute(
+        f"select s.location_id, s.drug_id, count(d.units) as n from {schema.SERIES} s "
+        f"left join {schema.DEMAND_SERIES} d using (location_id, drug_id) group by all order by 1, 2"
+    ).df()
+    units = con.execute(
+        f"select units from {schema.DEMAND_SERIES} order by location_id, drug_id, period_start"
+    ).fetchnumpy()["units"]
+    offsets = np.concatenate([[0], np.cumsum(sized["n"].to_numpy(dtype=np.int64))])
+    return DemandPanel(sized[["location_id", "drug_id"]], offsets, np.asarray(units, dtype=float))
+
+
+def read_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``staging.series``: one row per location x drug with the policy inputs."""
+    return con.execute(f"select * from {schema.SERIES} order by location_id, drug_id").df()
+
+
+def read_recent_actuals(con: duckdb.DuckDBPyConnection, n_periods: int = 4) -> pd.DataFrame:
+    """Units over each series' last ``n_periods`` complete buckets (``actual_last_units``)."""
+    return con.execute(
+        f"select location_id, drug_id, sum(units) as actual_last_units from ("
+        f" select *, row_number() over (partition by location_id, drug_id order by period_start desc) as r"
+        f" from {schema.DEMAND_SERIES}) where r <= ? group by all",
+        [n_periods],
+    ).df()

@@ -1,0 +1,69 @@
+"""Writing the synthetic pharmacy as the files a real one would send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from turnover.synthetic import DRUGS, Pharmacy
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    history: list[Path]
+    catalog: Path
+    on_hand: Path
+
+    def exist(self) -> bool:
+        return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand])
+
+
+def demo_files(demo_dir: str | Path) -> DemoFiles:
+    """Where the demo's files are (or will be) in ``demo_dir``."""
+    d = Path(demo_dir)
+    return DemoFiles(
+        history=[d / "dispensing_store01.csv", d / "dispensing_store02.parquet", d / "rxsys_export_store03.csv"],
+        catalog=d / "catalog.csv",
+        on_hand=d / "on_hand.csv",
+    )
+
+
+def write_demo(pharmacy: Pharmacy, demo_dir: str | Path) -> DemoFiles:
+    """Write the three stores' exports, the catalog and the on-hand snapshot; returns their paths."""
+    files = demo_files(demo_dir)
+    Path(demo_dir).mkdir(parents=True, exist_ok=True)
+    fills = pharmacy.dispensing
+    by_store = {loc: rows for loc, rows in fills.groupby("location_id", sort=True)}
+
+    store01 = by_store["STORE-01"][["dispensed_at", "location_id", "drug_id", "drug_name", "quantity", "rx_number", "patient_id"]]
+    store01.to_csv(files.history[0], index=False, date_format="%Y-%m-%d %H:%M:%S")
+
+    store02 = by_store["STORE-02"][["dispensed_at", "location_id", "drug_id", "drug_name", "quantity"]].reset_index(drop=True)
+    con = duckdb.connect()
+    try:
+        con.from_df(store02).write_parquet(str(files.history[1]))
+    finally:
+        con.close()
+
+    ndc10 = dict(zip(pharmacy.catalog["drug_id"], [d.ndc10 for d in DRUGS]))
+    store03 = by_store["STORE-03"]
+    rng = np.random.default_rng(3)
+    pd.DataFrame({
+        "Rx Number": store03["rx_number"].to_numpy(),
+        "Fill Date": store03["dispensed_at"].dt.strftime("%m/%d/%Y").to_numpy(),
+        "Store": "STORE-03",
+        "NDC": store03["drug_id"].map(ndc10).to_numpy(),
+        "Drug Description": store03["drug_name"].to_numpy(),
+        "Qty Dispensed": store03["quantity"].to_numpy(),
+        "Patient Name": [f"Patient {p}" for p in store03["patient_id"]],
+        "Patient DOB": pd.to_datetime(rng.integers(-20000, 15000, len(store03)), unit="D").strftime("%m/%d/%Y"),
+        "Prescriber NPI": rng.integers(1_000_000_000, 1_999_999_999, len(store03)).astype(str),
+    }).to_csv(files.history[2], index=False)
+
+    pharmacy.catalog.to_csv(files.catalog, index=False)
+    pharmacy.on_hand.to_csv(files.on_hand, index=False)
+    return files

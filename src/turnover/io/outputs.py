@@ -1,0 +1,110 @@
+"""Run records, run outputs in the warehouse, and the CSV files purchasing opens.
+
+Warehouse writes replace one run's partition inside a transaction, so a retried step leaves one
+copy. CSV files are written to a temporary file in the output folder and renamed over the final
+name only when complete (``os.replace`` is atomic on one file system): a failed run leaves the
+previous file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from turnover import schema
+from turnover.io.warehouse import transaction
+
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date, period: str, settings_json: str) -> None:
+    """Record a run as started (a re-run of the same id starts it afresh)."""
+    with transaction(con):
+        con.execute(f"delete from {schema.RUNS} where run_id = ?", [run_id])
+        con.execute(
+            f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status, settings) values (?, ?, ?, ?, 'running', ?)",
+            [run_id, as_of, period, datetime.now(), settings_json],
+        )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, n_series: int, outputs: list[str]) -> None:
+    """Record a run as completed with its outputs."""
+    con.execute(
+        f"update {schema.RUNS} set status = 'completed', finished_at = ?, n_series = ?, outputs = ? where run_id = ?",
+        [datetime.now(), n_series, outputs, run_id],
+    )
+
+
+def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pd.DataFrame) -> int:
+    """Replace ``run_id``'s rows of ``table`` (a ``schema`` constant) with ``frame``; returns rows written."""
+    columns = [row[0] for row in con.execute(f"describe {table}").fetchall()]
+    data = frame.assign(run_id=run_id)[columns]
+    with transaction(con):
+        con.execute(f"delete from {table} where run_id = ?", [run_id])
+        con.register("_run_rows", data)
+        try:
+            con.execute(f"insert into {table} select * from _run_rows")
+        finally:
+            con.unregister("_run_rows")
+    return len(data)
+
+
+def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> pd.DataFrame:
+    """``run_id``'s rows of ``table``, in id order."""
+    order = "location_id, drug_id" + (", period_start" if table == schema.FORECAST else "")
+    return con.execute(f"select * exclude (run_id) from {table} where run_id = ? order by {order}", [run_id]).df()
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+            )
+    return out
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as a spreadsheet-safe CSV, atomically.
+
+    UTF-8 with a byte-order mark (so spreadsheets detect UTF-8), one header row, text quoted
+    (ids and NDCs stay text with their leading zeros in tools that honour quoting), formulas
+    neutralised, dates ISO.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8-sig", newline="", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            neutralise_formulas(frame).to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def safe_file_part(text: str) -> str:
+    """``text`` reduced to characters safe in a file name (ids from data never steer a path)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return cleaned or "unnamed"
+
+
+def settings_json(settings) -> str:
+    """Settings as JSON for the run record."""
+    return json.dumps(settings.model_dump(mode="json"), sort_keys=True)

@@ -1,0 +1,145 @@
+"""Loading the optional reference files: the drug catalog and the on-hand snapshot.
+
+Both are snapshots: a load replaces the table in one transaction. Reference data is curated by
+people, so a bad value refuses the whole file with a message naming file, line and column,
+rather than loading part of a catalog that purchasing would then trust.
+
+Defaults where a file or a value is absent (documented in the README):
+catalog: ``pack_size_units`` = ``policy.default_pack_size_units``, ``lead_time_days`` =
+``policy.default_lead_time_days``, ``criticality`` = ``policy.default_criticality``, ``drug_name``
+from the dispensing export; on hand: ``on_hand_units`` = 0 and ``on_order_units`` = 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from turnover import schema
+from turnover.io.ingest import IngestError, _reader_params, file_format, read_header
+from turnover.io.warehouse import file_sha256, quote_identifier, transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """One column of a reference file: how to type it and when a value is refused."""
+
+    name: str
+    sql_type: str
+    required: bool = False
+    rule: str | None = None  # SQL over the typed value ``{v}``, true when valid
+    rule_text: str = ""
+    default: str | None = None  # SQL literal used when the value is absent
+
+
+CATALOG_CHECKS = (
+    ColumnCheck("drug_id", "varchar", required=True),
+    ColumnCheck("drug_name", "varchar"),
+    ColumnCheck("pack_size_units", "double", rule="{v} > 0", rule_text="must be > 0"),
+    ColumnCheck("unit_cost", "double", rule="{v} >= 0", rule_text="must be >= 0"),
+    ColumnCheck("lead_time_days", "integer", rule="{v} between 0 and 365", rule_text="must be 0..365 days"),
+    ColumnCheck("shelf_life_days", "integer", rule="{v} > 0", rule_text="must be > 0 days"),
+    ColumnCheck(
+        "criticality", "varchar",
+        rule="lower({v}) in ('vital', 'essential', 'non-essential')", rule_text="must be vital, essential or non-essential",
+    ),
+    ColumnCheck("generic_name", "varchar"),
+    ColumnCheck("atc_code", "varchar"),
+    ColumnCheck("min_par_units", "double", rule="{v} >= 0", rule_text="must be >= 0"),
+)
+ON_HAND_CHECKS = (
+    ColumnCheck("location_id", "varchar", required=True),
+    ColumnCheck("drug_id", "varchar", required=True),
+    ColumnCheck("on_hand_units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
+    ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
+)
+ID_COLUMNS = {"drug_id"}
+
+
+def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[str, str]:
+    """SQL expressions for the typed columns and for the first failing check of a row."""
+    typed, failures = [], []
+    for check in checks:
+        if check.name not in header:
+            typed.append(f"{check.default or 'null'}::{check.sql_type} as {check.name}")
+            continue
+        text = f"nullif(trim({quote_identifier(check.name)}), '')"
+        value = f"normalize_ndc({text})" if check.name in ID_COLUMNS else f"try_cast({text} as {check.sql_type})"
+        typed.append(f"coalesce({value}, {check.default}) as {check.name}" if check.default else f"{value} as {check.name}")
+        if check.required:
+            failures.append(f"when {text} is null then ['{check.name}', 'empty']")
+        failures.append(f"when {text} is not null and {value} is null then ['{check.name}', 'not a {check.sql_type}']")
+        if check.rule:
+            rule = check.rule.format(v=f"({value})")
+            failures.append(f"when {value} is not null and not ({rule}) then ['{check.name}', '{check.rule_text}']")
+    return ", ".join(typed), "case " + " ".join(failures) + " end" if failures else "null"
+
+
+def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...]) -> int:
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: file not found")
+    header = read_header(con, path)
+    missing = [c.name for c in checks if c.required and c.name not in header]
+    if missing:
+        raise IngestError(f"{path}: missing required column(s) {missing} (header is {header})")
+    typed, failure = _typed_select(checks, header)
+    counter = "file_row_number + 1" if file_format(path) == "parquet" else "row_number() over () + 1"
+    reader = "read_parquet($path, file_row_number = true)" if file_format(path) == "parquet" else (
+        "read_csv($path, header = true, delim = $delim, quote = '\"', escape = '\"', columns = $columns)"
+    )
+    params = _reader_params(path)
+    try:
+        con.execute(
+            f"create or replace temp table _ref as select {counter} as line, {typed}, {failure} as failure "
+            f"from {reader}",
+            params,
+        )
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+    bad = con.execute("select line, failure[1], failure[2] from _ref where failure is not null order by line limit 5").fetchall()
+    if bad:
+        details = "; ".join(f"line {line}, column {col}: {reason}" for line, col, reason in bad)
+        raise IngestError(f"{path}: refused ({details})")
+    keys = ", ".join(key)
+    dupes = con.execute(f"select {keys}, list(line) from _ref group by all having count(*) > 1 limit 5").fetchall()
+    if dupes:
+        raise IngestError(f"{path}: duplicate rows for {keys}: " + "; ".join(f"{d[:-1]} at lines {d[-1]}" for d in dupes))
+    columns = ", ".join(c.name for c in checks)
+    with transaction(con):
+        con.execute(f"delete from {table}")
+        con.execute(f"insert into {table} ({columns}) select {columns} from _ref")
+        rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+        con.execute(
+            f"insert into {schema.REFERENCE_FILES} values (?, ?, ?, ?, ?)",
+            [kind, file_sha256(path), str(path), datetime.now(), rows],
+        )
+    con.execute("drop table if exists _ref")
+    log.info("%s: loaded %d %s rows", path, rows, kind)
+    return rows
+
+
+def load_catalog(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.catalog`` with the file's rows; returns the row count.
+
+    Raises:
+        IngestError: a bad value (file, line, column named) or duplicate ``drug_id``.
+    """
+    rows = _load_reference(con, path, "catalog", schema.CATALOG, CATALOG_CHECKS, ("drug_id",))
+    con.execute(f"update {schema.CATALOG} set criticality = lower(criticality)")
+    return rows
+
+
+def load_on_hand(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.on_hand`` with the file's rows (missing ``on_order_units`` = 0); returns the row count.
+
+    Raises:
+        IngestError: a bad value (file, line, column named) or a duplicate location x drug.
+    """
+    return _load_reference(con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"))

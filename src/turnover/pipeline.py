@@ -1,0 +1,130 @@
+"""The weekly run's steps, one function each: what a flow task calls.
+
+Each step opens its own warehouse connection, does its work through the io and domain modules,
+and returns something small (counts, a date, paths). Steps are idempotent: a load skips files
+already in the ledger, and a run's outputs replace that run's partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from turnover import calendar, schema
+from turnover.forecast import ProtectionWindow, forecast_panel
+from turnover.io import demand as demand_io
+from turnover.io import outputs
+from turnover.io.demo import DemoFiles, demo_files, write_demo
+from turnover.io.ingest import LoadReport, load_dispensing
+from turnover.io.reference import load_catalog, load_on_hand
+from turnover.io.warehouse import open_warehouse
+from turnover.policy import par_levels
+from turnover.settings import Settings
+from turnover.synthetic import generate_pharmacy
+
+log = logging.getLogger(__name__)
+
+
+def ensure_demo(settings: Settings, end: date) -> DemoFiles:
+    """The demo files in ``settings.demo_dir``, generated (ending on ``end``) if any is missing."""
+    files = demo_files(settings.demo_dir)
+    if files.exist():
+        log.info("demo data found in %s", settings.demo_dir)
+        return files
+    log.info("generating demo data in %s (ending %s)", settings.demo_dir, end)
+    return write_demo(generate_pharmacy(end), settings.demo_dir)
+
+
+def load_history(settings: Settings, paths: list[str | Path], mapping: str | None = None) -> list[LoadReport]:
+    """Load dispensing exports; files already loaded are skipped."""
+    with open_warehouse(settings.warehouse_path) as con:
+        return load_dispensing(con, list(paths), settings.ingest, mapping)
+
+
+def load_reference(settings: Settings, catalog: str | Path | None, on_hand: str | Path | None) -> dict[str, int]:
+    """Replace the catalog and/or the on-hand snapshot with the given files."""
+    counts = {}
+    with open_warehouse(settings.warehouse_path) as con:
+        if catalog:
+            counts["catalog"] = load_catalog(con, catalog)
+        if on_hand:
+            counts["on_hand"] = load_on_hand(con, on_hand)
+    return counts
+
+
+def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = None) -> date:
+    """``as_of`` if given, else the latest dispensing date loaded (never after today).
+
+    Raises:
+        ValueError: nothing is loaded and no date was given.
+    """
+    if as_of is not None:
+        return as_of
+    with open_warehouse(settings.warehouse_path) as con:
+        latest = demand_io.latest_dispensing_date(con, today)
+    if latest is None:
+        raise ValueError("no dispensing loaded: give --history files or --as-of")
+    return latest
+
+
+def start_run(settings: Settings, run_id: str, as_of: date) -> None:
+    with open_warehouse(settings.warehouse_path) as con:
+        outputs.start_run(con, run_id, as_of, settings.forecast.period, outputs.settings_json(settings))
+
+
+def build_demand(settings: Settings, as_of: date) -> int:
+    """Rebuild the demand series and the series list for ``as_of``; returns the series count."""
+    with open_warehouse(settings.warehouse_path) as con:
+        return demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
+
+
+def forecast(settings: Settings, run_id: str, as_of: date) -> int:
+    """Forecast every series and store the forecast and the lead-time demand; returns the series count."""
+    with open_warehouse(settings.warehouse_path) as con:
+        panel = demand_io.read_demand_panel(con)
+        series = demand_io.read_series(con)
+    window = ProtectionWindow(
+        lead_time_days=series["lead_time_days"].to_numpy(),
+        review_period_days=settings.policy.review_period_days,
+        service_level=settings.policy.service_level,
+    )
+    forecast_frame, protection = forecast_panel(panel, window, as_of, settings.forecast)
+    protection = protection.assign(
+        service_level=settings.policy.service_level, review_period_days=settings.policy.review_period_days
+    )
+    with open_warehouse(settings.warehouse_path) as con:
+        outputs.write_run_table(con, schema.FORECAST, run_id, forecast_frame)
+        outputs.write_run_table(con, schema.PROTECTION_DEMAND, run_id, protection)
+    log.info("forecast %d series", len(protection))
+    return len(protection)
+
+
+def set_par_levels(settings: Settings, run_id: str) -> int:
+    """Par levels for every series of the run; returns the row count."""
+    with open_warehouse(settings.warehouse_path) as con:
+        series = demand_io.read_series(con)
+        protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id)
+        unit = "weeks" if settings.forecast.period == "week" else "months"
+        pars = par_levels(series, protection, settings.policy, unit)
+        outputs.write_run_table(con, schema.PAR_LEVELS, run_id, pars)
+    return len(pars)
+
+
+def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
+    """Write ``par_levels_<as_of>.csv``, ``forecast_<as_of>.csv`` and one par file per location."""
+    out = Path(settings.output_dir)
+    stamp = as_of.isoformat()
+    with open_warehouse(settings.warehouse_path) as con:
+        pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)[list(schema.PAR_LEVEL_CSV_COLUMNS)]
+        fc = outputs.read_run_table(con, schema.FORECAST, run_id)[list(schema.FORECAST_CSV_COLUMNS)]
+        written = [
+            outputs.write_csv_atomic(pars, out / f"par_levels_{stamp}.csv"),
+            outputs.write_csv_atomic(fc.round(3), out / f"forecast_{stamp}.csv"),
+        ]
+        for location, rows in pars.groupby("location_id", sort=True):
+            name = f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"
+            written.append(outputs.write_csv_atomic(rows, out / "by_location" / name))
+        outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
+    return written
