@@ -132,6 +132,15 @@ def choose_mapping(header: list[str], path: Path, ingest: IngestSettings, name: 
     )
 
 
+def with_optional_columns(mapping: ColumnMapping, header: list[str]) -> ColumnMapping:
+    """``mapping`` plus any optional canonical column (``drug_name``, ``ndc``) the header carries by
+    its canonical name and the mapping does not map already."""
+    if mapping.layout == "wide":
+        return mapping
+    extra = {c: c for c in schema.OPTIONAL_DISPENSING_COLUMNS if c in header and c not in mapping.columns}
+    return mapping.model_copy(update={"columns": {**mapping.columns, **extra}}) if extra else mapping
+
+
 def _stage_sql(mapping: ColumnMapping, fmt: str) -> str:
     """SQL creating ``_ingest_src``: a row counter ``k`` and only the source columns the mapping needs."""
     needed = list(dict.fromkeys(mapping.source_columns()))
@@ -210,7 +219,7 @@ def load_dispensing_file(
 
     fmt = file_format(path)
     header = read_header(con, path)
-    mapping = choose_mapping(header, path, ingest, mapping_name)
+    mapping = with_optional_columns(choose_mapping(header, path, ingest, mapping_name), header)
     ignored = tuple(h for h in header if h not in set(mapping.source_columns()))
     params = _reader_params(path)
     with transaction(con):

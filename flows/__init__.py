@@ -1,0 +1,1 @@
+"""Prefect layer: thin flows and tasks over the ``turnover`` package."""

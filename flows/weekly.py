@@ -1,0 +1,89 @@
+"""Weekly par levels: load dispensing, build demand, forecast, set par levels, export the CSVs.
+
+Each task calls one step of :mod:`turnover.pipeline`, which opens its own warehouse connection and
+returns something small. Loads skip files already seen and run outputs replace their own
+partition, so a retried task does not duplicate anything.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from turnover import pipeline
+from turnover.settings import Settings, load_settings
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def load_history(settings: Settings, paths: list[str], mapping: str | None) -> list[str]:
+    return [report.summary() for report in pipeline.load_history(settings, paths, mapping)]
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def load_reference(settings: Settings, catalog: str | None, on_hand: str | None) -> dict[str, int]:
+    return pipeline.load_reference(settings, catalog, on_hand)
+
+
+@task(cache_policy=NO_CACHE)
+def build_demand(settings: Settings, run_id: str, as_of: date | None) -> date:
+    as_of = pipeline.resolve_as_of(settings, as_of)
+    pipeline.start_run(settings, run_id, as_of)
+    pipeline.build_demand(settings, as_of)
+    return as_of
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def forecast(settings: Settings, run_id: str, as_of: date) -> int:
+    return pipeline.forecast(settings, run_id, as_of)
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def set_par_levels(settings: Settings, run_id: str) -> int:
+    return pipeline.set_par_levels(settings, run_id)
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def export(settings: Settings, run_id: str, as_of: date) -> list[str]:
+    return [str(p) for p in pipeline.export(settings, run_id, as_of)]
+
+
+@flow(name="weekly-par-levels")
+def weekly_par_levels(
+    history: list[str] | None = None,
+    catalog: str | None = None,
+    on_hand: str | None = None,
+    as_of: date | None = None,
+    demo: bool = False,
+    mapping: str | None = None,
+    config: str | None = None,
+    overrides: dict | None = None,
+) -> dict:
+    """Load dispensing, build demand, forecast, set par levels, export the CSVs.
+
+    Args:
+        history: dispensing exports (CSV, CSV.GZ, Parquet) to load; already-loaded files are skipped.
+        catalog, on_hand: reference snapshots replacing the current ones, if given.
+        as_of: last day of history to use; default the latest dispensing date loaded.
+        demo: use (and generate if absent) the synthetic demo pharmacy.
+        mapping: force a column mapping by name instead of choosing by header.
+        config: a ``turnover.toml``; overrides: settings on top of it (e.g. ``{"warehouse_path": ...}``).
+    """
+    settings = load_settings(config, **(overrides or {}))
+    history = list(history or [])
+    if demo:
+        files = pipeline.ensure_demo(settings, end=date.today() - timedelta(days=date.today().weekday() + 1))
+        history = history or [str(p) for p in files.history]
+        catalog, on_hand = catalog or str(files.catalog), on_hand or str(files.on_hand)
+    run_id = str(flow_run.get_id() or "local")
+    loads = load_history(settings, history, mapping) if history else []
+    reference = load_reference(settings, catalog, on_hand)
+    as_of = build_demand(settings, run_id, as_of)
+    n_series = forecast(settings, run_id, as_of)
+    n_pars = set_par_levels(settings, run_id)
+    paths = export(settings, run_id, as_of)
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": reference,
+            "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir))}

@@ -1,0 +1,132 @@
+"""The ``turnover`` command.
+
+``turnover run`` runs the weekly Prefect flow (without a Prefect server it starts Prefect's
+temporary local one, which takes 15-30 s). ``turnover demo`` only writes the demo files. Errors in
+what the user typed or in the input files end in one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from turnover import __version__
+
+# Prefect's defaults for an unattended machine without internet: no analytics calls, and more
+# patience for the temporary server on a busy CI machine than the default 20 s.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "turnover",
+}
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turnover", description="Seasonal par levels for pharmacy inventory.")
+    parser.add_argument("--version", action="version", version=f"turnover {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="load dispensing, forecast, and write par-level CSVs",
+        description="Load dispensing exports into the warehouse, forecast demand per location x drug, "
+        "and write par_levels_<as-of>.csv and forecast_<as-of>.csv.",
+    )
+    run.add_argument("--history", nargs="+", type=_existing_file, default=[], metavar="PATH",
+                     help="dispensing exports (CSV, CSV.GZ or Parquet); files already loaded are skipped")
+    run.add_argument("--catalog", type=_existing_file, metavar="PATH", help="drug catalog CSV (replaces the current one)")
+    run.add_argument("--on-hand", type=_existing_file, metavar="PATH", help="on-hand snapshot CSV (replaces the current one)")
+    run.add_argument("--as-of", type=_date, metavar="DATE", help="last day of history to use (default: latest dispensing date loaded)")
+    run.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml: data/warehouse.duckdb)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml: data/out)")
+    run.add_argument("--period", choices=["week", "month"], help="forecast buckets (default week)")
+    run.add_argument("--mapping", metavar="NAME", help="column mapping to use instead of choosing by header")
+    run.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
+    run.add_argument("--demo", action="store_true", help="use the synthetic demo pharmacy (generated if absent)")
+
+    demo = commands.add_parser("demo", help="write the synthetic demo pharmacy's files")
+    demo.add_argument("--dir", default="data/demo", metavar="DIR", help="where to write them (default data/demo)")
+    demo.add_argument("--end", type=_date, metavar="DATE", help="last day of dispensing (default: last Sunday)")
+    return parser
+
+
+def last_sunday(today: date | None = None) -> date:
+    today = today or date.today()
+    return today - timedelta(days=today.weekday() + 1)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    overrides: dict = {}
+    if args.db:
+        overrides["warehouse_path"] = args.db
+    if args.out:
+        overrides["output_dir"] = args.out
+    if args.period:
+        overrides["forecast"] = {"period": args.period}
+    return overrides
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.history and not args.demo and args.as_of is None and args.db is None:
+        print("turnover: nothing to load: give --history files, or --demo", file=sys.stderr)
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
+
+    summary = weekly_par_levels(
+        history=args.history, catalog=args.catalog, on_hand=args.on_hand, as_of=args.as_of, demo=args.demo,
+        mapping=args.mapping, config=args.config, overrides=_overrides(args),
+    )
+    print()
+    for line in summary["loads"]:
+        print(f"loaded  {line}")
+    print(f"as of   {summary['as_of']}: {summary['series']} location x drug series forecast, run {summary['run_id']}")
+    for path in summary["outputs"][:2]:
+        print(f"wrote   {path}")
+    print(f"        and one par-level file per location in {Path(summary['output_dir']) / 'by_location'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from turnover.io.demo import write_demo
+    from turnover.synthetic import generate_pharmacy
+
+    files = write_demo(generate_pharmacy(args.end or last_sunday()), args.dir)
+    for path in [*files.history, files.catalog, files.on_hand]:
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``turnover`` console script."""
+    args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from turnover.io.ingest import IngestError
+    from turnover.io.warehouse import WarehouseError
+
+    try:
+        return {"run": _run, "demo": _demo}[args.command](args)
+    except (IngestError, WarehouseError, FileNotFoundError, ValueError, ValidationError) as exc:
+        message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc).replace("\n", " ")
+        print(f"turnover: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
