@@ -231,8 +231,11 @@ def load_dispensing_file(
             raise IngestError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
         if fmt == "csv":
             con.execute(
-                "create or replace temp table _ingest_struct as select line, column_name, "
-                "error_type || ': ' || error_message as reason from _ingest_csv_errors"
+                # DuckDB reports one error per missing column: keep one per line, the first.
+                "create or replace temp table _ingest_struct as select line, "
+                "arg_min(column_name, column_idx) as column_name, "
+                "arg_min(lower(error_type) || ': ' || error_message, column_idx) as reason "
+                "from _ingest_csv_errors group by line"
             )
         else:
             con.execute("create or replace temp table _ingest_struct (line bigint, column_name varchar, reason varchar)")

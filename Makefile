@@ -1,0 +1,23 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make run    create .venv, install turnover, generate the demo pharmacy if absent, run the weekly flow
+#   make test   create .venv if needed and run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/turnover run --demo
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/demo

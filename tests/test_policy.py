@@ -1,0 +1,87 @@
+"""Par-level arithmetic against hand-worked examples, and its invariants."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from turnover.policy import ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
+from turnover.settings import PolicySettings
+
+
+def test_packs_round_up_and_never_go_negative():
+    np.testing.assert_array_equal(round_up_to_packs([0, 1, 30, 31, -5, 59.5], [30, 30, 30, 30, 30, 30]), [0, 1, 1, 2, 0, 2])
+
+
+def test_float_noise_does_not_add_a_pack_or_a_unit():
+    assert round_up_to_packs([0.1 + 0.2 + 29.7], [30])[0] == 1
+    assert ceil_units([30.000000000001])[0] == 30
+
+
+def test_order_brings_the_position_up_to_par_and_is_never_negative():
+    position = inventory_position([20, 100], [10, 0])
+    np.testing.assert_array_equal(order_up_to([95, 95], position), [65, 0])
+
+
+def _series(**overrides):
+    row = dict(location_id="S1", drug_id="D1", drug_name="Drug", history_periods=156, lead_time_days=2,
+               lead_time_defaulted=False, pack_size_units=30.0, pack_size_defaulted=False, criticality="essential",
+               min_par_units=0.0, on_hand_units=20.0, on_order_units=10.0, on_hand_known=True)
+    row.update(overrides)
+    return pd.DataFrame([row])
+
+
+def _protection(lead_q, prot_q, next4=400.0, last4=100.0, model="dynamic_harmonic"):
+    return pd.DataFrame([dict(location_id="S1", drug_id="D1", model=model, basis="test basis", lead_time_demand_mean=0.0,
+                              lead_time_demand_units=lead_q, protection_demand_mean=0.0, protection_demand_units=prot_q,
+                              forecast_next_4_units=next4, actual_last_4_units=last4)])
+
+
+def test_hand_worked_par_level_row():
+    # Quantiles 24.2 (lead) and 94.1 (lead + review) -> reorder point 25, par 95. Position 20 + 10 = 30,
+    # so 65 units are needed: 3 packs of 30 = 90 units.
+    out = par_levels(_series(), _protection(24.2, 94.1), PolicySettings()).iloc[0]
+    assert (out.reorder_point_units, out.par_level_units) == (25, 95)
+    assert (out.order_packs, out.order_units) == (3, 90)
+    assert out.reason.startswith("seasonal rise: next 4 weeks +300% vs last 4")
+    assert "rounded up from 65 units" in out.reason
+
+
+def test_a_position_above_par_orders_nothing_and_says_so():
+    out = par_levels(_series(on_hand_units=500.0), _protection(24.2, 94.1, 100.0, 100.0), PolicySettings()).iloc[0]
+    assert out.order_packs == 0 and out.order_units == 0
+    assert "no order" in out.reason and out.reason.startswith("steady")
+
+
+def test_no_history_falls_back_to_the_catalog_minimum():
+    out = par_levels(_series(history_periods=0, min_par_units=10.0, on_hand_units=0.0, on_order_units=0.0),
+                     _protection(0.0, 0.0, 0.0, float("nan"), "no_history"), PolicySettings()).iloc[0]
+    assert out.par_level_units == 10 and out.order_packs == 1
+    assert out.reason.startswith("no history: catalog minimum")
+
+
+def test_normal_demand_matches_the_textbook_order_up_to_level():
+    # Textbook S = mu (L + R) + z sigma sqrt(L + R) for daily N(mu, sigma^2): mu = 10, sigma = 3,
+    # L + R = 9 days, alpha = 0.95 (z = 1.6449): S = 90 + 1.6449 * 3 * 3 = 104.80 -> 105 units.
+    # Reorder point over L = 2 days: 20 + 1.6449 * 3 * sqrt(2) = 26.98 -> 27 units.
+    daily = np.random.default_rng(0).normal(10, 3, size=(400_000, 9))
+    lead_q, prot_q = np.quantile(daily[:, :2].sum(axis=1), 0.95), np.quantile(daily.sum(axis=1), 0.95)
+    assert lead_q == pytest.approx(26.98, abs=0.1)
+    assert prot_q == pytest.approx(104.80, abs=0.1)
+    out = par_levels(_series(), _protection(lead_q, prot_q), PolicySettings()).iloc[0]
+    assert (out.reorder_point_units, out.par_level_units) == (27, 105)
+
+
+@given(
+    quantiles=st.lists(st.floats(min_value=0, max_value=1e5, allow_nan=False), min_size=2, max_size=2),
+    on_hand=st.floats(min_value=0, max_value=1e5), pack=st.floats(min_value=0.5, max_value=1000),
+)
+def test_order_covers_the_gap_to_par_with_less_than_one_extra_pack(quantiles, on_hand, pack):
+    lead, prot = sorted(quantiles)
+    out = par_levels(_series(on_hand_units=on_hand, on_order_units=0.0, pack_size_units=pack),
+                     _protection(lead, prot), PolicySettings()).iloc[0]
+    gap = max(out.par_level_units - on_hand, 0)
+    assert out.order_units >= gap - 1e-6
+    assert out.order_units < gap + pack + 1e-6
+    assert out.par_level_units >= out.reorder_point_units
