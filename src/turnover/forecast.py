@@ -81,8 +81,8 @@ def forecast_series(
     name, basis = choose_model(y, season_length, settings)
     chain = [name] + [m for m in FALLBACKS[FALLBACKS.index(name) + 1 :]] if name in FALLBACKS else [name]
     for i, candidate in enumerate(chain):
-        model = REGISTRY[candidate](season_length=season_length, window=settings.recent_window_periods)
         try:
+            model = REGISTRY[candidate](season_length=season_length, window=settings.recent_window_periods)
             paths = _fit_and_sample(model, y, horizon, settings.n_paths, rng)
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.warning("%s failed (%s); falling back", candidate, exc)

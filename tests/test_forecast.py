@@ -1,0 +1,104 @@
+"""The loop over series: model choice, fallbacks, quantiles and lead-time demand."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from turnover.forecast import ProtectionWindow, choose_model, forecast_panel, forecast_series
+from turnover.io.demand import DemandPanel
+from turnover.settings import ForecastSettings
+
+SETTINGS = ForecastSettings()
+RNG = np.random.default_rng(1)
+
+
+def seasonal_history(n=160, peak_week=50, base=10.0, lift=9.0, seed=3):
+    weeks = np.arange(n)
+    distance = np.minimum(np.abs(weeks % 52 - peak_week), 52 - np.abs(weeks % 52 - peak_week))
+    rng = np.random.default_rng(seed)
+    return rng.poisson(base * (1 + lift * np.exp(-0.5 * (distance / 3) ** 2))).astype(float)
+
+
+@pytest.mark.parametrize(
+    ("history", "model"),
+    [
+        (np.array([]), "no_history"),
+        (np.ones(5), "empirical_bootstrap"),                       # new item
+        (np.r_[np.ones(100), np.zeros(30)], "empirical_bootstrap"),  # nothing in the recent window
+        (np.tile([0, 0, 0, 4.0], 40), "empirical_bootstrap"),       # used in a quarter of weeks
+        (np.full(60, 5.0), "exp_smoothing"),                        # steady, under two seasons
+        (np.full(120, 5.0), "dynamic_harmonic"),                    # two seasons and more
+    ],
+)
+def test_the_model_follows_what_the_history_supports(history, model):
+    assert choose_model(history, 52, SETTINGS)[0] == model
+
+
+def test_a_seasonal_drug_with_quiet_months_is_not_taken_for_intermittent():
+    # Each year: 20 busy flu-season weeks, then 32 quiet weeks with use in one week of three.
+    year = np.r_[np.linspace(5, 20, 10), np.linspace(20, 5, 10), np.tile([1.0, 0, 0], 11)[:32]]
+    history = np.tile(year, 3)
+    assert np.mean(history[-26:] > 0) < 0.5 <= np.mean(history[-52:] > 0)
+    assert choose_model(history, 52, SETTINGS)[0] == "dynamic_harmonic"
+
+
+def test_the_seasonal_forecast_rises_ahead_of_the_peak_and_falls_after_it():
+    history = seasonal_history(n=156 - 8)  # ends 8 weeks before week 50 of the fourth year
+    result = forecast_series(history, 13, 52, SETTINGS, np.random.default_rng(0))
+    mean = result.paths.mean(axis=0)
+    assert result.model == "dynamic_harmonic"
+    assert mean[6:10].mean() > 3 * history[-4:].mean()
+
+
+def test_a_poisson_series_q95_covers_about_95_percent_of_new_weeks():
+    # Stated method for slow movers: bootstrap of the recent weeks. On Poisson(3) demand the
+    # weekly q95 it gives must sit at the Poisson q95 (6) within sampling error.
+    history = np.random.default_rng(5).poisson(3.0, 26).astype(float)
+    settings = ForecastSettings(intermittent_nonzero_share=1.0)  # force the bootstrap
+    result = forecast_series(history, 1, 52, settings, np.random.default_rng(0))
+    q95 = np.quantile(result.paths[:, 0], 0.95)
+    coverage = stats.poisson.cdf(q95, 3.0)
+    assert 0.9 <= coverage <= 0.995
+
+
+def _panel(histories: dict[str, np.ndarray]) -> DemandPanel:
+    keys = pd.DataFrame({"location_id": "S1", "drug_id": list(histories)})
+    offsets = np.concatenate([[0], np.cumsum([len(h) for h in histories.values()])])
+    return DemandPanel(keys, offsets, np.concatenate(list(histories.values())))
+
+
+def test_a_failing_model_falls_back_and_says_so(monkeypatch):
+    from turnover import models
+
+    def broken(season_length, window):
+        raise ValueError("boom")
+
+    monkeypatch.setitem(models.REGISTRY, "dynamic_harmonic", broken)
+    result = forecast_series(np.full(120, 5.0), 4, 52, SETTINGS, np.random.default_rng(0))
+    assert result.model == "exp_smoothing" and "fell back to exp_smoothing" in result.basis
+
+
+def test_lead_time_demand_never_falls_when_service_level_or_lead_time_rises():
+    panel = _panel({"D1": seasonal_history(), "D2": RNG.poisson(0.4, 80).astype(float)})
+    results = {}
+    for lead in (1, 3, 10):
+        for level in (0.9, 0.95, 0.99):
+            window = ProtectionWindow(np.array([lead, lead]), 7, level)
+            _, protection = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS)
+            results[lead, level] = protection["protection_demand_units"].to_numpy()
+    for lead in (1, 3, 10):
+        assert np.all(np.diff([results[lead, lv] for lv in (0.9, 0.95, 0.99)], axis=0) >= 0)
+    for level in (0.9, 0.95, 0.99):
+        assert np.all(np.diff([results[ld, level] for ld in (1, 3, 10)], axis=0) >= 0)
+
+
+def test_forecast_rows_cover_every_series_and_period_and_quantiles_are_ordered():
+    panel = _panel({"D1": seasonal_history(), "D2": np.array([]), "D3": np.full(10, 2.0)})
+    forecast, protection = forecast_panel(panel, ProtectionWindow(np.array([2, 2, 2]), 7, 0.95), date(2026, 11, 22), SETTINGS)
+    assert len(forecast) == 3 * 13 and len(protection) == 3
+    q = forecast[["q50", "q80", "q90", "q95", "q99"]].to_numpy()
+    assert np.all(np.diff(q, axis=1) >= 0) and np.all(q >= 0)
+    assert forecast["period_start"].min() == date(2026, 11, 23)
