@@ -13,6 +13,8 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "turnover")
+# The package also logs outside flows (unit tests, notebooks): those records stay local.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 from turnover import pipeline  # noqa: E402
 from turnover.io.demo import DemoFiles, write_demo  # noqa: E402

@@ -20,7 +20,8 @@ from turnover import __version__
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "turnover",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "turnover",  # domain log records reach the flow run's logs
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 
