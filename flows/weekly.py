@@ -18,6 +18,13 @@ from turnover import pipeline
 from turnover.settings import Settings, load_settings
 
 
+@task(cache_policy=NO_CACHE)
+def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
+    last_sunday = date.today() - timedelta(days=date.today().weekday() + 1)
+    files = pipeline.ensure_demo(settings, end=last_sunday)
+    return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand)}
+
+
 @task(cache_policy=NO_CACHE, retries=1)
 def load_history(settings: Settings, paths: list[str], mapping: str | None) -> list[str]:
     return [report.summary() for report in pipeline.load_history(settings, paths, mapping)]
@@ -75,9 +82,9 @@ def weekly_par_levels(
     settings = load_settings(config, **(overrides or {}))
     history = list(history or [])
     if demo:
-        files = pipeline.ensure_demo(settings, end=date.today() - timedelta(days=date.today().weekday() + 1))
-        history = history or [str(p) for p in files.history]
-        catalog, on_hand = catalog or str(files.catalog), on_hand or str(files.on_hand)
+        files = prepare_demo(settings)
+        history = history or files["history"]
+        catalog, on_hand = catalog or files["catalog"], on_hand or files["on_hand"]
     run_id = str(flow_run.get_id() or "local")
     loads = load_history(settings, history, mapping) if history else []
     reference = load_reference(settings, catalog, on_hand)

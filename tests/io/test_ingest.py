@@ -11,17 +11,9 @@ import pytest
 from turnover import schema
 from turnover.io import ingest
 from turnover.io.ingest import IngestError, load_dispensing_file
-from turnover.io.warehouse import connect
 from turnover.settings import ColumnMapping, IngestSettings, load_settings
 
 HEADER = "dispensed_at,location_id,drug_id,quantity,patient_name\n"
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = connect(tmp_path / "w.duckdb")
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

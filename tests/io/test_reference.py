@@ -5,16 +5,8 @@ import pytest
 from turnover import schema
 from turnover.io.ingest import IngestError
 from turnover.io.reference import load_catalog, load_on_hand
-from turnover.io.warehouse import connect
 
 CATALOG_HEADER = "drug_id,drug_name,pack_size_units,unit_cost,lead_time_days,shelf_life_days,criticality\n"
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = connect(tmp_path / "w.duckdb")
-    yield connection
-    connection.close()
 
 
 def test_a_catalog_loads_with_ndcs_normalised_and_criticality_lower_case(con, tmp_path):

@@ -21,6 +21,13 @@ from statsmodels.tsa.holtwinters import ExponentialSmoothing
 from turnover.models.base import DemandModel
 
 
+def simulate_log_paths(result, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """Paths of a fitted statsmodels exponential smoothing on the log scale, shape (n_paths, horizon),
+    with errors resampled from its in-sample residuals."""
+    sims = result.simulate(horizon, repetitions=n_paths, error="add", random_errors="bootstrap", rng=rng)
+    return np.asarray(sims).reshape(horizon, n_paths).T
+
+
 class HoltWinters(DemandModel):
     """Additive-seasonal exponential smoothing, no trend, on ``log1p(y)``; needs two full seasons."""
 
@@ -39,10 +46,7 @@ class HoltWinters(DemandModel):
         self.result_ = model.fit()
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        sims = self.result_.simulate(
-            horizon, repetitions=n_paths, error="add", random_errors="bootstrap", rng=rng
-        )
-        return np.expm1(np.asarray(sims).reshape(horizon, n_paths).T)
+        return np.expm1(simulate_log_paths(self.result_, horizon, n_paths, rng))
 
 
 class ExpSmoothing(DemandModel):
@@ -55,7 +59,4 @@ class ExpSmoothing(DemandModel):
         self.result_ = model.fit()
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        sims = self.result_.simulate(
-            horizon, repetitions=n_paths, error="add", random_errors="bootstrap", rng=rng
-        )
-        return np.expm1(np.asarray(sims).reshape(horizon, n_paths).T)
+        return np.expm1(simulate_log_paths(self.result_, horizon, n_paths, rng))

@@ -20,6 +20,7 @@ import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from turnover.models.base import DemandModel
+from turnover.models.exponential_smoothing import simulate_log_paths
 
 YEAR_IN_PERIODS = {52: 365.25 / 7, 12: 12.0}
 
@@ -69,6 +70,5 @@ class DynamicHarmonic(DemandModel):
         return fourier_terms(np.asarray(t, dtype=float), self.period_, self.harmonics_) @ self.profile_coef_
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        sims = self.level_.simulate(horizon, repetitions=n_paths, error="add", random_errors="bootstrap", rng=rng)
         future = self.seasonal_profile(np.arange(self.n_obs_, self.n_obs_ + horizon))
-        return np.expm1(np.asarray(sims).reshape(horizon, n_paths).T + future)
+        return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + future)
