@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -77,3 +78,19 @@ def test_one_par_file_per_location_is_written_beside_the_combined_one(demo_wareh
     paths = demo_warehouse["outputs"][LATE_NOVEMBER]
     per_location = sorted(p.name for p in paths if p.parent.name == "by_location")
     assert per_location == [f"par_levels_{LATE_NOVEMBER}_STORE-0{i}.csv" for i in (1, 2, 3)]
+
+
+def test_monthly_buckets_run_the_same_engine_with_a_yearly_season_of_12(tmp_path, demo_files):
+    from tests.conftest import make_settings, run_pipeline
+    from turnover import pipeline
+
+    settings = make_settings(tmp_path, forecast={"period": "month"})
+    pipeline.load_history(settings, demo_files.history)
+    pipeline.load_reference(settings, demo_files.catalog, demo_files.on_hand)
+    par_path, forecast_path, *_ = run_pipeline(settings, date(2026, 10, 31), "monthly")
+    forecast = pd.read_csv(forecast_path, dtype={"drug_id": str})
+    assert sorted(forecast["period_start"].unique())[:2] == ["2026-11-01", "2026-12-01"]
+    pars = read_pars(par_path)
+    assert len(pars) == 135 and "next 4 months" in " ".join(pars["reason"])
+    oseltamivir = pars[pars["drug_name"].str.startswith("Oseltamivir")]
+    assert (oseltamivir["model"] == "dynamic_harmonic").any()

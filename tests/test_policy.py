@@ -45,7 +45,7 @@ def test_hand_worked_par_level_row():
     assert (out.reorder_point_units, out.par_level_units) == (25, 95)
     assert (out.order_packs, out.order_units) == (3, 90)
     assert out.reason.startswith("seasonal rise: next 4 weeks +300% vs last 4")
-    assert "rounded up from 65 units" in out.reason
+    assert "order 3 packs of 30 (90 units) to reach par from position 30; rounded up from 65 units" in out.reason
 
 
 def test_a_position_above_par_orders_nothing_and_says_so():

@@ -81,6 +81,10 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
     return out
 
 
+def _units(x: float) -> str:
+    return f"{x:g} unit" if x == 1 else f"{x:g} units"
+
+
 def _percent(x: float) -> str:
     return f"{x:+.0%}"
 
@@ -90,9 +94,9 @@ def _demand_clause(row, policy: PolicySettings, period_unit: str) -> str:
     if row.history_periods == 0:
         return "no history: catalog minimum" if row.min_par_units > 0 else "no history: nothing to forecast"
     if not np.isfinite(last):
-        return f"next 4 {period_unit} {nxt:.0f} units"
+        return f"next 4 {period_unit} {_units(round(nxt))}"
     if last <= 0:
-        return f"next 4 {period_unit} {nxt:.0f} units after 4 {period_unit} without use"
+        return f"next 4 {period_unit} {_units(round(nxt))} after 4 {period_unit} without use"
     change = nxt / last - 1
     kind = "seasonal " if row.model in SEASONAL_MODELS else ""
     if change >= policy.seasonal_change_threshold:
@@ -122,8 +126,9 @@ def _reason(row, quantile_par: float, needed: float, policy: PolicySettings, per
         parts.append(f"position {position:g} covers par {row.par_level_units:g}: no order")
     else:
         pack = row.pack_size_units
-        rounding = f"; rounded up from {needed:g} units" if row.order_units > needed + 1e-9 else ""
-        parts.append(f"order {row.order_packs} x {pack:g}-unit packs to reach par from position {position:g}{rounding}")
+        what = _units(row.order_units) if pack == 1 else f"{row.order_packs} packs of {pack:g} ({_units(row.order_units)})"
+        rounding = f"; rounded up from {_units(needed)}" if row.order_units > needed + 1e-9 else ""
+        parts.append(f"order {what} to reach par from position {position:g}{rounding}")
         if row.pack_size_defaulted:
-            parts.append(f"pack size {pack:g} units is the default (not in catalog)")
+            parts.append(f"pack size {_units(pack)} is the default (not in catalog)")
     return "; ".join(parts)
