@@ -17,6 +17,7 @@ run: $(BIN)/.installed
 	$(BIN)/turnover run --demo
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check src flows tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
 clean:

@@ -79,7 +79,7 @@ def forecast_series(
 ) -> SeriesForecast:
     """Simulated demand for one series, falling back down ``FALLBACKS`` when a fit fails."""
     name, basis = choose_model(y, season_length, settings)
-    chain = [name] + [m for m in FALLBACKS[FALLBACKS.index(name) + 1 :]] if name in FALLBACKS else [name]
+    chain = [name, *FALLBACKS[FALLBACKS.index(name) + 1 :]] if name in FALLBACKS else [name]
     for i, candidate in enumerate(chain):
         try:
             model = REGISTRY[candidate](season_length=season_length, window=settings.recent_window_periods)
@@ -135,7 +135,7 @@ def forecast_panel(
         forecast_rows.append(
             pd.DataFrame(
                 {"location_id": location_id, "drug_id": drug_id, "period_start": starts,
-                 "mean": result.paths.mean(axis=0), **dict(zip(schema.QUANTILE_COLUMNS, quantiles)), "model": result.model}
+                 "mean": result.paths.mean(axis=0), **dict(zip(schema.QUANTILE_COLUMNS, quantiles, strict=True)), "model": result.model}
             )
         )
         protection_rows.append(

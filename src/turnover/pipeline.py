@@ -8,11 +8,10 @@ already in the ledger, and a run's outputs replace that run's partition.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from turnover import calendar, schema
+from turnover import schema
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io import outputs

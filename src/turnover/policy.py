@@ -76,7 +76,7 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
     )
     out["reason"] = [
         _reason(row, q, need, policy, period_unit)
-        for row, q, need in zip(out.itertuples(index=False), quantile_par, needed)
+        for row, q, need in zip(out.itertuples(index=False), quantile_par, needed, strict=True)
     ]
     return out
 

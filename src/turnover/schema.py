@@ -27,8 +27,6 @@ FORECAST = "marts.forecast"
 PROTECTION_DEMAND = "marts.protection_demand"
 PAR_LEVELS = "marts.par_levels"
 
-SCHEMAS = ("raw", "ref", "staging", "marts")
-
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.
 REQUIRED_DISPENSING_COLUMNS = ("dispensed_at", "location_id", "drug_id", "quantity")

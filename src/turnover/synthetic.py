@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,7 +179,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
         weekday = WEEKDAY_FACTOR[days.weekday]
         if location == "STORE-01":
             weekday = np.where(days.weekday == 6, 0.0, weekday)
-        for drug, drug_id in zip(DRUGS, drug_ids):
+        for drug, drug_id in zip(DRUGS, drug_ids, strict=True):
             rate = drug.fills_per_day * scale * weekday * _seasonality(drug.pattern, flu, spring)
             rate = rate * _lifecycle(drug.pattern, day_index) * ~closed
             if location == "STORE-02" and drug.generic == "amoxicillin":

@@ -79,13 +79,3 @@ def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
 def read_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """``staging.series``: one row per location x drug with the policy inputs."""
     return con.execute(f"select * from {schema.SERIES} order by location_id, drug_id").df()
-
-
-def read_recent_actuals(con: duckdb.DuckDBPyConnection, n_periods: int = 4) -> pd.DataFrame:
-    """Units over each series' last ``n_periods`` complete buckets (``actual_last_units``)."""
-    return con.execute(
-        f"select location_id, drug_id, sum(units) as actual_last_units from ("
-        f" select *, row_number() over (partition by location_id, drug_id order by period_start desc) as r"
-        f" from {schema.DEMAND_SERIES}) where r <= ? group by all",
-        [n_periods],
-    ).df()

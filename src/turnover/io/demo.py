@@ -49,7 +49,7 @@ def write_demo(pharmacy: Pharmacy, demo_dir: str | Path) -> DemoFiles:
     finally:
         con.close()
 
-    ndc10 = dict(zip(pharmacy.catalog["drug_id"], [d.ndc10 for d in DRUGS]))
+    ndc10 = dict(zip(pharmacy.catalog["drug_id"], [d.ndc10 for d in DRUGS], strict=True))
     store03 = by_store["STORE-03"]
     rng = np.random.default_rng(3)
     pd.DataFrame({

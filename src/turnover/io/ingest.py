@@ -99,7 +99,7 @@ def read_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _reader_params(path: Path) -> dict[str, object]:
+def reader_params(path: Path) -> dict[str, object]:
     params: dict[str, object] = {"path": str(path)}
     if file_format(path) == "csv":
         delimiter, names = read_csv_header(path)
@@ -221,7 +221,7 @@ def load_dispensing_file(
     header = read_header(con, path)
     mapping = with_optional_columns(choose_mapping(header, path, ingest, mapping_name), header)
     ignored = tuple(h for h in header if h not in set(mapping.source_columns()))
-    params = _reader_params(path)
+    params = reader_params(path)
     with transaction(con):
         for table in ("_ingest_csv_errors", "_ingest_csv_scans"):
             con.execute(f"drop table if exists {table}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from turnover import schema
-from turnover.io.ingest import IngestError, _reader_params, file_format, read_header
+from turnover.io.ingest import IngestError, file_format, read_header, reader_params
 from turnover.io.warehouse import file_sha256, quote_identifier, transaction
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
     reader = "read_parquet($path, file_row_number = true)" if file_format(path) == "parquet" else (
         "read_csv($path, header = true, delim = $delim, quote = '\"', escape = '\"', columns = $columns)"
     )
-    params = _reader_params(path)
+    params = reader_params(path)
     try:
         con.execute(
             f"create or replace temp table _ref as select {counter} as line, {typed}, {failure} as failure "
