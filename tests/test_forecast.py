@@ -87,7 +87,7 @@ def test_lead_time_demand_never_falls_when_service_level_or_lead_time_rises():
     for lead in (1, 3, 10):
         for level in (0.9, 0.95, 0.99):
             window = ProtectionWindow(np.array([lead, lead]), 7, level)
-            _, protection = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS)
+            protection = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS).protection
             results[lead, level] = protection["protection_demand_units"].to_numpy()
     for lead in (1, 3, 10):
         assert np.all(np.diff([results[lead, lv] for lv in (0.9, 0.95, 0.99)], axis=0) >= 0)
@@ -97,8 +97,11 @@ def test_lead_time_demand_never_falls_when_service_level_or_lead_time_rises():
 
 def test_forecast_rows_cover_every_series_and_period_and_quantiles_are_ordered():
     panel = _panel({"D1": seasonal_history(), "D2": np.array([]), "D3": np.full(10, 2.0)})
-    forecast, protection = forecast_panel(panel, ProtectionWindow(np.array([2, 2, 2]), 7, 0.95), date(2026, 11, 22), SETTINGS)
+    result = forecast_panel(panel, ProtectionWindow(np.array([2, 2, 2]), 7, 0.95), date(2026, 11, 22), SETTINGS)
+    forecast, protection = result.forecast, result.protection
     assert len(forecast) == 3 * 13 and len(protection) == 3
+    assert set(result.classes["demand_class"]) <= {"smooth", "erratic", "intermittent", "lumpy", "none"}
+    assert result.scores.groupby(["drug_id"])["chosen"].any().loc["D1"]
     q = forecast[["q50", "q80", "q90", "q95", "q99"]].to_numpy()
     assert np.all(np.diff(q, axis=1) >= 0) and np.all(q >= 0)
     assert forecast["period_start"].min() == date(2026, 11, 23)

@@ -1,7 +1,13 @@
-"""The loop over series: choose a model, fit it, fall back when it fails, and read quantiles.
+"""The loop over series: classify, backtest the candidates, choose, recalibrate, forecast.
 
-``forecast_panel`` is the one function that does per-series work; it takes a panel and returns
-frames, so it can be mapped over batches of series (threads, processes, a Dask cluster) unchanged.
+``forecast_panel`` is the one function that does per-series work. It runs in three passes so it can
+be mapped over batches of series (threads, processes, a Dask cluster) with one small reduction:
+
+1. per series: classify, backtest the candidate models on rolling origins, choose the best;
+2. pooled: fit the quantile recalibration from the chosen models' backtest PITs;
+3. per series: fit the chosen model on the whole history, simulate, and read quantiles at the
+   recalibrated levels, per period and summed over the lead time and lead time + review period.
+
 Random draws are seeded per series from its ids, so a series' numbers do not depend on which batch
 or worker computed it.
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -18,14 +25,18 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from turnover import calendar, schema
+from turnover import backtest, calendar, schema
+from turnover.calibration import Calibration, fit_calibration
+from turnover.classify import classify
 from turnover.io.demand import DemandPanel
-from turnover.models import REGISTRY, DemandModel
+from turnover.models import COMBINATION, combination
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
 
-#: Fallback order: each model gives way to the next when it cannot be fitted.
+SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters", "seasonal_naive")
+
+#: Fallback order when a model cannot be fitted on the full history.
 FALLBACKS = ("dynamic_harmonic", "exp_smoothing", "empirical_bootstrap")
 
 
@@ -38,13 +49,33 @@ class SeriesForecast:
     paths: np.ndarray  # (n_paths, horizon), units
 
 
-def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) -> tuple[str, str]:
-    """The model a history supports, and why, in words.
+@dataclass(frozen=True)
+class ProtectionWindow:
+    """Per-series policy inputs the forecast needs to sum demand over lead time and review period."""
 
-    Rules: no history -> ``no_history``; no use in the recent window, a short history, or
-    intermittent demand (share of non-zero periods over the last year below the threshold) ->
-    ``empirical_bootstrap`` (of the recent window); at least
-    ``min_seasons`` full seasons -> ``dynamic_harmonic``; otherwise ``exp_smoothing``.
+    lead_time_days: np.ndarray
+    review_period_days: int
+    service_level: float
+
+
+@dataclass(frozen=True)
+class PanelForecast:
+    """Everything ``forecast_panel`` produces, as frames keyed by ``location_id, drug_id``."""
+
+    forecast: pd.DataFrame  # series x period: mean, q50 .. q99, model
+    protection: pd.DataFrame  # series: demand over L and L + R at the service level
+    classes: pd.DataFrame  # series: Syntetos-Boylan class, seasonality strength, lifecycle
+    scores: pd.DataFrame  # series x model x cutoff: MASE, scaled pinball, q95 coverage, chosen
+    calibration: pd.DataFrame  # model x level: calibrated level, raw and recalibrated coverage
+
+
+def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) -> tuple[str, str]:
+    """The model a history supports by rule, and why: used where a backtest cannot decide.
+
+    No history -> ``no_history``; no use in the recent window, a short history, or intermittent
+    demand (share of non-zero periods over the last year below the threshold) ->
+    ``empirical_bootstrap`` (of the recent window); at least ``min_seasons`` full seasons ->
+    ``dynamic_harmonic``; otherwise ``exp_smoothing``.
     """
     n = len(y)
     unit = "weeks" if season_length == 52 else "months"
@@ -65,90 +96,174 @@ def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) 
     return "exp_smoothing", f"{n} {unit} of history, under {settings.min_seasons:g} seasons: no seasonality"
 
 
-def _fit_and_sample(model: DemandModel, y: np.ndarray, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+def candidates_for(y: np.ndarray, classes: dict, season_length: int, settings: ForecastSettings) -> list[str]:
+    """Models worth backtesting for a series of this class, in preference order (empty: decide by rule).
+
+    A strongly seasonal series (seasonality strength at least the threshold, two years of history)
+    is backtested among the seasonal models only: a flat model can win a year of 13-week folds by a
+    few percent off season and then miss the season itself, which is what par levels exist for.
+    Otherwise intermittent and lumpy series try the intermittent methods, smooth and erratic ones the
+    smooth list; models needing two seasons are dropped for shorter histories.
+    """
+    if len(y) < settings.min_history_periods or not y[-settings.recent_window_periods :].any():
+        return []
+    long_enough = len(y) >= settings.min_seasons * season_length
+    strength = classes["seasonality_strength"]
+    if long_enough and np.isfinite(strength) and strength >= settings.seasonal_strength_threshold:
+        return list(settings.candidates_seasonal)
+    intermittent = classes["demand_class"] in ("intermittent", "lumpy") or (
+        classes["nonzero_share_last_year"] < settings.intermittent_nonzero_share
+    )
+    names = list(settings.candidates_intermittent if intermittent else settings.candidates_smooth)
+    return names if long_enough else [n for n in names if n not in SEASONAL_MODELS]
+
+
+@contextmanager
+def quiet_fitting():
+    """Silence the optimiser's convergence notes on short, noisy series: backtests judge accuracy."""
     with warnings.catch_warnings():
-        # The optimiser's convergence notes on short, noisy series are expected; accuracy is judged
-        # by backtest, not by these warnings.
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        return model.fit(y).sample_paths(horizon, n_paths, rng)
+        yield
 
 
 def forecast_series(
-    y: np.ndarray, horizon: int, season_length: int, settings: ForecastSettings, rng: np.random.Generator
+    y: np.ndarray, horizon: int, season_length: int, settings: ForecastSettings, rng: np.random.Generator,
+    chosen: tuple[str, str, list[str]] | None = None,
 ) -> SeriesForecast:
-    """Simulated demand for one series, falling back down ``FALLBACKS`` when a fit fails."""
-    name, basis = choose_model(y, season_length, settings)
-    chain = [name, *FALLBACKS[FALLBACKS.index(name) + 1 :]] if name in FALLBACKS else [name]
+    """Simulated demand for one series from ``chosen`` (model, basis, combination members; else the
+    rule's model), falling back on failure."""
+    name, basis, members = chosen or (*choose_model(y, season_length, settings), [])
+    chain = [name, *[m for m in FALLBACKS if m != name]] if len(y) else [name]
     for i, candidate in enumerate(chain):
         try:
-            model = REGISTRY[candidate](season_length=season_length, window=settings.recent_window_periods)
-            paths = _fit_and_sample(model, y, horizon, settings.n_paths, rng)
+            with quiet_fitting():
+                if candidate == COMBINATION:
+                    model = combination(members, season_length, settings.recent_window_periods)
+                    paths = model.fit(y).sample_paths(horizon, settings.n_paths, rng)
+                else:
+                    paths = backtest.fit_paths(candidate, y, season_length, settings.recent_window_periods,
+                                               horizon, settings.n_paths, rng)
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.warning("%s failed (%s); falling back", candidate, exc)
             continue
         if i:
             basis = f"{basis}; {chain[0]} failed, fell back to {candidate}"
         return SeriesForecast(candidate, basis, paths)
-    raise RuntimeError("the last fallback model failed")  # empirical_bootstrap accepts any history
+    raise RuntimeError("every fallback model failed")  # empirical_bootstrap accepts any history
 
 
-def series_rng(seed: int, location_id: str, drug_id: str) -> np.random.Generator:
+def series_rng(seed: int, location_id: str, drug_id: str, stream: int = 0) -> np.random.Generator:
     """A generator seeded by the run seed and the series ids (stable across batches and workers)."""
-    return np.random.default_rng([seed, zlib.crc32(location_id.encode()), zlib.crc32(drug_id.encode())])
+    return np.random.default_rng([seed, zlib.crc32(location_id.encode()), zlib.crc32(drug_id.encode()), stream])
 
 
-@dataclass(frozen=True)
-class ProtectionWindow:
-    """Per-series policy inputs the forecast needs to sum demand over lead time and review period."""
-
-    lead_time_days: np.ndarray
-    review_period_days: int
-    service_level: float
+def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: str, unit: str, n: int) -> str:
+    means = pd.DataFrame([(s.model, getattr(s, metric)) for s in scores], columns=["m", "v"]).groupby("m")["v"].mean()
+    runner_up = means.drop(chosen).sort_values()
+    folds = sum(1 for s in scores if s.model == chosen)
+    label = "MASE" if metric == "mase" else "scaled pinball"
+    versus = f" vs {runner_up.index[0]} {runner_up.iloc[0]:.2f}" if len(runner_up) else ""
+    return f"{chosen} chosen by backtest ({label} {means[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
 
 
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Forecast every series of ``panel``.
-
-    Returns:
-        ``forecast``: one row per series x future period with ``mean`` and ``q50 .. q99`` (units).
-        ``protection``: one row per series with the mean and the service-level quantile of demand
-        over the lead time and over lead time + review period, starting the day after ``as_of``.
-    """
+) -> PanelForecast:
+    """Classify, backtest, choose, recalibrate and forecast every series of ``panel``."""
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
+    unit = "weeks" if period == "week" else "months"
+    horizon_fc = calendar.horizon_periods(settings.horizon_weeks, period)
+    step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
+    keys = list(panel.keys.itertuples(index=False))
+
+    # Pass 1: classify, backtest, choose.
+    class_rows, score_rows, pit_rows, chosen = [], [], [], []
+    for i, (location_id, drug_id) in enumerate(keys):
+        y = panel.history(i)
+        classes = classify(y, season_length)
+        class_rows.append(classes)
+        candidates = candidates_for(y, classes, season_length, settings)
+        with quiet_fitting():
+            scores = backtest.backtest_series(
+                y, candidates, season_length=season_length, window=settings.recent_window_periods,
+                horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step, n_paths=settings.backtest_paths,
+                service_level=window.service_level, rng=series_rng(settings.seed, location_id, drug_id, 1),
+            ) if candidates else []
+        best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance) if scores else None
+        if best is None:
+            chosen.append((*choose_model(y, season_length, settings), []))
+        else:
+            basis = _basis_from_backtest(scores, best, settings.selection_metric, unit, len(y))
+            if best == COMBINATION:
+                basis = f"equal mix of {', '.join(candidates)}: " + basis
+            chosen.append((best, basis, candidates))
+        last_cutoffs = sorted({s.cutoff for s in scores}, reverse=True)
+        for s in scores:
+            score_rows.append((location_id, drug_id, s.model, s.cutoff, s.mase, s.scaled_pinball, s.coverage_q95,
+                               s.model == best))
+            if s.model == best:
+                fold = last_cutoffs.index(s.cutoff)
+                pit_rows.extend((best, fold, u) for u in s.pits[: settings.calibration_horizon_periods])
+
+    # Pass 2: recalibrate quantiles per model from the chosen models' PITs.
+    pits = pd.DataFrame(pit_rows, columns=["model", "fold", "pit"])
+    targets = tuple(sorted({*schema.QUANTILE_LEVELS, round(window.service_level, 6)}))
+    calibration, calibration_report = fit_calibration(pits, targets)
+
+    # Pass 3: final fit on the whole history, quantiles at the recalibrated levels.
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
-    horizon = max(calendar.horizon_periods(settings.horizon_weeks, period), calendar.periods_to_cover(as_of, period, longest))
+    horizon = max(horizon_fc, calendar.periods_to_cover(as_of, period, longest))
     starts = calendar.forecast_period_starts(as_of, period, horizon)
     day_after = as_of + timedelta(days=1)
     forecast_rows, protection_rows = [], []
-    for i, (location_id, drug_id) in enumerate(panel.keys.itertuples(index=False)):
+    for i, (location_id, drug_id) in enumerate(keys):
         y = panel.history(i)
-        result = forecast_series(y, horizon, season_length, settings, series_rng(settings.seed, location_id, drug_id))
-        lead = int(window.lead_time_days[i])
-        w_lead = calendar.window_weights(starts, period, day_after, lead)
-        w_prot = calendar.window_weights(starts, period, day_after, lead + window.review_period_days)
-        lead_demand, prot_demand = result.paths @ w_lead, result.paths @ w_prot
-        quantiles = np.quantile(result.paths, schema.QUANTILE_LEVELS, axis=0)
-        forecast_rows.append(
-            pd.DataFrame(
-                {"location_id": location_id, "drug_id": drug_id, "period_start": starts,
-                 "mean": result.paths.mean(axis=0), **dict(zip(schema.QUANTILE_COLUMNS, quantiles, strict=True)), "model": result.model}
-            )
-        )
-        protection_rows.append(
-            (location_id, drug_id, result.model, result.basis, len(y), lead,
-             float(lead_demand.mean()), float(np.quantile(lead_demand, window.service_level)),
-             float(prot_demand.mean()), float(np.quantile(prot_demand, window.service_level)),
-             float(result.paths[:, :4].sum(axis=1).mean()), float(y[-4:].sum()) if len(y) >= 4 else np.nan)
-        )
-    protection = pd.DataFrame(
-        protection_rows,
-        columns=["location_id", "drug_id", "model", "basis", "history_periods", "lead_time_days",
-                 "lead_time_demand_mean", "lead_time_demand_units", "protection_demand_mean",
-                 "protection_demand_units", "forecast_next_4_units", "actual_last_4_units"],
+        result = forecast_series(y, horizon, season_length, settings, series_rng(settings.seed, location_id, drug_id),
+                                 chosen[i])
+        forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration))
+        protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
+                                               (starts, period, day_after), calibration))
+    keys_frame = panel.keys.reset_index(drop=True)
+    return PanelForecast(
+        forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
+        pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
+        protection=pd.DataFrame(protection_rows, columns=PROTECTION_COLUMNS),
+        classes=pd.concat([keys_frame, pd.DataFrame(class_rows, index=keys_frame.index)], axis=1),
+        scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
+                                                 "scaled_pinball", "coverage_q95", "chosen"]),
+        calibration=calibration_report,
     )
-    forecast = pd.concat(forecast_rows, ignore_index=True) if forecast_rows else pd.DataFrame(columns=schema.FORECAST_CSV_COLUMNS)
-    return forecast, protection
+
+
+PROTECTION_COLUMNS = [
+    "location_id", "drug_id", "model", "basis", "history_periods", "lead_time_days", "calibrated_level",
+    "lead_time_demand_mean", "lead_time_demand_units", "protection_demand_mean", "protection_demand_units",
+    "forecast_next_4_units", "actual_last_4_units",
+]
+
+
+def _period_frame(location_id, drug_id, starts, result: SeriesForecast, calibration: Calibration) -> pd.DataFrame:
+    levels = [calibration.level(result.model, q) for q in schema.QUANTILE_LEVELS]
+    quantiles = np.quantile(result.paths, levels, axis=0)
+    return pd.DataFrame({
+        "location_id": location_id, "drug_id": drug_id, "period_start": starts, "mean": result.paths.mean(axis=0),
+        **dict(zip(schema.QUANTILE_COLUMNS, quantiles, strict=True)), "model": result.model,
+    })
+
+
+def _protection_row(location_id, drug_id, y, result: SeriesForecast, lead_time_days, window: ProtectionWindow,
+                    timing: tuple, calibration: Calibration) -> tuple:
+    """Mean and recalibrated service-level quantile of demand over L and L + R, from the day after as-of."""
+    starts, period, day_after = timing
+    lead = int(lead_time_days)
+    lead_demand = result.paths @ calendar.window_weights(starts, period, day_after, lead)
+    prot_demand = result.paths @ calendar.window_weights(starts, period, day_after, lead + window.review_period_days)
+    level = calibration.level(result.model, window.service_level)
+    return (
+        location_id, drug_id, result.model, result.basis, len(y), lead, level,
+        float(lead_demand.mean()), float(np.quantile(lead_demand, level)),
+        float(prot_demand.mean()), float(np.quantile(prot_demand, level)),
+        float(result.paths[:, :4].sum(axis=1).mean()), float(y[-4:].sum()) if len(y) >= 4 else np.nan,
+    )

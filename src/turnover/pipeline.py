@@ -80,7 +80,7 @@ def build_demand(settings: Settings, as_of: date) -> int:
 
 
 def forecast(settings: Settings, run_id: str, as_of: date) -> int:
-    """Forecast every series and store the forecast and the lead-time demand; returns the series count."""
+    """Classify, backtest, choose and forecast every series; store every frame; returns the series count."""
     with open_warehouse(settings.warehouse_path) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
@@ -89,13 +89,16 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
         review_period_days=settings.policy.review_period_days,
         service_level=settings.policy.service_level,
     )
-    forecast_frame, protection = forecast_panel(panel, window, as_of, settings.forecast)
-    protection = protection.assign(
+    result = forecast_panel(panel, window, as_of, settings.forecast)
+    protection = result.protection.assign(
         service_level=settings.policy.service_level, review_period_days=settings.policy.review_period_days
     )
     with open_warehouse(settings.warehouse_path) as con:
-        outputs.write_run_table(con, schema.FORECAST, run_id, forecast_frame)
+        outputs.write_run_table(con, schema.FORECAST, run_id, result.forecast)
         outputs.write_run_table(con, schema.PROTECTION_DEMAND, run_id, protection)
+        outputs.write_run_table(con, schema.DEMAND_CLASS, run_id, result.classes)
+        outputs.write_run_table(con, schema.BACKTEST_SCORES, run_id, result.scores)
+        outputs.write_run_table(con, schema.CALIBRATION, run_id, result.calibration)
     log.info("forecast %d series", len(protection))
     return len(protection)
 
@@ -103,7 +106,9 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
 def set_par_levels(settings: Settings, run_id: str) -> int:
     """Par levels for every series of the run; returns the row count."""
     with open_warehouse(settings.warehouse_path) as con:
-        series = demand_io.read_series(con)
+        series = demand_io.read_series(con).merge(
+            outputs.read_run_table(con, schema.DEMAND_CLASS, run_id), on=["location_id", "drug_id"], how="left"
+        )
         protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id)
         unit = "weeks" if settings.forecast.period == "week" else "months"
         pars = par_levels(series, protection, settings.policy, unit)
@@ -117,7 +122,10 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
         pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)[list(schema.PAR_LEVEL_CSV_COLUMNS)]
-        fc = outputs.read_run_table(con, schema.FORECAST, run_id)[list(schema.FORECAST_CSV_COLUMNS)]
+        pars = pars.assign(seasonality_strength=pars["seasonality_strength"].round(2))
+        classes = outputs.read_run_table(con, schema.DEMAND_CLASS, run_id)[["location_id", "drug_id", "demand_class"]]
+        fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
+        fc = fc[list(schema.FORECAST_CSV_COLUMNS)]
         written = [
             outputs.write_csv_atomic(pars, out / f"par_levels_{stamp}.csv"),
             outputs.write_csv_atomic(fc.round(3), out / f"forecast_{stamp}.csv"),

@@ -59,8 +59,12 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         period_unit: ``"weeks"`` or ``"months"``, for the reason text.
     """
     frame = series.merge(protection, on=["location_id", "drug_id"], how="inner", suffixes=("", "_forecast"))
-    rop = ceil_units(frame["lead_time_demand_units"])
-    quantile_par = ceil_units(frame["protection_demand_units"])
+    if "lifecycle" not in frame:
+        frame["lifecycle"] = None
+    dead = (frame["lifecycle"] == "dead").to_numpy()
+    # A dead item (no use in four months) is not reordered: only a catalog minimum is kept.
+    rop = np.where(dead, 0.0, ceil_units(frame["lead_time_demand_units"]))
+    quantile_par = np.where(dead, 0.0, ceil_units(frame["protection_demand_units"]))
     par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float)])
     position = inventory_position(frame["on_hand_units"], frame["on_order_units"])
     needed = order_up_to(par, position)
@@ -110,10 +114,17 @@ def _reason(row, quantile_par: float, needed: float, policy: PolicySettings, per
     """What drove the numbers of one row, in words, most decisive first."""
     window = row.lead_time_days + policy.review_period_days
     parts = [_demand_clause(row, policy, period_unit), row.basis]
-    if row.history_periods > 0:
+    if row.lifecycle == "dead":
+        parts.insert(0, "dead item: no use in the last 4 months, no reorder")
+    elif row.history_periods > 0:
+        level = getattr(row, "calibrated_level", policy.service_level)
+        recalibrated = (
+            f" (read at the paths' {level:.1%} level, which met {policy.service_level:.0%} in backtests)"
+            if abs(level - policy.service_level) > 5e-4 else ""
+        )
         parts.append(
             f"par = {policy.service_level:.0%} quantile of demand over {window} d "
-            f"({row.lead_time_days} d lead + {policy.review_period_days} d review)"
+            f"({row.lead_time_days} d lead + {policy.review_period_days} d review){recalibrated}"
         )
     if row.min_par_units > quantile_par and row.min_par_units > 0:
         parts.append(f"catalog minimum {row.min_par_units:g} units")

@@ -26,6 +26,9 @@ RUNS = "marts.runs"
 FORECAST = "marts.forecast"
 PROTECTION_DEMAND = "marts.protection_demand"
 PAR_LEVELS = "marts.par_levels"
+DEMAND_CLASS = "marts.demand_class"
+BACKTEST_SCORES = "marts.backtest_scores"
+CALIBRATION = "marts.calibration"
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.
@@ -66,6 +69,9 @@ PAR_LEVEL_CSV_COLUMNS = (
     "review_period_days",
     "forecast_units_next_4_periods",
     "history_periods",
+    "demand_class",
+    "lifecycle",
+    "seasonality_strength",
     "model",
     "reason",
 )
@@ -76,4 +82,5 @@ FORECAST_CSV_COLUMNS = (
     "mean",
     *QUANTILE_COLUMNS,
     "model",
+    "demand_class",
 )

@@ -94,6 +94,26 @@ class ForecastSettings(BaseModel):
         0.5, gt=0, le=1, description="Below this share of non-zero periods in the last year a series is intermittent."
     )
     recent_window_periods: int = Field(26, ge=4, description="Window the bootstrap resamples.")
+    backtest_cutoffs: int = Field(6, ge=1, le=52, description="Rolling-origin folds per series.")
+    backtest_step_weeks: int = Field(
+        8, ge=1, description="Weeks between folds; 6 folds 8 weeks apart score a whole year, flu season included."
+    )
+    backtest_paths: int = Field(200, ge=50, description="Simulated paths per backtest fold.")
+    selection_metric: Literal["mase", "scaled_pinball"] = "mase"
+    selection_tolerance: float = Field(
+        0.05, ge=0, description="Keep the preferred (earlier) candidate unless another scores this much better."
+    )
+    calibration_horizon_periods: int = Field(4, ge=1, description="Periods after each cutoff whose PITs calibrate.")
+    seasonal_strength_threshold: float = Field(
+        0.3, ge=0, le=1, description="Series at least this seasonal are backtested among the seasonal models only."
+    )
+    candidates_seasonal: list[str] = Field(default_factory=lambda: ["dynamic_harmonic", "seasonal_naive"])
+    candidates_smooth: list[str] = Field(
+        default_factory=lambda: ["dynamic_harmonic", "exp_smoothing", "seasonal_naive", "moving_average"]
+    )
+    candidates_intermittent: list[str] = Field(
+        default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
+    )
 
 
 class PolicySettings(BaseModel):

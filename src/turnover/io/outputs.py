@@ -47,12 +47,12 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, n_series: int, outpu
 def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pd.DataFrame) -> int:
     """Replace ``run_id``'s rows of ``table`` (a ``schema`` constant) with ``frame``; returns rows written."""
     columns = [row[0] for row in con.execute(f"describe {table}").fetchall()]
-    data = frame.assign(run_id=run_id)[columns]
+    data = frame.assign(run_id=run_id).reindex(columns=columns)
     with transaction(con):
         con.execute(f"delete from {table} where run_id = ?", [run_id])
         con.register("_run_rows", data)
         try:
-            con.execute(f"insert into {table} select * from _run_rows")
+            con.execute(f"insert into {table} by name select * from _run_rows")
         finally:
             con.unregister("_run_rows")
     return len(data)

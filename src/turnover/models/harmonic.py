@@ -16,6 +16,8 @@ and ``expm1`` taken path by path, as in :mod:`turnover.models.exponential_smooth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
@@ -33,6 +35,41 @@ def fourier_terms(t: np.ndarray, period: float, harmonics: int) -> np.ndarray:
     return np.hstack([np.sin(angles), np.cos(angles)])
 
 
+@dataclass(frozen=True)
+class YearlyProfile:
+    """A yearly profile fitted by OLS on ``z``: K Fourier pairs chosen by BIC, plus intercept and drift."""
+
+    period: float
+    harmonics: int
+    coef: np.ndarray  # the 2K Fourier coefficients
+    residual: np.ndarray  # z minus the fitted intercept, drift and profile
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        return fourier_terms(np.asarray(t, dtype=float), self.period, self.harmonics) @ self.coef
+
+    def strength(self) -> float:
+        """max(0, 1 - Var(R) / Var(S + R)) over the fitted span (FPP3 sec. 4.3), S the profile."""
+        season = self.at(np.arange(len(self.residual)))
+        total = np.var(season + self.residual)
+        return float(max(0.0, 1 - np.var(self.residual) / total)) if total > 0 else 0.0
+
+
+def fit_yearly_profile(z: np.ndarray, period: float, max_harmonics: int) -> YearlyProfile:
+    """OLS of ``z`` on intercept, linear drift and K Fourier pairs, K in 0..max_harmonics by BIC."""
+    n = len(z)
+    t = np.arange(n, dtype=float)
+    base = np.column_stack([np.ones(n), t / n])
+    best = None
+    for k in range(max_harmonics + 1):
+        design = np.hstack([base, fourier_terms(t, period, k)])
+        coef, *_ = np.linalg.lstsq(design, z, rcond=None)
+        residual = z - design @ coef
+        bic = n * np.log(max(float(residual @ residual), 1e-12) / n) + design.shape[1] * np.log(n)
+        if best is None or bic < best[0]:
+            best = (bic, YearlyProfile(period, k, coef[2:], residual))
+    return best[1]
+
+
 class DynamicHarmonic(DemandModel):
     """Fourier yearly profile (K by BIC) + exponential smoothing of the level, on ``log1p(y)``."""
 
@@ -46,29 +83,13 @@ class DynamicHarmonic(DemandModel):
 
     def _fit(self, y: np.ndarray) -> None:
         z = np.log1p(y)
-        n = len(z)
-        t = np.arange(n, dtype=float)
-        self.period_ = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
-        base = np.column_stack([np.ones(n), t / n])
-        max_k = min(self.max_harmonics, int(self.season_length // 2))
-        best = None
-        for k in range(max_k + 1):
-            design = np.hstack([base, fourier_terms(t, self.period_, k)])
-            coef, *_ = np.linalg.lstsq(design, z, rcond=None)
-            rss = float(np.sum((z - design @ coef) ** 2))
-            bic = n * np.log(max(rss, 1e-12) / n) + design.shape[1] * np.log(n)
-            if best is None or bic < best[0]:
-                best = (bic, k, coef[2:])
-        _, self.harmonics_, self.profile_coef_ = best
-        deseasonalised = z - fourier_terms(t, self.period_, self.harmonics_) @ self.profile_coef_
+        period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
+        self.profile_ = fit_yearly_profile(z, period, min(self.max_harmonics, self.season_length // 2))
+        deseasonalised = z - self.profile_.at(np.arange(len(z)))
         self.level_ = ExponentialSmoothing(
             deseasonalised, trend=None, seasonal=None, initialization_method="estimated"
         ).fit()
 
-    def seasonal_profile(self, t: np.ndarray) -> np.ndarray:
-        """The fitted yearly profile on the log scale at period indices ``t`` (0 = first history period)."""
-        return fourier_terms(np.asarray(t, dtype=float), self.period_, self.harmonics_) @ self.profile_coef_
-
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        future = self.seasonal_profile(np.arange(self.n_obs_, self.n_obs_ + horizon))
+        future = self.profile_.at(np.arange(self.n_obs_, self.n_obs_ + horizon))
         return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + future)

@@ -98,6 +98,7 @@ create table if not exists marts.protection_demand (
     model                     varchar not null,
     basis                     varchar not null,   -- why that model, in words
     history_periods           integer not null,
+    calibrated_level          double not null,    -- path quantile level that met the service level in backtests
     service_level             double not null,
     lead_time_days            integer not null,
     review_period_days        integer not null,
@@ -126,6 +127,49 @@ create table if not exists marts.par_levels (
     review_period_days   integer not null,
     forecast_units_next_4_periods double not null,
     history_periods      integer not null,
+    demand_class         varchar,
+    lifecycle            varchar,
+    seasonality_strength double,
     model                varchar not null,
     reason               varchar not null
 );
+
+create table if not exists marts.demand_class (
+    run_id                  varchar not null,
+    location_id             varchar not null,
+    drug_id                 varchar not null,
+    adi                     double,
+    cv2                     double,
+    demand_class            varchar not null,   -- smooth / erratic / intermittent / lumpy / none
+    seasonality_strength    double,
+    lifecycle               varchar not null,   -- new / recurring / sporadic / dead
+    nonzero_share_last_year double not null
+);
+
+create table if not exists marts.backtest_scores (
+    run_id          varchar not null,
+    location_id     varchar not null,
+    drug_id         varchar not null,
+    model           varchar not null,
+    train_periods   integer not null,   -- the fold's cutoff: periods of history it trained on
+    mase            double not null,
+    scaled_pinball  double not null,    -- at the run's service level
+    coverage_q95    double not null,    -- share of the fold's periods at or below the raw q95
+    chosen          boolean not null
+);
+
+create table if not exists marts.calibration (
+    run_id              varchar not null,
+    model               varchar not null,
+    target_level        double not null,
+    calibrated_level    double not null,
+    n_pits              bigint not null,
+    coverage_raw        double not null,
+    coverage_calibrated double not null   -- out of fold
+);
+
+-- Columns added after the first release: warehouses created before them gain them here.
+alter table marts.protection_demand add column if not exists calibrated_level double;
+alter table marts.par_levels add column if not exists demand_class varchar;
+alter table marts.par_levels add column if not exists lifecycle varchar;
+alter table marts.par_levels add column if not exists seasonality_strength double;
