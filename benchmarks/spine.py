@@ -59,7 +59,8 @@ def main() -> None:
         timed("ingest CSV files (ours)", rows, lambda: pipeline.load_history(settings, csvs), csv_rows, "rows")
         parquet = [p for p in files.history if p.suffix == ".parquet"]
         timed("ingest Parquet file (ours)", rows, lambda: pipeline.load_history(settings, parquet), n_rows - csv_rows, "rows")
-        timed("reference (catalog, on hand)", rows, lambda: pipeline.load_reference(settings, files.catalog, files.on_hand))
+        timed("reference files", rows, lambda: pipeline.load_reference(
+            settings, catalog=files.catalog, on_hand=files.on_hand, stockouts=files.stockouts, closures=files.closures))
         as_of = date(2026, 11, 22)
         pipeline.start_run(settings, "bench", as_of)
         n_series = timed("demand series (SQL)", rows, lambda: pipeline.build_demand(settings, as_of))

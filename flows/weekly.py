@@ -22,7 +22,8 @@ from turnover.settings import Settings, load_settings
 def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
     last_sunday = date.today() - timedelta(days=date.today().weekday() + 1)
     files = pipeline.ensure_demo(settings, end=last_sunday)
-    return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand)}
+    return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand),
+            "stockouts": str(files.stockouts), "closures": str(files.closures)}
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -31,8 +32,8 @@ def load_history(settings: Settings, paths: list[str], mapping: str | None) -> l
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def load_reference(settings: Settings, catalog: str | None, on_hand: str | None) -> dict[str, int]:
-    return pipeline.load_reference(settings, catalog, on_hand)
+def load_reference(settings: Settings, files: dict[str, str | None]) -> dict[str, int]:
+    return pipeline.load_reference(settings, **files)
 
 
 @task(cache_policy=NO_CACHE)
@@ -63,6 +64,8 @@ def weekly_par_levels(
     history: list[str] | None = None,
     catalog: str | None = None,
     on_hand: str | None = None,
+    stockouts: str | None = None,
+    closures: str | None = None,
     as_of: date | None = None,
     demo: bool = False,
     mapping: str | None = None,
@@ -73,7 +76,7 @@ def weekly_par_levels(
 
     Args:
         history: dispensing exports (CSV, CSV.GZ, Parquet) to load; already-loaded files are skipped.
-        catalog, on_hand: reference snapshots replacing the current ones, if given.
+        catalog, on_hand, stockouts, closures: reference snapshots replacing the current ones, if given.
         as_of: last day of history to use; default the latest dispensing date loaded.
         demo: use (and generate if absent) the synthetic demo pharmacy.
         mapping: force a column mapping by name instead of choosing by header.
@@ -81,16 +84,17 @@ def weekly_par_levels(
     """
     settings = load_settings(config, **(overrides or {}))
     history = list(history or [])
+    reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures}
     if demo:
         files = prepare_demo(settings)
         history = history or files["history"]
-        catalog, on_hand = catalog or files["catalog"], on_hand or files["on_hand"]
+        reference = {kind: path or files[kind] for kind, path in reference.items()}
     run_id = str(flow_run.get_id() or "local")
     loads = load_history(settings, history, mapping) if history else []
-    reference = load_reference(settings, catalog, on_hand)
+    counts = load_reference(settings, reference)
     as_of = build_demand(settings, run_id, as_of)
     n_series = forecast(settings, run_id, as_of)
     n_pars = set_par_levels(settings, run_id)
     paths = export(settings, run_id, as_of)
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": reference,
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": counts,
             "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir))}

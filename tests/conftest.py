@@ -56,6 +56,7 @@ def demo_warehouse(tmp_path_factory, demo_files) -> dict:
     root = tmp_path_factory.mktemp("warehouse")
     settings = make_settings(root)
     pipeline.load_history(settings, demo_files.history)
-    pipeline.load_reference(settings, demo_files.catalog, demo_files.on_hand)
+    pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand,
+                            stockouts=demo_files.stockouts, closures=demo_files.closures)
     outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_NOVEMBER)}
     return {"settings": settings, "outputs": outputs, "path": settings.warehouse_path}

@@ -86,7 +86,8 @@ def test_monthly_buckets_run_the_same_engine_with_a_yearly_season_of_12(tmp_path
 
     settings = make_settings(tmp_path, forecast={"period": "month"})
     pipeline.load_history(settings, demo_files.history)
-    pipeline.load_reference(settings, demo_files.catalog, demo_files.on_hand)
+    pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand,
+                            stockouts=demo_files.stockouts, closures=demo_files.closures)
     par_path, forecast_path, *_ = run_pipeline(settings, date(2026, 10, 31), "monthly")
     forecast = pd.read_csv(forecast_path, dtype={"drug_id": str})
     assert sorted(forecast["period_start"].unique())[:2] == ["2026-11-01", "2026-12-01"]
@@ -94,3 +95,21 @@ def test_monthly_buckets_run_the_same_engine_with_a_yearly_season_of_12(tmp_path
     assert len(pars) == 135 and "next 4 months" in " ".join(pars["reason"])
     oseltamivir = pars[pars["drug_name"].str.startswith("Oseltamivir")]
     assert (oseltamivir["model"] == "dynamic_harmonic").any()
+
+
+def test_the_logged_amoxicillin_stockout_is_filled_in_not_read_as_zero_demand(demo_warehouse, demo_files):
+    episode = pd.read_csv(demo_files.stockouts).iloc[0]
+    stockout_days = set(pd.date_range(episode["start"], episode["end"]).date)
+    holidays = set(pd.to_datetime(pd.read_csv(demo_files.closures)["date"]).dt.date)
+    with open_warehouse(demo_warehouse["path"], read_only=True) as con:
+        filled = dict(con.execute(
+            f"select location_id, censored_periods from {schema.DEMAND_CLASS} d join {schema.CATALOG} c using (drug_id) "
+            "where run_id = ? and c.generic_name = 'amoxicillin'", [f"run-{LATE_NOVEMBER}"]).fetchall())
+        censored_days = dict(con.execute(
+            f"select location_id, sum(censored_days) from {schema.DEMAND_SERIES} d join {schema.CATALOG} c using (drug_id) "
+            "where c.generic_name = 'amoxicillin' group by all").fetchall())
+    # 21 days out of stock at STORE-02 on top of the holidays every store shares (a day both closed
+    # and out of stock counts once): the two whole weeks are filled in, the partial ones scaled up.
+    assert len(stockout_days) == 21
+    assert censored_days["STORE-02"] - censored_days["STORE-03"] == len(stockout_days - holidays)
+    assert filled["STORE-02"] == 2 and filled["STORE-03"] == 0

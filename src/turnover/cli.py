@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dispensing exports (CSV, CSV.GZ or Parquet); files already loaded are skipped")
     run.add_argument("--catalog", type=_existing_file, metavar="PATH", help="drug catalog CSV (replaces the current one)")
     run.add_argument("--on-hand", type=_existing_file, metavar="PATH", help="on-hand snapshot CSV (replaces the current one)")
+    run.add_argument("--stockouts", type=_existing_file, metavar="PATH",
+                     help="stockout log CSV: location_id, drug_id, start, end (those days are not zero demand)")
+    run.add_argument("--closures", type=_existing_file, metavar="PATH",
+                     help="closures calendar CSV: date, location_id (blank = every location)")
     run.add_argument("--as-of", type=_date, metavar="DATE", help="last day of history to use (default: latest dispensing date loaded)")
     run.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml: data/warehouse.duckdb)")
     run.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml: data/out)")
@@ -90,7 +94,8 @@ def _run(args: argparse.Namespace) -> int:
     from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
 
     summary = weekly_par_levels(
-        history=args.history, catalog=args.catalog, on_hand=args.on_hand, as_of=args.as_of, demo=args.demo,
+        history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
+        closures=args.closures, as_of=args.as_of, demo=args.demo,
         mapping=args.mapping, config=args.config, overrides=_overrides(args),
     )
     print()
@@ -108,7 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
     from turnover.synthetic import generate_pharmacy
 
     files = write_demo(generate_pharmacy(args.end or last_sunday()), args.dir)
-    for path in [*files.history, files.catalog, files.on_hand]:
+    for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures]:
         print(f"wrote {path}")
     return 0
 

@@ -28,6 +28,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from turnover import backtest, calendar, schema
 from turnover.calibration import Calibration, fit_calibration
 from turnover.classify import classify
+from turnover.demand import censored_history
 from turnover.io.demand import DemandPanel
 from turnover.models import COMBINATION, combination
 from turnover.settings import ForecastSettings
@@ -180,9 +181,11 @@ def forecast_panel(
 
     # Pass 1: classify, backtest, choose.
     class_rows, score_rows, pit_rows, chosen = [], [], [], []
+    histories = []
     for i, (location_id, drug_id) in enumerate(keys):
-        y = panel.history(i)
-        classes = classify(y, season_length)
+        y, n_censored = censored_history(panel.history(i), season_length, settings.censor)
+        histories.append(y)
+        classes = {**classify(y, season_length), "censored_periods": n_censored}
         class_rows.append(classes)
         candidates = candidates_for(y, classes, season_length, settings)
         with quiet_fitting():
@@ -219,7 +222,7 @@ def forecast_panel(
     day_after = as_of + timedelta(days=1)
     forecast_rows, protection_rows = [], []
     for i, (location_id, drug_id) in enumerate(keys):
-        y = panel.history(i)
+        y = histories[i]
         result = forecast_series(y, horizon, season_length, settings, series_rng(settings.seed, location_id, drug_id),
                                  chosen[i])
         forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration))

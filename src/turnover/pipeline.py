@@ -17,7 +17,7 @@ from turnover.io import demand as demand_io
 from turnover.io import outputs
 from turnover.io.demo import DemoFiles, demo_files, write_demo
 from turnover.io.ingest import LoadReport, load_dispensing
-from turnover.io.reference import load_catalog, load_on_hand
+from turnover.io.reference import load_catalog, load_closures, load_on_hand, load_stockouts
 from turnover.io.warehouse import open_warehouse
 from turnover.policy import par_levels
 from turnover.settings import Settings
@@ -42,14 +42,18 @@ def load_history(settings: Settings, paths: list[str | Path], mapping: str | Non
         return load_dispensing(con, list(paths), settings.ingest, mapping)
 
 
-def load_reference(settings: Settings, catalog: str | Path | None, on_hand: str | Path | None) -> dict[str, int]:
-    """Replace the catalog and/or the on-hand snapshot with the given files."""
+REFERENCE_LOADERS = {
+    "catalog": load_catalog, "on_hand": load_on_hand, "stockouts": load_stockouts, "closures": load_closures,
+}
+
+
+def load_reference(settings: Settings, **files: str | Path | None) -> dict[str, int]:
+    """Replace each reference snapshot given (``catalog``, ``on_hand``, ``stockouts``, ``closures``)."""
     counts = {}
     with open_warehouse(settings.warehouse_path) as con:
-        if catalog:
-            counts["catalog"] = load_catalog(con, catalog)
-        if on_hand:
-            counts["on_hand"] = load_on_hand(con, on_hand)
+        for kind, path in files.items():
+            if path:
+                counts[kind] = REFERENCE_LOADERS[kind](con, path)
     return counts
 
 

@@ -15,6 +15,8 @@ LOADED_FILES = "raw.loaded_files"
 # ref: the latest reference snapshots (replaced on each load).
 CATALOG = "ref.catalog"
 ON_HAND = "ref.on_hand"
+STOCKOUTS = "ref.stockouts"
+CLOSURES = "ref.closures"
 REFERENCE_FILES = "ref.loaded_files"
 
 # staging: rebuilt by each run.

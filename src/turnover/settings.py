@@ -83,6 +83,15 @@ class IngestSettings(BaseModel):
         return [*self.mappings, *([] if "canonical" in names else [CANONICAL_MAPPING])]
 
 
+class CensorSettings(BaseModel):
+    """How periods without real demand (stockouts, closures) are found and filled in."""
+
+    heuristic: bool = Field(True, description="Flag zero runs in steady series as stockouts when no log says so.")
+    min_zero_run: int = Field(2, ge=1, description="Zero periods in a row before the heuristic flags them.")
+    min_nonzero_share: float = Field(0.9, gt=0, le=1, description="How steady the surrounding half years must be.")
+    fill_window: int = Field(4, ge=1, description="Observed periods on each side whose mean fills a censored one.")
+
+
 class ForecastSettings(BaseModel):
     period: Period = "week"
     horizon_weeks: int = Field(13, ge=1, le=104)
@@ -114,6 +123,7 @@ class ForecastSettings(BaseModel):
     candidates_intermittent: list[str] = Field(
         default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
     )
+    censor: CensorSettings = Field(default_factory=CensorSettings)
 
 
 class PolicySettings(BaseModel):

@@ -25,6 +25,9 @@ import pandas as pd
 from turnover.io.warehouse import normalize_ndc
 
 LOCATIONS = {"STORE-01": 1.0, "STORE-02": 0.7, "STORE-03": 0.5}
+# Amoxicillin suspension is out of stock at STORE-02 for three weeks, about a year before the end
+# (the 2022-23 US amoxicillin shortage is the real-world pattern); as day indices from the end.
+STOCKOUT_DAYS_BEFORE_END = (-330, -309)
 # Monday .. Sunday; STORE-01 is closed on Sundays.
 WEEKDAY_FACTOR = np.array([1.2, 1.1, 1.05, 1.05, 1.1, 0.55, 0.3])
 
@@ -109,6 +112,8 @@ class Pharmacy:
     dispensing: pd.DataFrame
     catalog: pd.DataFrame
     on_hand: pd.DataFrame
+    stockouts: pd.DataFrame  # location_id, drug_id, start, end (inclusive)
+    closures: pd.DataFrame  # date, location_id (blank: every store)
     flu_signal: pd.Series
     end: date
 
@@ -183,7 +188,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
             rate = drug.fills_per_day * scale * weekday * _seasonality(drug.pattern, flu, spring)
             rate = rate * _lifecycle(drug.pattern, day_index) * ~closed
             if location == "STORE-02" and drug.generic == "amoxicillin":
-                rate[len(days) - 330 : len(days) - 309] = 0.0  # stockout: three weeks with nothing to dispense
+                rate[STOCKOUT_DAYS_BEFORE_END[0] : STOCKOUT_DAYS_BEFORE_END[1]] = 0.0
             fills = rng.poisson(rate)
             n = int(fills.sum())
             when = np.repeat(days.to_numpy(), fills) + rng.integers(9 * 60, 19 * 60, n).astype("timedelta64[m]")
@@ -196,7 +201,13 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
     fills = fills.sort_values(["dispensed_at", "location_id", "drug_id"], kind="stable").reset_index(drop=True)
     fills["rx_number"] = [f"RX{n:08d}" for n in rng.permutation(len(fills))]
     fills["patient_id"] = [f"P{n:07d}" for n in rng.integers(0, 5_000_000, len(fills))]
-    return Pharmacy(fills, _catalog(drug_ids), _on_hand(fills, rng), pd.Series(flu, index=days, name="flu"), end)
+    amoxicillin = drug_ids[[d.generic for d in DRUGS].index("amoxicillin")]
+    first, last = days[STOCKOUT_DAYS_BEFORE_END[0]], days[STOCKOUT_DAYS_BEFORE_END[1] - 1]
+    stockouts = pd.DataFrame({"location_id": ["STORE-02"], "drug_id": [amoxicillin],
+                              "start": [first.date()], "end": [last.date()]})
+    closures = pd.DataFrame({"date": sorted(d for d in days.date[closed]), "location_id": ""})
+    return Pharmacy(fills, _catalog(drug_ids), _on_hand(fills, rng), stockouts, closures,
+                    pd.Series(flu, index=days, name="flu"), end)
 
 
 def _returns(fills: pd.DataFrame, rng: np.random.Generator, last_day: pd.Timestamp) -> pd.DataFrame:

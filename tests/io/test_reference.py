@@ -4,7 +4,7 @@ import pytest
 
 from turnover import schema
 from turnover.io.ingest import IngestError
-from turnover.io.reference import load_catalog, load_on_hand
+from turnover.io.reference import load_catalog, load_closures, load_on_hand, load_stockouts
 
 CATALOG_HEADER = "drug_id,drug_name,pack_size_units,unit_cost,lead_time_days,shelf_life_days,criticality\n"
 
@@ -49,3 +49,21 @@ def test_on_hand_defaults_on_order_to_zero_and_a_new_snapshot_replaces_the_old(c
     assert con.execute(f"select sum(on_order_units), count(*) from {schema.ON_HAND}").fetchone() == (0.0, 2)
     load_on_hand(con, second)
     assert con.execute(f"select * from {schema.ON_HAND}").fetchall() == [("S1", "D1", 3.0, 30.0)]
+
+
+def test_stockout_episodes_load_and_one_ending_before_it_starts_is_refused(con, tmp_path):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("location_id,drug_id,start,end\nS1,50090-219-01,2026-01-05,2026-01-20\n")
+    bad.write_text("location_id,drug_id,start,end\nS1,D1,2026-01-05,2026-01-20\nS1,D2,2026-02-05,2026-02-01\n")
+    assert load_stockouts(con, good) == 1
+    assert con.execute(f"select drug_id from {schema.STOCKOUTS}").fetchone() == ("50090021901",)
+    with pytest.raises(IngestError, match=r"bad\.csv: refused \(lines \[3\]: column end: before start\)"):
+        load_stockouts(con, bad)
+    assert con.execute(f"select count(*) from {schema.STOCKOUTS}").fetchone()[0] == 1  # the old log stays
+
+
+def test_closures_with_a_blank_location_apply_everywhere(con, tmp_path):
+    path = tmp_path / "closures.csv"
+    path.write_text("date,location_id\n2026-12-25,\n2026-07-04,S2\n")
+    assert load_closures(con, path) == 2
+    assert con.execute(f"select count(*) from {schema.CLOSURES} where location_id is null").fetchone()[0] == 1

@@ -49,7 +49,8 @@ def build_demand_series(con: duckdb.DuckDBPyConnection, as_of: date, period: Per
 class DemandPanel:
     """Every series' history as one flat array, sliced per series (no per-row Python objects).
 
-    ``units[offsets[i]:offsets[i + 1]]`` is the history of ``keys.iloc[i]``, oldest bucket first.
+    ``units[offsets[i]:offsets[i + 1]]`` is the history of ``keys.iloc[i]``, oldest bucket first;
+    NaN marks a period with no open, in-stock day (see ``turnover.demand``).
     """
 
     keys: pd.DataFrame
@@ -69,8 +70,10 @@ def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
         f"select s.location_id, s.drug_id, count(d.units) as n from {schema.SERIES} s "
         f"left join {schema.DEMAND_SERIES} d using (location_id, drug_id) group by all order by 1, 2"
     ).df()
+    # A fully censored period has units = null: it reaches the models as NaN, to be filled in.
     units = con.execute(
-        f"select units from {schema.DEMAND_SERIES} order by location_id, drug_id, period_start"
+        f"select coalesce(units, 'nan'::double) as units from {schema.DEMAND_SERIES} "
+        "order by location_id, drug_id, period_start"
     ).fetchnumpy()["units"]
     offsets = np.concatenate([[0], np.cumsum(sized["n"].to_numpy(dtype=np.int64))])
     return DemandPanel(sized[["location_id", "drug_id"]], offsets, np.asarray(units, dtype=float))

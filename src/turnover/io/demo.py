@@ -17,9 +17,11 @@ class DemoFiles:
     history: list[Path]
     catalog: Path
     on_hand: Path
+    stockouts: Path
+    closures: Path
 
     def exist(self) -> bool:
-        return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand])
+        return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand, self.stockouts, self.closures])
 
 
 def demo_files(demo_dir: str | Path) -> DemoFiles:
@@ -29,6 +31,8 @@ def demo_files(demo_dir: str | Path) -> DemoFiles:
         history=[d / "dispensing_store01.csv", d / "dispensing_store02.parquet", d / "rxsys_export_store03.csv"],
         catalog=d / "catalog.csv",
         on_hand=d / "on_hand.csv",
+        stockouts=d / "stockouts.csv",
+        closures=d / "closures.csv",
     )
 
 
@@ -66,4 +70,6 @@ def write_demo(pharmacy: Pharmacy, demo_dir: str | Path) -> DemoFiles:
 
     pharmacy.catalog.to_csv(files.catalog, index=False)
     pharmacy.on_hand.to_csv(files.on_hand, index=False)
+    pharmacy.stockouts.to_csv(files.stockouts, index=False)
+    pharmacy.closures.to_csv(files.closures, index=False)
     return files

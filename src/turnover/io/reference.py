@@ -59,6 +59,16 @@ ON_HAND_CHECKS = (
     ColumnCheck("on_hand_units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
     ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
 )
+STOCKOUT_CHECKS = (
+    ColumnCheck("location_id", "varchar", required=True),
+    ColumnCheck("drug_id", "varchar", required=True),
+    ColumnCheck("start", "date", required=True),
+    ColumnCheck("end", "date", required=True),
+)
+CLOSURE_CHECKS = (
+    ColumnCheck("date", "date", required=True),
+    ColumnCheck("location_id", "varchar"),
+)
 ID_COLUMNS = {"drug_id"}
 
 
@@ -67,11 +77,12 @@ def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[s
     typed, failures = [], []
     for check in checks:
         if check.name not in header:
-            typed.append(f"{check.default or 'null'}::{check.sql_type} as {check.name}")
+            typed.append(f"{check.default or 'null'}::{check.sql_type} as {quote_identifier(check.name)}")
             continue
-        text = f"nullif(trim({quote_identifier(check.name)}), '')"
+        text = f"nullif(trim({quote_identifier(check.name)}::varchar), '')"
         value = f"normalize_ndc({text})" if check.name in ID_COLUMNS else f"try_cast({text} as {check.sql_type})"
-        typed.append(f"coalesce({value}, {check.default}) as {check.name}" if check.default else f"{value} as {check.name}")
+        alias = quote_identifier(check.name)
+        typed.append(f"coalesce({value}, {check.default}) as {alias}" if check.default else f"{value} as {alias}")
         if check.required:
             failures.append(f"when {text} is null then ['{check.name}', 'empty']")
         failures.append(f"when {text} is not null and {value} is null then ['{check.name}', 'not a {check.sql_type}']")
@@ -81,7 +92,12 @@ def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[s
     return ", ".join(typed), "case " + " ".join(failures) + " end" if failures else "null"
 
 
-def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...]) -> int:
+def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
+                    select: str | None = None, bad_rows: tuple[str, str] | None = None) -> int:
+    """Validate a reference file into ``_ref`` and replace ``table`` with it in one transaction.
+
+    ``bad_rows`` is an SQL condition over ``_ref`` that marks a row as refused, and its reason.
+    """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
@@ -107,6 +123,10 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
     if bad:
         details = "; ".join(f"line {line}, column {col}: {reason}" for line, col, reason in bad)
         raise IngestError(f"{path}: refused ({details})")
+    if bad_rows:
+        lines = [r[0] for r in con.execute(f"select line from _ref where {bad_rows[0]} order by line limit 5").fetchall()]
+        if lines:
+            raise IngestError(f"{path}: refused (lines {lines}: {bad_rows[1]})")
     keys = ", ".join(key)
     dupes = con.execute(f"select {keys}, list(line) from _ref group by all having count(*) > 1 limit 5").fetchall()
     if dupes:
@@ -114,7 +134,7 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
     columns = ", ".join(c.name for c in checks)
     with transaction(con):
         con.execute(f"delete from {table}")
-        con.execute(f"insert into {table} ({columns}) select {columns} from _ref")
+        con.execute(f"insert into {table} {select or f'({columns}) select {columns}'} from _ref")
         rows = con.execute(f"select count(*) from {table}").fetchone()[0]
         con.execute(
             f"insert into {schema.REFERENCE_FILES} values (?, ?, ?, ?, ?)",
@@ -143,3 +163,23 @@ def load_on_hand(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         IngestError: a bad value (file, line, column named) or a duplicate location x drug.
     """
     return _load_reference(con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"))
+
+
+def load_stockouts(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.stockouts`` (``location_id, drug_id, start, end``, inclusive dates); returns rows.
+
+    Raises:
+        IngestError: a bad value, or an episode that ends before it starts (line named).
+    """
+    return _load_reference(
+        con, path, "stockouts", schema.STOCKOUTS, STOCKOUT_CHECKS, ("location_id", "drug_id", '"start"'),
+        select='select location_id, drug_id, "start", "end"', bad_rows=('"end" < "start"', "column end: before start"),
+    )
+
+
+def load_closures(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.closures`` (``date`` and optional ``location_id``; blank = every location)."""
+    return _load_reference(
+        con, path, "closures", schema.CLOSURES, CLOSURE_CHECKS, ('"date"', "location_id"),
+        select='select "date", location_id',
+    )

@@ -2,6 +2,11 @@
 -- first dispensing through the last bucket complete at the as-of date, zero-filled.
 -- Returns are netted within the bucket; a bucket whose returns exceed its dispensing counts as
 -- zero demand (units_net keeps the signed sum). Nothing after $as_of is read.
+--
+-- Censoring: days the location was closed (ref.closures) or the drug was out of stock there
+-- (ref.stockouts) are not days of zero demand. A bucket with some such days has its observed units
+-- scaled by bucket days / open days (as Open mSupply scales consumption by days in stock); a bucket
+-- with none open gets units = null, filled in later from its neighbours (turnover.demand).
 -- Parameters: $as_of (date), $period ('week' | 'month'), $last_history_start (date), $step (interval).
 create or replace table staging.demand_series as
 with dispensed as (
@@ -32,13 +37,43 @@ grid as (
     where first_period <= $last_history_start
 ),
 
-final as (
+censored_days as (
+    select s.location_id, s.drug_id, c.closed_on as day
+    from spans s
+    join ref.closures c on c.location_id is null or c.location_id = s.location_id
+    where c.closed_on between s.first_period and $as_of
+    union
+    select o.location_id, o.drug_id, cast(unnest(generate_series(o.start_date, least(o.end_date, $as_of), interval 1 day)) as date)
+    from ref.stockouts o
+    where o.start_date <= $as_of
+),
+
+censored_buckets as (
+    select location_id, drug_id, cast(date_trunc($period, day) as date) as period_start, count(*) as censored_days
+    from censored_days
+    group by all
+),
+
+joined as (
     select g.location_id, g.drug_id, g.period_start,
-           greatest(coalesce(b.units_net, 0), 0) as units,
+           greatest(coalesce(b.units_net, 0), 0) as units_observed,
            coalesce(b.units_net, 0) as units_net,
-           coalesce(-b.units_returned, 0) as units_returned
+           coalesce(-b.units_returned, 0) as units_returned,
+           coalesce(c.censored_days, 0) as censored_days,
+           datediff('day', g.period_start, cast(g.period_start + $step as date)) as bucket_days
     from grid g
     left join bucketed b using (location_id, drug_id, period_start)
+    left join censored_buckets c using (location_id, drug_id, period_start)
+),
+
+final as (
+    select location_id, drug_id, period_start,
+           case
+               when censored_days = 0 then units_observed
+               when censored_days < bucket_days then units_observed * bucket_days / (bucket_days - censored_days)
+           end as units,
+           units_observed, units_net, units_returned, censored_days
+    from joined
 )
 
 select * from final order by location_id, drug_id, period_start

@@ -69,6 +69,18 @@ create table if not exists ref.on_hand (
     primary key (location_id, drug_id)
 );
 
+create table if not exists ref.stockouts (
+    location_id varchar not null,
+    drug_id     varchar not null,
+    start_date  date not null,   -- first day out of stock
+    end_date    date not null    -- last day out of stock (inclusive)
+);
+
+create table if not exists ref.closures (
+    closed_on   date not null,
+    location_id varchar          -- null: every location
+);
+
 create table if not exists marts.runs (
     run_id       varchar primary key,
     as_of        date not null,
@@ -143,7 +155,8 @@ create table if not exists marts.demand_class (
     demand_class            varchar not null,   -- smooth / erratic / intermittent / lumpy / none
     seasonality_strength    double,
     lifecycle               varchar not null,   -- new / recurring / sporadic / dead
-    nonzero_share_last_year double not null
+    nonzero_share_last_year double not null,
+    censored_periods        integer             -- periods filled in: stockout, closure, or flagged zero run
 );
 
 create table if not exists marts.backtest_scores (
@@ -173,3 +186,4 @@ alter table marts.protection_demand add column if not exists calibrated_level do
 alter table marts.par_levels add column if not exists demand_class varchar;
 alter table marts.par_levels add column if not exists lifecycle varchar;
 alter table marts.par_levels add column if not exists seasonality_strength double;
+alter table marts.demand_class add column if not exists censored_periods integer;
