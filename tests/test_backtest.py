@@ -6,7 +6,9 @@ import pytest
 
 from turnover import backtest
 from turnover.calibration import fit_calibration
-from turnover.models import COMBINATION
+from turnover.models import COMBINATION, SeriesContext
+
+CONTEXT = SeriesContext(season_length=52, window=26)
 
 
 def test_cutoffs_form_an_expanding_window_that_ends_one_horizon_before_the_data():
@@ -18,12 +20,12 @@ def test_folds_never_leak_the_future_into_training():
     y = np.arange(120, dtype=float)
     seen = []
 
-    def spy(name, train, season_length, window, horizon, n_paths, rng):
+    def spy(name, train, context, horizon, n_paths, rng):
         seen.append((name, len(train), float(train.max())))
         return np.tile(train[-1], (n_paths, horizon))
 
     scores = backtest.backtest_series(
-        y, ["moving_average", "exp_smoothing"], season_length=52, window=26, horizon=13, n_cutoffs=3, step=4,
+        y, ["moving_average", "exp_smoothing"], context=CONTEXT, horizon=13, n_cutoffs=3, step=4,
         n_paths=50, service_level=0.95, rng=np.random.default_rng(0), fit=spy,
     )
     for _name, n_train, latest in seen:
@@ -45,7 +47,7 @@ def test_changing_the_future_after_a_cutoff_changes_nothing_that_fold_forecast()
             return fold_paths[len(train)]
 
         backtest.backtest_series(
-            series, ["exp_smoothing"], season_length=52, window=26, horizon=13, n_cutoffs=3, step=4, n_paths=100,
+            series, ["exp_smoothing"], context=CONTEXT, horizon=13, n_cutoffs=3, step=4, n_paths=100,
             service_level=0.95, rng=np.random.default_rng(0), fit=recording_fit,
         )
         return fold_paths

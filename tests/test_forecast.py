@@ -9,9 +9,11 @@ from scipy import stats
 
 from turnover.forecast import ProtectionWindow, choose_model, forecast_panel, forecast_series
 from turnover.io.demand import DemandPanel
+from turnover.models import SeriesContext
 from turnover.settings import ForecastSettings
 
 SETTINGS = ForecastSettings()
+CONTEXT = SeriesContext(season_length=52, window=26)
 RNG = np.random.default_rng(1)
 
 
@@ -47,7 +49,7 @@ def test_a_seasonal_drug_with_quiet_months_is_not_taken_for_intermittent():
 
 def test_the_seasonal_forecast_rises_ahead_of_the_peak_and_falls_after_it():
     history = seasonal_history(n=156 - 8)  # ends 8 weeks before week 50 of the fourth year
-    result = forecast_series(history, 13, 52, SETTINGS, np.random.default_rng(0))
+    result = forecast_series(history, 13, CONTEXT, SETTINGS, np.random.default_rng(0))
     mean = result.paths.mean(axis=0)
     assert result.model == "dynamic_harmonic"
     assert mean[6:10].mean() > 3 * history[-4:].mean()
@@ -58,7 +60,7 @@ def test_a_poisson_series_q95_covers_about_95_percent_of_new_weeks():
     # weekly q95 it gives must sit at the Poisson q95 (6) within sampling error.
     history = np.random.default_rng(5).poisson(3.0, 26).astype(float)
     settings = ForecastSettings(intermittent_nonzero_share=1.0)  # force the bootstrap
-    result = forecast_series(history, 1, 52, settings, np.random.default_rng(0))
+    result = forecast_series(history, 1, CONTEXT, settings, np.random.default_rng(0), ("empirical_bootstrap", "test"))
     q95 = np.quantile(result.paths[:, 0], 0.95)
     coverage = stats.poisson.cdf(q95, 3.0)
     assert 0.9 <= coverage <= 0.995
@@ -77,7 +79,7 @@ def test_a_failing_model_falls_back_and_says_so(monkeypatch):
         raise ValueError("boom")
 
     monkeypatch.setitem(models.REGISTRY, "dynamic_harmonic", broken)
-    result = forecast_series(np.full(120, 5.0), 4, 52, SETTINGS, np.random.default_rng(0))
+    result = forecast_series(np.full(120, 5.0), 4, CONTEXT, SETTINGS, np.random.default_rng(0))
     assert result.model == "exp_smoothing" and "fell back to exp_smoothing" in result.basis
 
 
@@ -105,3 +107,19 @@ def test_forecast_rows_cover_every_series_and_period_and_quantiles_are_ordered()
     q = forecast[["q50", "q80", "q90", "q95", "q99"]].to_numpy()
     assert np.all(np.diff(q, axis=1) >= 0) and np.all(q >= 0)
     assert forecast["period_start"].min() == date(2026, 11, 23)
+
+
+def test_a_new_store_borrows_the_flu_season_of_the_same_drug_at_its_sibling_stores():
+    # Two stores with three years of a flu-season drug; a third opened 40 weeks ago. The panel ends
+    # 8 weeks before the peak week, so a season learned from the siblings means a rise ahead.
+    siblings = [seasonal_history(n=156 - 8, seed=s) for s in (1, 2)]
+    newcomer = seasonal_history(n=156 - 8, seed=3)[-40:]
+    keys = pd.DataFrame({"location_id": ["S1", "S2", "S3"], "drug_id": "FLU"})
+    histories = [*siblings, newcomer]
+    panel = DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]), np.concatenate(histories))
+    result = forecast_panel(panel, ProtectionWindow(np.array([2, 2, 2]), 7, 0.95), date(2026, 11, 22), SETTINGS)
+    s3 = result.forecast[result.forecast["location_id"] == "S3"]
+    tried = set(result.scores.loc[result.scores["location_id"] == "S3", "model"])
+    assert "borrowed_profile" in tried
+    assert s3["model"].iloc[0] in {"borrowed_profile", "combination"}
+    assert s3["mean"].iloc[6:10].mean() > 2 * newcomer[-4:].mean()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from turnover.models import COMBINATION, REGISTRY, DemandModel, mix_paths
+from turnover.models import COMBINATION, DemandModel, SeriesContext, make_model, mix_paths
 
 
 def cutoffs(n: int, horizon: int, n_cutoffs: int, step: int, min_train: int) -> list[int]:
@@ -64,23 +64,22 @@ class FoldScore:
     pits: np.ndarray = field(repr=False)
 
 
-def fit_paths(name: str, train: np.ndarray, season_length: int, window: int, horizon: int, n_paths: int,
+def fit_paths(name: str, train: np.ndarray, context: SeriesContext, horizon: int, n_paths: int,
               rng: np.random.Generator) -> np.ndarray:
     """Paths of model ``name`` fitted on ``train`` (the one place a fold's model sees data)."""
-    model: DemandModel = REGISTRY[name](season_length=season_length, window=window)
+    model: DemandModel = make_model(name, context)
     return model.fit(train).sample_paths(horizon, n_paths, rng)
 
 
-def min_history(name: str, season_length: int, window: int) -> int:
-    return REGISTRY[name](season_length=season_length, window=window).min_history
+def min_history(name: str, context: SeriesContext) -> int:
+    return make_model(name, context).min_history
 
 
 def backtest_series(
     y: np.ndarray,
     candidates: list[str],
     *,
-    season_length: int,
-    window: int,
+    context: SeriesContext,
     horizon: int,
     n_cutoffs: int,
     step: int,
@@ -93,15 +92,19 @@ def backtest_series(
     (mixed from the same fold paths: no extra fits) on the folds where two or more were scored."""
     by_cutoff: dict[int, dict[str, np.ndarray]] = {}
     for name in candidates:
-        for c in cutoffs(len(y), horizon, n_cutoffs, step, min_history(name, season_length, window)):
+        try:
+            least = min_history(name, context)
+        except ValueError:
+            continue
+        for c in cutoffs(len(y), horizon, n_cutoffs, step, least):
             try:
-                by_cutoff.setdefault(c, {})[name] = fit(name, y[:c], season_length, window, horizon, n_paths, rng)
+                by_cutoff.setdefault(c, {})[name] = fit(name, y[:c], context, horizon, n_paths, rng)
             except (ValueError, np.linalg.LinAlgError):
                 continue
     scores = []
     for c, paths_by_model in sorted(by_cutoff.items()):
         train, actual = y[:c], y[c : c + horizon]
-        scale = mase_scale(train, season_length)
+        scale = mase_scale(train, context.season_length)
         if len(paths_by_model) >= 2 and len(paths_by_model) == len(candidates):
             paths_by_model = {**paths_by_model, COMBINATION: mix_paths(list(paths_by_model.values()), n_paths)}
         for name, paths in paths_by_model.items():

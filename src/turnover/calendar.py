@@ -28,6 +28,19 @@ def period_start(day: date, period: Period) -> date:
     return day.replace(day=1)
 
 
+EPOCH_MONDAY = date(1970, 1, 5)
+
+
+def period_index(start: date, period: Period) -> int:
+    """Absolute index of the bucket starting ``start``: weeks since 1970-01-05, or months since year 0.
+
+    Yearly profiles fitted on absolute indices share their phase across series of any start date.
+    """
+    if period == "week":
+        return (start - EPOCH_MONDAY).days // 7
+    return start.year * 12 + start.month - 1
+
+
 def add_periods(start: date, n: int, period: Period) -> date:
     """The bucket start ``n`` buckets after ``start`` (``start`` must be a bucket start)."""
     if period == "week":

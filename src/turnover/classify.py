@@ -19,10 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from turnover.models.harmonic import YEAR_IN_PERIODS, fit_yearly_profile
+from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, fit_yearly_profile
 
 ADI_CUTOFF, CV2_CUTOFF = 1.32, 0.49
-MAX_HARMONICS = 6
 PERIODS_PER_MONTH = {52: 52 / 12, 12: 1.0}
 
 

@@ -18,7 +18,7 @@ import logging
 import warnings
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -30,7 +30,8 @@ from turnover.calibration import Calibration, fit_calibration
 from turnover.classify import classify
 from turnover.demand import censored_history
 from turnover.io.demand import DemandPanel
-from turnover.models import COMBINATION, combination
+from turnover.models import BORROWED_PROFILE, COMBINATION, SeriesContext
+from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, YearlyProfile, average_profile, fit_yearly_profile
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,16 @@ def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) 
     return "exp_smoothing", f"{n} {unit} of history, under {settings.min_seasons:g} seasons: no seasonality"
 
 
-def candidates_for(y: np.ndarray, classes: dict, season_length: int, settings: ForecastSettings) -> list[str]:
+def candidates_for(y: np.ndarray, classes: dict, season_length: int, settings: ForecastSettings,
+                   has_borrowed_profile: bool = False) -> list[str]:
     """Models worth backtesting for a series of this class, in preference order (empty: decide by rule).
 
     A strongly seasonal series (seasonality strength at least the threshold, two years of history)
     is backtested among the seasonal models only: a flat model can win a year of 13-week folds by a
     few percent off season and then miss the season itself, which is what par levels exist for.
     Otherwise intermittent and lumpy series try the intermittent methods, smooth and erratic ones the
-    smooth list; models needing two seasons are dropped for shorter histories.
+    smooth list; models needing two seasons are dropped for shorter histories, which try the yearly
+    profile of the same drug at other locations first when those are seasonal.
     """
     if len(y) < settings.min_history_periods or not y[-settings.recent_window_periods :].any():
         return []
@@ -116,7 +119,10 @@ def candidates_for(y: np.ndarray, classes: dict, season_length: int, settings: F
         classes["nonzero_share_last_year"] < settings.intermittent_nonzero_share
     )
     names = list(settings.candidates_intermittent if intermittent else settings.candidates_smooth)
-    return names if long_enough else [n for n in names if n not in SEASONAL_MODELS]
+    if long_enough:
+        return names
+    # A new item too short for its own season tries its siblings' season first.
+    return [*([BORROWED_PROFILE] if has_borrowed_profile else []), *(n for n in names if n not in SEASONAL_MODELS)]
 
 
 @contextmanager
@@ -129,22 +135,17 @@ def quiet_fitting():
 
 
 def forecast_series(
-    y: np.ndarray, horizon: int, season_length: int, settings: ForecastSettings, rng: np.random.Generator,
-    chosen: tuple[str, str, list[str]] | None = None,
+    y: np.ndarray, horizon: int, context: SeriesContext, settings: ForecastSettings, rng: np.random.Generator,
+    chosen: tuple[str, str] | None = None,
 ) -> SeriesForecast:
-    """Simulated demand for one series from ``chosen`` (model, basis, combination members; else the
-    rule's model), falling back on failure."""
-    name, basis, members = chosen or (*choose_model(y, season_length, settings), [])
+    """Simulated demand for one series from ``chosen`` (model, basis; else the rule's model),
+    falling back down ``FALLBACKS`` on failure."""
+    name, basis = chosen or choose_model(y, context.season_length, settings)
     chain = [name, *[m for m in FALLBACKS if m != name]] if len(y) else [name]
     for i, candidate in enumerate(chain):
         try:
             with quiet_fitting():
-                if candidate == COMBINATION:
-                    model = combination(members, season_length, settings.recent_window_periods)
-                    paths = model.fit(y).sample_paths(horizon, settings.n_paths, rng)
-                else:
-                    paths = backtest.fit_paths(candidate, y, season_length, settings.recent_window_periods,
-                                               horizon, settings.n_paths, rng)
+                paths = backtest.fit_paths(candidate, y, context, horizon, settings.n_paths, rng)
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.warning("%s failed (%s); falling back", candidate, exc)
             continue
@@ -179,29 +180,39 @@ def forecast_panel(
     step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
     keys = list(panel.keys.itertuples(index=False))
 
-    # Pass 1: classify, backtest, choose.
-    class_rows, score_rows, pit_rows, chosen = [], [], [], []
-    histories = []
-    for i, (location_id, drug_id) in enumerate(keys):
+    first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
+    histories, classes_by_series = [], []
+    for i in range(len(keys)):
         y, n_censored = censored_history(panel.history(i), season_length, settings.censor)
         histories.append(y)
-        classes = {**classify(y, season_length), "censored_periods": n_censored}
-        class_rows.append(classes)
-        candidates = candidates_for(y, classes, season_length, settings)
+        classes_by_series.append({**classify(y, season_length), "censored_periods": n_censored})
+    borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
+
+    # Pass 1: backtest the candidates, choose.
+    score_rows, pit_rows, chosen, contexts = [], [], [], []
+    for i, (location_id, drug_id) in enumerate(keys):
+        y, classes = histories[i], classes_by_series[i]
+        context = SeriesContext(season_length, settings.recent_window_periods, borrowed=borrowed.get(drug_id),
+                                origin=first_forecast - len(y))
+        candidates = candidates_for(y, classes, season_length, settings, context.borrowed is not None)
+        context = replace(context, members=tuple(candidates))
+        contexts.append(context)
         with quiet_fitting():
             scores = backtest.backtest_series(
-                y, candidates, season_length=season_length, window=settings.recent_window_periods,
-                horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step, n_paths=settings.backtest_paths,
-                service_level=window.service_level, rng=series_rng(settings.seed, location_id, drug_id, 1),
+                y, candidates, context=context, horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step,
+                n_paths=settings.backtest_paths, service_level=window.service_level,
+                rng=series_rng(settings.seed, location_id, drug_id, 1),
             ) if candidates else []
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance) if scores else None
         if best is None:
-            chosen.append((*choose_model(y, season_length, settings), []))
+            chosen.append(choose_model(y, season_length, settings))
         else:
             basis = _basis_from_backtest(scores, best, settings.selection_metric, unit, len(y))
             if best == COMBINATION:
                 basis = f"equal mix of {', '.join(candidates)}: " + basis
-            chosen.append((best, basis, candidates))
+            if best == BORROWED_PROFILE:
+                basis = f"new item, season borrowed from {drug_id} at other locations: " + basis
+            chosen.append((best, basis))
         last_cutoffs = sorted({s.cutoff for s in scores}, reverse=True)
         for s in scores:
             score_rows.append((location_id, drug_id, s.model, s.cutoff, s.mase, s.scaled_pinball, s.coverage_q95,
@@ -223,7 +234,7 @@ def forecast_panel(
     forecast_rows, protection_rows = [], []
     for i, (location_id, drug_id) in enumerate(keys):
         y = histories[i]
-        result = forecast_series(y, horizon, season_length, settings, series_rng(settings.seed, location_id, drug_id),
+        result = forecast_series(y, horizon, contexts[i], settings, series_rng(settings.seed, location_id, drug_id),
                                  chosen[i])
         forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration))
         protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
@@ -233,11 +244,29 @@ def forecast_panel(
         forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
         pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
         protection=pd.DataFrame(protection_rows, columns=PROTECTION_COLUMNS),
-        classes=pd.concat([keys_frame, pd.DataFrame(class_rows, index=keys_frame.index)], axis=1),
+        classes=pd.concat([keys_frame, pd.DataFrame(classes_by_series, index=keys_frame.index)], axis=1),
         scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
                                                  "scaled_pinball", "coverage_q95", "chosen"]),
         calibration=calibration_report,
     )
+
+
+def sibling_profiles(keys, histories, classes, first_forecast: int, season_length: int,
+                     settings: ForecastSettings) -> dict[str, YearlyProfile]:
+    """Per drug: the mean yearly profile of its seasonal series with two seasons of history.
+
+    Profiles are fitted on absolute period indices (the series all end the period before
+    ``first_forecast``), so a new store's series can use them in its own calendar.
+    """
+    period = YEAR_IN_PERIODS.get(season_length, float(season_length))
+    by_drug: dict[str, list[YearlyProfile]] = {}
+    for (_, drug_id), y, c in zip(keys, histories, classes, strict=True):
+        strong = np.isfinite(c["seasonality_strength"]) and c["seasonality_strength"] >= settings.seasonal_strength_threshold
+        if strong and len(y) >= settings.min_seasons * season_length:
+            profile = fit_yearly_profile(np.log1p(y), period, min(MAX_HARMONICS, season_length // 2),
+                                         origin=first_forecast - len(y))
+            by_drug.setdefault(drug_id, []).append(profile)
+    return {drug: average_profile(profiles) for drug, profiles in by_drug.items()}
 
 
 PROTECTION_COLUMNS = [

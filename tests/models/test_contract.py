@@ -3,16 +3,23 @@
 import numpy as np
 import pytest
 
-from turnover.models import REGISTRY, NotFittedError
+from turnover.models import BORROWED_PROFILE, COMBINATION, REGISTRY, NotFittedError, SeriesContext, make_model
+from turnover.models.harmonic import fit_yearly_profile
 
 RNG = np.random.default_rng(42)
 WEEKS = np.arange(160)
 HISTORY = RNG.poisson(20 * (1 + np.exp(-0.5 * (((WEEKS % 52) - 48) / 4) ** 2))).astype(float)
 
 
-@pytest.fixture(params=sorted(REGISTRY))
+CONTEXT = SeriesContext(
+    season_length=52, window=26, members=("moving_average", "exp_smoothing"),
+    borrowed=fit_yearly_profile(np.log1p(HISTORY), 365.25 / 7, 6, origin=2900), origin=2900,
+)
+
+
+@pytest.fixture(params=[*sorted(REGISTRY), COMBINATION, BORROWED_PROFILE])
 def model(request):
-    return REGISTRY[request.param](season_length=52, window=26)
+    return make_model(request.param, CONTEXT)
 
 
 def test_fit_returns_the_model_and_sets_fitted_state(model):

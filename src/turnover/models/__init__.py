@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from turnover.models.base import DemandModel, NotFittedError
 from turnover.models.baselines import MovingAverage, SeasonalNaive
 from turnover.models.bootstrap import EmpiricalBootstrap, NoHistory
 from turnover.models.combination import Combination, mix_paths
 from turnover.models.exponential_smoothing import ExpSmoothing, HoltWinters
-from turnover.models.harmonic import DynamicHarmonic
+from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing, YearlyProfile
 from turnover.models.intermittent import TSB, CrostonSBA
 
 REGISTRY: dict[str, Callable[..., DemandModel]] = {
@@ -28,14 +29,33 @@ REGISTRY: dict[str, Callable[..., DemandModel]] = {
 }
 
 
-def combination(members: list[str], season_length: int, window: int) -> Combination:
-    """An equal mixture of the registered models ``members``."""
-    return Combination([REGISTRY[m](season_length=season_length, window=window) for m in members])
+#: Names the ``model`` column gives to models built per series rather than from the registry.
+COMBINATION = "combination"  # an equal mix of the series' candidate models
+BORROWED_PROFILE = "borrowed_profile"  # the siblings' yearly profile + the series' own level
 
 
-#: Name the ``model`` column gives a combination of a series' candidate models.
-COMBINATION = "combination"
+@dataclass(frozen=True)
+class SeriesContext:
+    """What building a model for one series needs beyond its history."""
+
+    season_length: int
+    window: int
+    members: tuple[str, ...] = ()  # for a combination
+    borrowed: YearlyProfile | None = None  # for a borrowed profile
+    origin: int = 0  # absolute period index of the history's first period
+
+
+def make_model(name: str, context: SeriesContext) -> DemandModel:
+    """A fresh, unfitted model ``name`` for a series in ``context``."""
+    if name == COMBINATION:
+        return Combination([make_model(m, context) for m in context.members])
+    if name == BORROWED_PROFILE:
+        if context.borrowed is None:
+            raise ValueError("borrowed_profile: no sibling profile for this series")
+        return ProfileSmoothing(context.borrowed, context.origin)
+    return REGISTRY[name](season_length=context.season_length, window=context.window)
 
 __all__ = [
-    "COMBINATION", "Combination", "combination", "mix_paths", "REGISTRY", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
+    "BORROWED_PROFILE", "COMBINATION", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
+    "ProfileSmoothing", "YearlyProfile", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

@@ -25,6 +25,7 @@ from turnover.models.base import DemandModel
 from turnover.models.exponential_smoothing import simulate_log_paths
 
 YEAR_IN_PERIODS = {52: 365.25 / 7, 12: 12.0}
+MAX_HARMONICS = 6  # up to six sine/cosine pairs: enough for a peak a few weeks wide
 
 
 def fourier_terms(t: np.ndarray, period: float, harmonics: int) -> np.ndarray:
@@ -47,21 +48,25 @@ class YearlyProfile:
     def at(self, t: np.ndarray) -> np.ndarray:
         return fourier_terms(np.asarray(t, dtype=float), self.period, self.harmonics) @ self.coef
 
-    def strength(self) -> float:
+    def strength(self, origin: int = 0) -> float:
         """max(0, 1 - Var(R) / Var(S + R)) over the fitted span (FPP3 sec. 4.3), S the profile."""
-        season = self.at(np.arange(len(self.residual)))
+        season = self.at(origin + np.arange(len(self.residual)))
         total = np.var(season + self.residual)
         return float(max(0.0, 1 - np.var(self.residual) / total)) if total > 0 else 0.0
 
 
-def fit_yearly_profile(z: np.ndarray, period: float, max_harmonics: int) -> YearlyProfile:
-    """OLS of ``z`` on intercept, linear drift and K Fourier pairs, K in 0..max_harmonics by BIC."""
+def fit_yearly_profile(z: np.ndarray, period: float, max_harmonics: int, origin: int = 0) -> YearlyProfile:
+    """OLS of ``z`` on intercept, linear drift and K Fourier pairs, K in 0..max_harmonics by BIC.
+
+    ``origin`` is the absolute period index of ``z[0]``; the profile's ``at`` then takes absolute
+    indices too (``residual`` stays indexed from 0).
+    """
     n = len(z)
     t = np.arange(n, dtype=float)
     base = np.column_stack([np.ones(n), t / n])
     best = None
     for k in range(max_harmonics + 1):
-        design = np.hstack([base, fourier_terms(t, period, k)])
+        design = np.hstack([base, fourier_terms(t + origin, period, k)])
         coef, *_ = np.linalg.lstsq(design, z, rcond=None)
         residual = z - design @ coef
         bic = n * np.log(max(float(residual @ residual), 1e-12) / n) + design.shape[1] * np.log(n)
@@ -73,7 +78,7 @@ def fit_yearly_profile(z: np.ndarray, period: float, max_harmonics: int) -> Year
 class DynamicHarmonic(DemandModel):
     """Fourier yearly profile (K by BIC) + exponential smoothing of the level, on ``log1p(y)``."""
 
-    def __init__(self, season_length: int = 52, max_harmonics: int = 6):
+    def __init__(self, season_length: int = 52, max_harmonics: int = MAX_HARMONICS):
         self.season_length = season_length
         self.max_harmonics = max_harmonics
 
@@ -92,4 +97,40 @@ class DynamicHarmonic(DemandModel):
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
         future = self.profile_.at(np.arange(self.n_obs_, self.n_obs_ + horizon))
+        return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + future)
+
+
+def average_profile(profiles: list[YearlyProfile]) -> YearlyProfile:
+    """The mean of profiles fitted on absolute indices (the mean of their Fourier coefficients)."""
+    k = max(p.harmonics for p in profiles)
+    padded = []
+    for p in profiles:
+        sin, cos = np.zeros(k), np.zeros(k)
+        sin[: p.harmonics], cos[: p.harmonics] = p.coef[: p.harmonics], p.coef[p.harmonics :]
+        padded.append(np.r_[sin, cos])
+    return YearlyProfile(profiles[0].period, k, np.mean(padded, axis=0), np.empty(0))
+
+
+class ProfileSmoothing(DemandModel):
+    """A borrowed yearly profile + exponential smoothing of the level, on ``log1p(y)``.
+
+    For a new item: it has too little history to learn its own season, so it takes the profile its
+    siblings (the same drug at other locations) share, fitted on absolute period indices, and
+    learns only its own level. ``origin`` is the absolute index of the history's first period.
+    """
+
+    min_history = 4
+
+    def __init__(self, profile: YearlyProfile, origin: int):
+        self.profile = profile
+        self.origin = origin
+
+    def _fit(self, y: np.ndarray) -> None:
+        deseasonalised = np.log1p(y) - self.profile.at(self.origin + np.arange(len(y)))
+        self.level_ = ExponentialSmoothing(
+            deseasonalised, trend=None, seasonal=None, initialization_method="estimated"
+        ).fit()
+
+    def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+        future = self.profile.at(self.origin + np.arange(self.n_obs_, self.n_obs_ + horizon))
         return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + future)
