@@ -87,11 +87,19 @@ def backtest_series(
     service_level: float,
     rng: np.random.Generator,
     fit=fit_paths,
+    precomputed: dict[str, dict[int, np.ndarray]] | None = None,
 ) -> list[FoldScore]:
     """Score every candidate on every fold it has enough history for, and their equal combination
-    (mixed from the same fold paths: no extra fits) on the folds where two or more were scored."""
+    (mixed from the same fold paths: no extra fits) on the folds where two or more were scored.
+
+    ``precomputed[name][cutoff]`` supplies a model's fold paths fitted outside this series' loop.
+    """
     by_cutoff: dict[int, dict[str, np.ndarray]] = {}
     for name in candidates:
+        if precomputed and name in precomputed:  # fitted elsewhere per fold (a global model)
+            for c, paths in precomputed[name].items():
+                by_cutoff.setdefault(c, {})[name] = paths
+            continue
         try:
             least = min_history(name, context)
         except ValueError:

@@ -7,9 +7,10 @@ t-quantile of the model's pooled PITs, a' = G^-1(t): then P(PIT <= a') = t over 
 (quantile recalibration: Kuleshov, Fenner & Ermon 2018, "Accurate uncertainties for deep learning
 using calibrated regression", ICML; a split-conformal correction on the PIT scale).
 
-PITs are pooled over the series that chose the model and over the first ``horizon`` periods of each
-fold (the periods a par level covers). Coverage is reported raw (a = t) and recalibrated, the
-latter out of fold: each fold is scored with the map fitted on the other folds.
+PITs are pooled over the series that chose the model, and over either the first periods of each
+fold (the periods a par level covers) or all of them (the forecast CSV's per-period quantiles).
+Coverage is reported raw (a = t) and recalibrated, the latter out of fold: each fold is scored with
+the map fitted on the other folds.
 """
 
 from __future__ import annotations

@@ -20,17 +20,19 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from turnover import backtest, calendar, schema
 from turnover.calibration import Calibration, fit_calibration
 from turnover.classify import classify
 from turnover.demand import censored_history
 from turnover.io.demand import DemandPanel
-from turnover.models import BORROWED_PROFILE, COMBINATION, SeriesContext
+from turnover.models import BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, GlobalGBM, SeriesContext
 from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, YearlyProfile, average_profile, fit_yearly_profile
 from turnover.settings import ForecastSettings
 
@@ -68,7 +70,7 @@ class PanelForecast:
     protection: pd.DataFrame  # series: demand over L and L + R at the service level
     classes: pd.DataFrame  # series: Syntetos-Boylan class, seasonality strength, lifecycle
     scores: pd.DataFrame  # series x model x cutoff: MASE, scaled pinball, q95 coverage, chosen
-    calibration: pd.DataFrame  # model x level: calibrated level, raw and recalibrated coverage
+    calibration: pd.DataFrame  # scope x model x level: calibrated level, raw and recalibrated coverage
 
 
 def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) -> tuple[str, str]:
@@ -172,7 +174,19 @@ def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: 
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings
 ) -> PanelForecast:
-    """Classify, backtest, choose, recalibrate and forecast every series of ``panel``."""
+    """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
+
+    Runs single-threaded: every fit here is small, and BLAS or OpenMP threads spinning against each
+    other (statsmodels, then the trees) made it many times slower on two cores. Parallelism belongs
+    one level up, over batches of series.
+    """
+    with threadpool_limits(limits=1):
+        return _forecast_panel(panel, window, as_of, settings)
+
+
+def _forecast_panel(
+    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings
+) -> PanelForecast:
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
     unit = "weeks" if period == "week" else "months"
@@ -188,20 +202,25 @@ def forecast_panel(
         classes_by_series.append({**classify(y, season_length), "censored_periods": n_censored})
     borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
 
-    # Pass 1: backtest the candidates, choose.
-    score_rows, pit_rows, chosen, contexts = [], [], [], []
-    for i, (location_id, drug_id) in enumerate(keys):
-        y, classes = histories[i], classes_by_series[i]
+    # Pass 1: backtest the candidates (the global model once per fold for all series), choose.
+    contexts, candidates_by_series = [], []
+    for i, (_, drug_id) in enumerate(keys):
+        y = histories[i]
         context = SeriesContext(season_length, settings.recent_window_periods, borrowed=borrowed.get(drug_id),
                                 origin=first_forecast - len(y))
-        candidates = candidates_for(y, classes, season_length, settings, context.borrowed is not None)
-        context = replace(context, members=tuple(candidates))
-        contexts.append(context)
+        candidates = candidates_for(y, classes_by_series[i], season_length, settings, context.borrowed is not None)
+        candidates_by_series.append(candidates)
+        contexts.append(replace(context, members=tuple(candidates)))
+    global_folds = global_backtest(histories, contexts, candidates_by_series, horizon_fc, step, settings)
+    score_rows, pit_rows, chosen = [], [], []
+    for i, (location_id, drug_id) in enumerate(keys):
+        y, context, candidates = histories[i], contexts[i], candidates_by_series[i]
         with quiet_fitting():
             scores = backtest.backtest_series(
                 y, candidates, context=context, horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step,
                 n_paths=settings.backtest_paths, service_level=window.service_level,
                 rng=series_rng(settings.seed, location_id, drug_id, 1),
+                precomputed={GLOBAL_GBM: global_folds.get(i, {})},
             ) if candidates else []
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance) if scores else None
         if best is None:
@@ -219,16 +238,29 @@ def forecast_panel(
                                s.model == best))
             if s.model == best:
                 fold = last_cutoffs.index(s.cutoff)
-                pit_rows.extend((best, fold, u) for u in s.pits[: settings.calibration_horizon_periods])
+                pit_rows.extend((best, fold, h + 1, u) for h, u in enumerate(s.pits))
 
     # Pass 2: recalibrate quantiles per model from the chosen models' PITs.
-    pits = pd.DataFrame(pit_rows, columns=["model", "fold", "pit"])
+    # Two maps: the par level reads demand over the next days, so it is calibrated on the first
+    # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
+    pits = pd.DataFrame(pit_rows, columns=["model", "fold", "horizon", "pit"])
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, round(window.service_level, 6)}))
-    calibration, calibration_report = fit_calibration(pits, targets)
+    near = pits[pits["horizon"] <= settings.calibration_horizon_periods]
+    calibration, near_report = fit_calibration(near, targets)
+    calibration_all, all_report = fit_calibration(pits, targets)
+    calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
+                                   ignore_index=True)
 
     # Pass 3: final fit on the whole history, quantiles at the recalibrated levels.
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
     horizon = max(horizon_fc, calendar.periods_to_cover(as_of, period, longest))
+    uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
+        name == COMBINATION and GLOBAL_GBM in contexts[i].members)]
+    if uses_global:
+        model = fit_global(histories, contexts, horizon, season_length, settings.seed)
+        points = model.predict_points(uses_global, horizon)
+        for i in uses_global:
+            contexts[i] = replace(contexts[i], global_sampler=partial(model.sample_paths, i, point=points.get(i)))
     starts = calendar.forecast_period_starts(as_of, period, horizon)
     day_after = as_of + timedelta(days=1)
     forecast_rows, protection_rows = [], []
@@ -236,7 +268,7 @@ def forecast_panel(
         y = histories[i]
         result = forecast_series(y, horizon, contexts[i], settings, series_rng(settings.seed, location_id, drug_id),
                                  chosen[i])
-        forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration))
+        forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration_all))
         protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
                                                (starts, period, day_after), calibration))
     keys_frame = panel.keys.reset_index(drop=True)
@@ -249,6 +281,37 @@ def forecast_panel(
                                                  "scaled_pinball", "coverage_q95", "chosen"]),
         calibration=calibration_report,
     )
+
+
+def fit_global(histories, contexts, horizon: int, season_length: int, seed: int) -> GlobalGBM:
+    with quiet_fitting():
+        return GlobalGBM(season_length=season_length, horizon=horizon, seed=seed).fit(
+            histories, [c.origin for c in contexts])
+
+
+def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int,
+                    settings: ForecastSettings) -> dict[int, dict[int, np.ndarray]]:
+    """Fold paths of the global model for every series that lists it: ``{series: {cutoff: paths}}``.
+
+    Every series ends the period before the first forecast, so "k periods before the end" is one
+    calendar date for all of them: each fold trains one global model on every history cut there.
+    """
+    wanted = [i for i, c in enumerate(candidates_by_series) if GLOBAL_GBM in c]
+    if not wanted:
+        return {}
+    season_length = contexts[0].season_length
+    folds: dict[int, dict[int, np.ndarray]] = {}
+    for j in range(settings.backtest_cutoffs):
+        back = horizon + j * step
+        cut = [h[: max(len(h) - back, 0)] for h in histories]
+        try:
+            model = fit_global(cut, contexts, horizon, season_length, settings.seed + j)
+        except ValueError:  # too little history this far back
+            break
+        for i, point in model.predict_points(wanted, horizon).items():
+            rng = series_rng(settings.seed, "global", str(i), 2 + j)
+            folds.setdefault(i, {})[len(cut[i])] = model.sample_paths(i, horizon, settings.backtest_paths, rng, point)
+    return folds
 
 
 def sibling_profiles(keys, histories, classes, first_forecast: int, season_length: int,

@@ -116,9 +116,11 @@ class ForecastSettings(BaseModel):
     seasonal_strength_threshold: float = Field(
         0.3, ge=0, le=1, description="Series at least this seasonal are backtested among the seasonal models only."
     )
-    candidates_seasonal: list[str] = Field(default_factory=lambda: ["dynamic_harmonic", "seasonal_naive"])
+    candidates_seasonal: list[str] = Field(
+        default_factory=lambda: ["dynamic_harmonic", "seasonal_naive", "global_gbm"]
+    )
     candidates_smooth: list[str] = Field(
-        default_factory=lambda: ["dynamic_harmonic", "exp_smoothing", "seasonal_naive", "moving_average"]
+        default_factory=lambda: ["dynamic_harmonic", "exp_smoothing", "seasonal_naive", "moving_average", "global_gbm"]
     )
     candidates_intermittent: list[str] = Field(
         default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]

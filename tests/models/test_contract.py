@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from turnover.models import BORROWED_PROFILE, COMBINATION, REGISTRY, NotFittedError, SeriesContext, make_model
+from turnover.models import (
+    BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, REGISTRY, GlobalGBM, NotFittedError, SeriesContext, make_model,
+)
 from turnover.models.harmonic import fit_yearly_profile
 
 RNG = np.random.default_rng(42)
@@ -11,13 +13,16 @@ WEEKS = np.arange(160)
 HISTORY = RNG.poisson(20 * (1 + np.exp(-0.5 * (((WEEKS % 52) - 48) / 4) ** 2))).astype(float)
 
 
+PANEL = [HISTORY, RNG.poisson(5, 160).astype(float), RNG.poisson(50, 120).astype(float)]
+GLOBAL = GlobalGBM(season_length=52, horizon=13, max_iter=20).fit(PANEL, [2900, 2900, 2940])
 CONTEXT = SeriesContext(
     season_length=52, window=26, members=("moving_average", "exp_smoothing"),
     borrowed=fit_yearly_profile(np.log1p(HISTORY), 365.25 / 7, 6, origin=2900), origin=2900,
+    global_sampler=lambda horizon, n_paths, rng: GLOBAL.sample_paths(0, horizon, n_paths, rng),
 )
 
 
-@pytest.fixture(params=[*sorted(REGISTRY), COMBINATION, BORROWED_PROFILE])
+@pytest.fixture(params=[*sorted(REGISTRY), COMBINATION, BORROWED_PROFILE, GLOBAL_GBM])
 def model(request):
     return make_model(request.param, CONTEXT)
 

@@ -13,6 +13,7 @@ from turnover.models.baselines import MovingAverage, SeasonalNaive
 from turnover.models.bootstrap import EmpiricalBootstrap, NoHistory
 from turnover.models.combination import Combination, mix_paths
 from turnover.models.exponential_smoothing import ExpSmoothing, HoltWinters
+from turnover.models.global_gbm import GlobalGBM, GlobalSeries
 from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing, YearlyProfile
 from turnover.models.intermittent import TSB, CrostonSBA
 
@@ -32,6 +33,7 @@ REGISTRY: dict[str, Callable[..., DemandModel]] = {
 #: Names the ``model`` column gives to models built per series rather than from the registry.
 COMBINATION = "combination"  # an equal mix of the series' candidate models
 BORROWED_PROFILE = "borrowed_profile"  # the siblings' yearly profile + the series' own level
+GLOBAL_GBM = "global_gbm"  # one gradient-boosted model over the whole panel
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class SeriesContext:
     members: tuple[str, ...] = ()  # for a combination
     borrowed: YearlyProfile | None = None  # for a borrowed profile
     origin: int = 0  # absolute period index of the history's first period
+    global_sampler: Callable | None = None  # (horizon, n_paths, rng) -> paths from the panel's global model
 
 
 def make_model(name: str, context: SeriesContext) -> DemandModel:
@@ -53,9 +56,11 @@ def make_model(name: str, context: SeriesContext) -> DemandModel:
         if context.borrowed is None:
             raise ValueError("borrowed_profile: no sibling profile for this series")
         return ProfileSmoothing(context.borrowed, context.origin)
+    if name == GLOBAL_GBM:
+        return GlobalSeries(context.global_sampler)
     return REGISTRY[name](season_length=context.season_length, window=context.window)
 
 __all__ = [
-    "BORROWED_PROFILE", "COMBINATION", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
+    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "GlobalGBM", "GlobalSeries", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
     "ProfileSmoothing", "YearlyProfile", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

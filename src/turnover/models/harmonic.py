@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from turnover.models.base import DemandModel
-from turnover.models.exponential_smoothing import simulate_log_paths
+from turnover.models.exponential_smoothing import simulate_log_paths, smooth_level
 
 YEAR_IN_PERIODS = {52: 365.25 / 7, 12: 12.0}
 MAX_HARMONICS = 6  # up to six sine/cosine pairs: enough for a peak a few weeks wide
@@ -90,10 +89,7 @@ class DynamicHarmonic(DemandModel):
         z = np.log1p(y)
         period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
         self.profile_ = fit_yearly_profile(z, period, min(self.max_harmonics, self.season_length // 2))
-        deseasonalised = z - self.profile_.at(np.arange(len(z)))
-        self.level_ = ExponentialSmoothing(
-            deseasonalised, trend=None, seasonal=None, initialization_method="estimated"
-        ).fit()
+        self.level_ = smooth_level(z - self.profile_.at(np.arange(len(z))))
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
         future = self.profile_.at(np.arange(self.n_obs_, self.n_obs_ + horizon))
@@ -126,10 +122,7 @@ class ProfileSmoothing(DemandModel):
         self.origin = origin
 
     def _fit(self, y: np.ndarray) -> None:
-        deseasonalised = np.log1p(y) - self.profile.at(self.origin + np.arange(len(y)))
-        self.level_ = ExponentialSmoothing(
-            deseasonalised, trend=None, seasonal=None, initialization_method="estimated"
-        ).fit()
+        self.level_ = smooth_level(np.log1p(y) - self.profile.at(self.origin + np.arange(len(y))))
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
         future = self.profile.at(self.origin + np.arange(self.n_obs_, self.n_obs_ + horizon))

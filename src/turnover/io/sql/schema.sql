@@ -173,6 +173,7 @@ create table if not exists marts.backtest_scores (
 
 create table if not exists marts.calibration (
     run_id              varchar not null,
+    scope               varchar,            -- near: first periods (par levels); all: every horizon (forecast CSV)
     model               varchar not null,
     target_level        double not null,
     calibrated_level    double not null,
@@ -187,3 +188,4 @@ alter table marts.par_levels add column if not exists demand_class varchar;
 alter table marts.par_levels add column if not exists lifecycle varchar;
 alter table marts.par_levels add column if not exists seasonality_strength double;
 alter table marts.demand_class add column if not exists censored_periods integer;
+alter table marts.calibration add column if not exists scope varchar;
