@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from turnover.models import (
-    BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, REGISTRY, GlobalGBM, NotFittedError, SeriesContext, make_model,
+    BORROWED_PROFILE,
+    COMBINATION,
+    GLOBAL_GBM,
+    REGISTRY,
+    GlobalGBM,
+    NotFittedError,
+    SeriesContext,
+    make_model,
 )
 from turnover.models.harmonic import fit_yearly_profile
 
