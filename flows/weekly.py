@@ -23,7 +23,7 @@ def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
     last_sunday = date.today() - timedelta(days=date.today().weekday() + 1)
     files = pipeline.ensure_demo(settings, end=last_sunday)
     return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand),
-            "stockouts": str(files.stockouts), "closures": str(files.closures)}
+            "stockouts": str(files.stockouts), "closures": str(files.closures), "signals": {"ilinet": str(files.ilinet)}}
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -34,6 +34,11 @@ def load_history(settings: Settings, paths: list[str], mapping: str | None) -> l
 @task(cache_policy=NO_CACHE, retries=1)
 def load_reference(settings: Settings, files: dict[str, str | None]) -> dict[str, int]:
     return pipeline.load_reference(settings, **files)
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def load_signals(settings: Settings, files: dict[str, str]) -> dict[str, int]:
+    return pipeline.load_signals(settings, files)
 
 
 @task(cache_policy=NO_CACHE)
@@ -66,6 +71,7 @@ def weekly_par_levels(
     on_hand: str | None = None,
     stockouts: str | None = None,
     closures: str | None = None,
+    signals: dict[str, str] | None = None,
     as_of: date | None = None,
     demo: bool = False,
     mapping: str | None = None,
@@ -77,6 +83,7 @@ def weekly_par_levels(
     Args:
         history: dispensing exports (CSV, CSV.GZ, Parquet) to load; already-loaded files are skipped.
         catalog, on_hand, stockouts, closures: reference snapshots replacing the current ones, if given.
+        signals: external weekly signals as ``{name: FluView CSV}`` (names configured in turnover.toml).
         as_of: last day of history to use; default the latest dispensing date loaded.
         demo: use (and generate if absent) the synthetic demo pharmacy.
         mapping: force a column mapping by name instead of choosing by header.
@@ -89,9 +96,12 @@ def weekly_par_levels(
         files = prepare_demo(settings)
         history = history or files["history"]
         reference = {kind: path or files[kind] for kind, path in reference.items()}
+        signals = signals or files["signals"]
     run_id = str(flow_run.get_id() or "local")
     loads = load_history(settings, history, mapping) if history else []
     counts = load_reference(settings, reference)
+    if signals:
+        counts |= load_signals(settings, signals)
     as_of = build_demand(settings, run_id, as_of)
     n_series = forecast(settings, run_id, as_of)
     n_pars = set_par_levels(settings, run_id)

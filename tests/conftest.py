@@ -58,5 +58,6 @@ def demo_warehouse(tmp_path_factory, demo_files) -> dict:
     pipeline.load_history(settings, demo_files.history)
     pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand,
                             stockouts=demo_files.stockouts, closures=demo_files.closures)
+    pipeline.load_signals(settings, {"ilinet": demo_files.ilinet})
     outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_NOVEMBER)}
     return {"settings": settings, "outputs": outputs, "path": settings.warehouse_path}

@@ -38,6 +38,13 @@ def _existing_file(text: str) -> str:
     return text
 
 
+def _signal(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, _existing_file(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnover", description="Seasonal par levels for pharmacy inventory.")
     parser.add_argument("--version", action="version", version=f"turnover {__version__}")
@@ -56,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stockout log CSV: location_id, drug_id, start, end (those days are not zero demand)")
     run.add_argument("--closures", type=_existing_file, metavar="PATH",
                      help="closures calendar CSV: date, location_id (blank = every location)")
+    run.add_argument("--signal", action="append", default=[], type=_signal, metavar="NAME=PATH",
+                     help="external weekly signal, e.g. ilinet=ILINet.csv (CDC FluView export); repeatable")
     run.add_argument("--as-of", type=_date, metavar="DATE", help="last day of history to use (default: latest dispensing date loaded)")
     run.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml: data/warehouse.duckdb)")
     run.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml: data/out)")
@@ -95,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
     summary = weekly_par_levels(
         history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
-        closures=args.closures, as_of=args.as_of, demo=args.demo,
+        closures=args.closures, signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo,
         mapping=args.mapping, config=args.config, overrides=_overrides(args),
     )
     print()
@@ -113,7 +122,7 @@ def _demo(args: argparse.Namespace) -> int:
     from turnover.synthetic import generate_pharmacy
 
     files = write_demo(generate_pharmacy(args.end or last_sunday()), args.dir)
-    for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures]:
+    for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures, files.ilinet]:
         print(f"wrote {path}")
     return 0
 

@@ -32,13 +32,22 @@ from turnover.calibration import Calibration, fit_calibration
 from turnover.classify import classify
 from turnover.demand import censored_history
 from turnover.io.demand import DemandPanel
-from turnover.models import BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, GlobalGBM, SeriesContext
+from turnover.models import (
+    BORROWED_PROFILE,
+    COMBINATION,
+    GLOBAL_GBM,
+    SIGNAL_REGRESSION,
+    GlobalGBM,
+    SeriesContext,
+    SignalRegression,
+)
 from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, YearlyProfile, average_profile, fit_yearly_profile
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
 
 SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters", "seasonal_naive")
+SIGNAL_MIN_HISTORY = SignalRegression.min_history
 
 #: Fallback order when a model cannot be fitted on the full history.
 FALLBACKS = ("dynamic_harmonic", "exp_smoothing", "empirical_bootstrap")
@@ -172,7 +181,8 @@ def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: 
 
 
 def forecast_panel(
-    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings
+    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
+    signals: dict[str, dict[int, float]] | None = None,
 ) -> PanelForecast:
     """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
 
@@ -181,11 +191,12 @@ def forecast_panel(
     one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
-        return _forecast_panel(panel, window, as_of, settings)
+        return _forecast_panel(panel, window, as_of, settings, signals or {})
 
 
 def _forecast_panel(
-    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings
+    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
+    signals: dict[str, dict[int, float]],
 ) -> PanelForecast:
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
@@ -207,8 +218,10 @@ def _forecast_panel(
     for i, (_, drug_id) in enumerate(keys):
         y = histories[i]
         context = SeriesContext(season_length, settings.recent_window_periods, borrowed=borrowed.get(drug_id),
-                                origin=first_forecast - len(y))
+                                origin=first_forecast - len(y), signal=signals.get(drug_id))
         candidates = candidates_for(y, classes_by_series[i], season_length, settings, context.borrowed is not None)
+        if context.signal and len(y) >= SIGNAL_MIN_HISTORY and candidates:
+            candidates = [SIGNAL_REGRESSION, *candidates]  # a drug linked to a signal tries it first
         candidates_by_series.append(candidates)
         contexts.append(replace(context, members=tuple(candidates)))
     global_folds = global_backtest(histories, contexts, candidates_by_series, horizon_fc, step, settings)

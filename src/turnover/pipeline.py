@@ -11,13 +11,14 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from turnover import schema
+from turnover import calendar, schema
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io import outputs
 from turnover.io.demo import DemoFiles, demo_files, write_demo
 from turnover.io.ingest import LoadReport, load_dispensing
 from turnover.io.reference import load_catalog, load_closures, load_on_hand, load_stockouts
+from turnover.io.signals import load_signal, read_signals
 from turnover.io.warehouse import open_warehouse
 from turnover.policy import par_levels
 from turnover.settings import Settings
@@ -57,6 +58,16 @@ def load_reference(settings: Settings, **files: str | Path | None) -> dict[str, 
     return counts
 
 
+def load_signals(settings: Settings, files: dict[str, str | Path]) -> dict[str, int]:
+    """Load each configured signal's FluView export given as ``{name: path}``; returns weeks loaded."""
+    links = {link.name: link for link in settings.forecast.signals}
+    unknown = sorted(set(files) - set(links))
+    if unknown:
+        raise ValueError(f"signal(s) {unknown} not configured (configured: {sorted(links)})")
+    with open_warehouse(settings.warehouse_path) as con:
+        return {name: load_signal(con, name, path, links[name].value_column) for name, path in files.items()}
+
+
 def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = None) -> date:
     """``as_of`` if given, else the latest dispensing date loaded (never after today).
 
@@ -93,7 +104,9 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
         review_period_days=settings.policy.review_period_days,
         service_level=settings.policy.service_level,
     )
-    result = forecast_panel(panel, window, as_of, settings.forecast)
+    with open_warehouse(settings.warehouse_path) as con:
+        signals = signals_by_drug(con, settings)
+    result = forecast_panel(panel, window, as_of, settings.forecast, signals)
     protection = result.protection.assign(
         service_level=settings.policy.service_level, review_period_days=settings.policy.review_period_days
     )
@@ -105,6 +118,23 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
         outputs.write_run_table(con, schema.CALIBRATION, run_id, result.calibration)
     log.info("forecast %d series", len(protection))
     return len(protection)
+
+
+def signals_by_drug(con, settings: Settings) -> dict[str, dict[int, float]]:
+    """Each linked drug's signal keyed by absolute week index (weekly runs only)."""
+    if settings.forecast.period != "week":
+        return {}
+    loaded = read_signals(con)
+    catalog = con.execute(f"select drug_id, coalesce(atc_code, '') from {schema.CATALOG}").fetchall()
+    out: dict[str, dict[int, float]] = {}
+    for link in settings.forecast.signals:
+        if link.name not in loaded:
+            continue
+        series = loaded[link.name]
+        by_index = {calendar.period_index(day.date(), "week"): float(v) for day, v in series.items()}
+        drugs = set(link.drug_ids) | {d for d, atc in catalog if any(atc.startswith(p) for p in link.atc_prefixes)}
+        out.update({drug: by_index for drug in drugs})
+    return out
 
 
 def set_par_levels(settings: Settings, run_id: str) -> int:

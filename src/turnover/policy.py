@@ -22,7 +22,8 @@ import pandas as pd
 
 from turnover.settings import PolicySettings
 
-SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters")
+SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters", "seasonal_naive", "borrowed_profile", "signal_regression")
+SEASONAL_STRENGTH = 0.3  # a series this seasonal (turnover.classify) calls its changes seasonal
 
 # Guards ceil() against float noise such as 30.000000000000004 units.
 EPSILON = 1e-9
@@ -102,7 +103,9 @@ def _demand_clause(row, policy: PolicySettings, period_unit: str) -> str:
     if last <= 0:
         return f"next 4 {period_unit} {_units(round(nxt))} after 4 {period_unit} without use"
     change = nxt / last - 1
-    kind = "seasonal " if row.model in SEASONAL_MODELS else ""
+    strength = getattr(row, "seasonality_strength", np.nan)
+    seasonal = row.model in SEASONAL_MODELS or (np.isfinite(strength) and strength >= SEASONAL_STRENGTH)
+    kind = "seasonal " if seasonal else ""
     if change >= policy.seasonal_change_threshold:
         return f"{kind}rise: next 4 {period_unit} {_percent(change)} vs last 4"
     if change <= -policy.seasonal_change_threshold:

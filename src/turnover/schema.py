@@ -17,6 +17,7 @@ CATALOG = "ref.catalog"
 ON_HAND = "ref.on_hand"
 STOCKOUTS = "ref.stockouts"
 CLOSURES = "ref.closures"
+SIGNALS = "ref.signals"
 REFERENCE_FILES = "ref.loaded_files"
 
 # staging: rebuilt by each run.

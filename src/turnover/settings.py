@@ -92,6 +92,15 @@ class CensorSettings(BaseModel):
     fill_window: int = Field(4, ge=1, description="Observed periods on each side whose mean fills a censored one.")
 
 
+class SignalLink(BaseModel):
+    """An external weekly signal and the drugs it drives (by ATC prefix in the catalog, or by id)."""
+
+    name: str
+    value_column: str = "% WEIGHTED ILI"
+    atc_prefixes: list[str] = Field(default_factory=list)
+    drug_ids: list[str] = Field(default_factory=list)
+
+
 class ForecastSettings(BaseModel):
     period: Period = "week"
     horizon_weeks: int = Field(13, ge=1, le=104)
@@ -126,6 +135,10 @@ class ForecastSettings(BaseModel):
         default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
     )
     censor: CensorSettings = Field(default_factory=CensorSettings)
+    signals: list[SignalLink] = Field(
+        default_factory=lambda: [SignalLink(name="ilinet", atc_prefixes=["J05AH"])],
+        description="Signals loaded with --signal NAME=PATH, and the drugs each one drives (weekly runs).",
+    )
 
 
 class PolicySettings(BaseModel):

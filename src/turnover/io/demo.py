@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from turnover.io.signals import mmwr_week_start
 from turnover.synthetic import DRUGS, Pharmacy
 
 
@@ -19,9 +21,11 @@ class DemoFiles:
     on_hand: Path
     stockouts: Path
     closures: Path
+    ilinet: Path
 
     def exist(self) -> bool:
-        return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand, self.stockouts, self.closures])
+        return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand, self.stockouts, self.closures,
+                                          self.ilinet])
 
 
 def demo_files(demo_dir: str | Path) -> DemoFiles:
@@ -33,6 +37,7 @@ def demo_files(demo_dir: str | Path) -> DemoFiles:
         on_hand=d / "on_hand.csv",
         stockouts=d / "stockouts.csv",
         closures=d / "closures.csv",
+        ilinet=d / "ilinet_demo.csv",
     )
 
 
@@ -72,4 +77,22 @@ def write_demo(pharmacy: Pharmacy, demo_dir: str | Path) -> DemoFiles:
     pharmacy.on_hand.to_csv(files.on_hand, index=False)
     pharmacy.stockouts.to_csv(files.stockouts, index=False)
     pharmacy.closures.to_csv(files.closures, index=False)
+    write_fluview(pharmacy.flu_signal, files.ilinet)
     return files
+
+
+def write_fluview(flu: pd.Series, path: Path) -> None:
+    """The demo's flu signal as a CDC FluView ILINet export: title line, MMWR weeks, % weighted ILI
+    (about 1% between seasons, up to ~8% at a big peak, as national ILI runs)."""
+    weekly = flu.resample("W-SAT").mean()  # MMWR weeks end on Saturday
+    weekly = weekly[weekly.index - pd.Timedelta(days=6) >= flu.index[0]]  # whole weeks only
+    rows = []
+    for end, value in weekly.items():
+        start = (end - pd.Timedelta(days=6)).date()
+        year = (start + timedelta(days=3)).year
+        week = (start - mmwr_week_start(year, 1)).days // 7 + 1
+        rows.append(("National", "X", year, week, round(1.0 + 4.5 * float(value), 5)))
+    frame = pd.DataFrame(rows, columns=["REGION TYPE", "REGION", "YEAR", "WEEK", "% WEIGHTED ILI"])
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("PERCENTAGE OF VISITS FOR INFLUENZA-LIKE-ILLNESS REPORTED BY SENTINEL PROVIDERS (SYNTHETIC DEMO)\n")
+        frame.to_csv(handle, index=False)

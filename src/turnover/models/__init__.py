@@ -16,6 +16,7 @@ from turnover.models.exponential_smoothing import ExpSmoothing, HoltWinters
 from turnover.models.global_gbm import GlobalGBM, GlobalSeries
 from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing, YearlyProfile
 from turnover.models.intermittent import TSB, CrostonSBA
+from turnover.models.signal import SignalRegression
 
 REGISTRY: dict[str, Callable[..., DemandModel]] = {
     "dynamic_harmonic": lambda season_length, window: DynamicHarmonic(season_length=season_length),
@@ -34,6 +35,7 @@ REGISTRY: dict[str, Callable[..., DemandModel]] = {
 COMBINATION = "combination"  # an equal mix of the series' candidate models
 BORROWED_PROFILE = "borrowed_profile"  # the siblings' yearly profile + the series' own level
 GLOBAL_GBM = "global_gbm"  # one gradient-boosted model over the whole panel
+SIGNAL_REGRESSION = "signal_regression"  # demand on an external signal (flu activity) + smoothed level
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class SeriesContext:
     borrowed: YearlyProfile | None = None  # for a borrowed profile
     origin: int = 0  # absolute period index of the history's first period
     global_sampler: Callable | None = None  # (horizon, n_paths, rng) -> paths from the panel's global model
+    signal: dict[int, float] | None = None  # external signal by absolute period index, for this drug
 
 
 def make_model(name: str, context: SeriesContext) -> DemandModel:
@@ -58,9 +61,13 @@ def make_model(name: str, context: SeriesContext) -> DemandModel:
         return ProfileSmoothing(context.borrowed, context.origin)
     if name == GLOBAL_GBM:
         return GlobalSeries(context.global_sampler)
+    if name == SIGNAL_REGRESSION:
+        if not context.signal:
+            raise ValueError("signal_regression: no signal linked to this drug")
+        return SignalRegression(context.signal, context.origin, context.season_length)
     return REGISTRY[name](season_length=context.season_length, window=context.window)
 
 __all__ = [
-    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "GlobalGBM", "GlobalSeries", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
+    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
     "ProfileSmoothing", "YearlyProfile", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

@@ -81,6 +81,12 @@ create table if not exists ref.closures (
     location_id varchar          -- null: every location
 );
 
+create table if not exists ref.signals (
+    name         varchar not null,   -- as configured, e.g. ilinet
+    period_start date not null,      -- ISO week start (Monday)
+    value        double not null
+);
+
 create table if not exists marts.runs (
     run_id       varchar primary key,
     as_of        date not null,

@@ -1,0 +1,71 @@
+"""Demand driven by an external weekly signal (flu activity for antivirals).
+
+log1p(y_t) = level_t + beta * log1p(x_t) + e_t, with x the signal (CDC ILINet % weighted ILI for
+oseltamivir), beta by OLS (with an intercept and drift), and the level smoothed (statsmodels SES) on
+what the signal leaves. The signal's future is itself forecast: its yearly profile (Fourier, K by
+BIC, absolute period indices) plus the latest anomaly, decaying as an AR(1):
+
+    x_{T+h} = profile(T+h) + phi^h (x_T - profile(T))
+
+So a season that starts early (ILI already above its usual level for the week) lifts the demand
+forecast weeks before the usual seasonal ramp: what a seasonal profile alone would miss. Paths:
+the level model simulated with resampled residuals, plus beta times the forecast signal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from turnover.models.base import DemandModel
+from turnover.models.exponential_smoothing import simulate_log_paths, smooth_level
+from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, fit_yearly_profile
+
+
+class SignalRegression(DemandModel):
+    """Demand on ``log1p`` regressed on an external signal, level smoothed; ``signal`` maps absolute
+    period index -> value and must cover the history (``origin`` = index of the first period)."""
+
+    min_history = 26
+
+    def __init__(self, signal: dict[int, float], origin: int, season_length: int = 52):
+        self.signal = signal
+        self.origin = origin
+        self.season_length = season_length
+
+    def _signal(self, indices: np.ndarray) -> np.ndarray:
+        return np.array([self.signal.get(int(i), np.nan) for i in indices], dtype=float)
+
+    def _fit(self, y: np.ndarray) -> None:
+        n = len(y)
+        index = self.origin + np.arange(n)
+        x = np.log1p(self._signal(index))
+        if np.isnan(x).mean() > 0.1:
+            raise ValueError("SignalRegression: the signal misses more than 10% of the history")
+        x = np.where(np.isnan(x), np.nanmean(x), x)
+        z = np.log1p(y)
+        design = np.column_stack([np.ones(n), np.arange(n) / n, x])
+        coef, *_ = np.linalg.lstsq(design, z, rcond=None)
+        self.beta_ = max(float(coef[2]), 0.0)  # more flu never means fewer antivirals
+        self.level_ = smooth_level(z - self.beta_ * x)
+        # The signal's own future: yearly profile + decaying anomaly, fitted on its whole record up
+        # to T (gaps, such as an unreported summer, filled by interpolation).
+        known = [i for i in self.signal if i <= index[-1]]
+        span = np.arange(min(known), index[-1] + 1)
+        xs = np.log1p(self._signal(span))
+        xs = np.interp(span, span[~np.isnan(xs)], xs[~np.isnan(xs)])
+        period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
+        self.signal_profile_ = fit_yearly_profile(xs, period, MAX_HARMONICS, origin=int(span[0]))
+        anomaly = self.signal_profile_.residual
+        self.phi_ = float(np.clip(np.corrcoef(anomaly[:-1], anomaly[1:])[0, 1], 0.0, 0.98)) if len(anomaly) > 3 else 0.0
+        self.last_index_, self.last_anomaly_ = int(index[-1]), float(anomaly[-1])
+        # the intercept-and-drift part at T, held flat over the horizon
+        self.signal_base_ = float(xs[-1] - anomaly[-1] - self.signal_profile_.at(np.array([index[-1]]))[0])
+
+    def signal_forecast(self, horizon: int) -> np.ndarray:
+        """Forecast of ``log1p(signal)`` for the next ``horizon`` periods."""
+        future = self.last_index_ + np.arange(1, horizon + 1)
+        decay = self.phi_ ** np.arange(1, horizon + 1)
+        return self.signal_base_ + self.signal_profile_.at(future) + decay * self.last_anomaly_
+
+    def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+        return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + self.beta_ * self.signal_forecast(horizon))
