@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check src flows tests benchmarks notebooks
 	$(BIN)/python -m pytest
+
+# Benchmarks (statsforecast is a benchmark-only extra): accuracy vs statsforecast, and step timings.
+bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/spine.py
 
 clean:
 	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/demo
