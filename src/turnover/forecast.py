@@ -173,10 +173,13 @@ def series_rng(seed: int, location_id: str, drug_id: str, stream: int = 0) -> np
 
 def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: str, unit: str, n: int) -> str:
     means = pd.DataFrame([(s.model, getattr(s, metric)) for s in scores], columns=["m", "v"]).groupby("m")["v"].mean()
-    runner_up = means.drop(chosen).sort_values()
+    others = means.drop(chosen).sort_values()
     folds = sum(1 for s in scores if s.model == chosen)
     label = "MASE" if metric == "mase" else "scaled pinball"
-    versus = f" vs {runner_up.index[0]} {runner_up.iloc[0]:.2f}" if len(runner_up) else ""
+    if len(others) and others.iloc[0] < means[chosen]:
+        versus = f"; kept over {others.index[0]} {others.iloc[0]:.2f}, within the tolerance"
+    else:
+        versus = f" vs {others.index[0]} {others.iloc[0]:.2f}" if len(others) else ""
     return f"{chosen} chosen by backtest ({label} {means[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
 
 
