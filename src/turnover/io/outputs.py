@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from turnover import schema
-from turnover.io.warehouse import transaction
+from turnover.io.warehouse import replace_partition, transaction
 
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -46,16 +46,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, n_series: int, outpu
 
 def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pd.DataFrame) -> int:
     """Replace ``run_id``'s rows of ``table`` (a ``schema`` constant) with ``frame``; returns rows written."""
-    columns = [row[0] for row in con.execute(f"describe {table}").fetchall()]
-    data = frame.assign(run_id=run_id).reindex(columns=columns)
-    with transaction(con):
-        con.execute(f"delete from {table} where run_id = ?", [run_id])
-        con.register("_run_rows", data)
-        try:
-            con.execute(f"insert into {table} by name select * from _run_rows")
-        finally:
-            con.unregister("_run_rows")
-    return len(data)
+    return replace_partition(con, table, "run_id", run_id, frame)
 
 
 def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> pd.DataFrame:

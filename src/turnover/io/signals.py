@@ -17,7 +17,7 @@ import pandas as pd
 
 from turnover import schema
 from turnover.io.ingest import IngestError
-from turnover.io.warehouse import transaction
+from turnover.io.warehouse import replace_partition
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,10 @@ def read_fluview(path: str | Path, value_column: str = "% WEIGHTED ILI") -> pd.S
 def load_signal(con: duckdb.DuckDBPyConnection, name: str, path: str | Path, value_column: str) -> int:
     """Replace signal ``name`` in ``ref.signals`` with the file's weekly values; returns rows."""
     series = read_fluview(path, value_column)
-    frame = pd.DataFrame({"name": name, "period_start": series.index.date, "value": series.to_numpy()})
-    with transaction(con):
-        con.execute(f"delete from {schema.SIGNALS} where name = ?", [name])
-        con.register("_signal_rows", frame)
-        try:
-            con.execute(f"insert into {schema.SIGNALS} select name, period_start, value from _signal_rows")
-        finally:
-            con.unregister("_signal_rows")
-    log.info("%s: loaded %d weeks of signal %s", path, len(frame), name)
-    return len(frame)
+    frame = pd.DataFrame({"period_start": series.index.date, "value": series.to_numpy()})
+    rows = replace_partition(con, schema.SIGNALS, "name", name, frame)
+    log.info("%s: loaded %d weeks of signal %s", path, rows, name)
+    return rows
 
 
 def read_signals(con: duckdb.DuckDBPyConnection) -> dict[str, pd.Series]:

@@ -67,6 +67,24 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("commit")
 
 
+def replace_partition(con: duckdb.DuckDBPyConnection, table: str, key_column: str, key: object, frame) -> int:
+    """Replace the rows of ``table`` whose ``key_column`` equals ``key`` with ``frame`` (matched by
+    column name; the table's other columns get nulls), in one transaction; returns rows written.
+
+    ``table`` and ``key_column`` are constants from ``turnover.schema``, never user input.
+    """
+    columns = [row[0] for row in con.execute(f"describe {table}").fetchall()]
+    data = frame.assign(**{key_column: key}).reindex(columns=columns)
+    with transaction(con):
+        con.execute(f"delete from {table} where {key_column} = ?", [key])
+        con.register("_partition_rows", data)
+        try:
+            con.execute(f"insert into {table} by name select * from _partition_rows")
+        finally:
+            con.unregister("_partition_rows")
+    return len(data)
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes: the identity of a loaded file in the ledger."""
     with open(path, "rb") as handle:
