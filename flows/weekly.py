@@ -103,8 +103,9 @@ def weekly_par_levels(
     if signals:
         counts |= load_signals(settings, signals)
     as_of = build_demand(settings, run_id, as_of)
-    n_series = forecast(settings, run_id, as_of)
-    n_pars = set_par_levels(settings, run_id)
-    paths = export(settings, run_id, as_of)
+    with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
+        n_series = forecast(settings, run_id, as_of)
+        n_pars = set_par_levels(settings, run_id)
+        paths = export(settings, run_id, as_of)
     return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": counts,
             "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir))}

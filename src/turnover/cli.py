@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
     run.add_argument("--demo", action="store_true", help="use the synthetic demo pharmacy (generated if absent)")
 
+    runs = commands.add_parser("runs", help="list the latest runs recorded in the warehouse")
+    runs.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml)")
+    runs.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
+    runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+
     demo = commands.add_parser("demo", help="write the synthetic demo pharmacy's files")
     demo.add_argument("--dir", default="data/demo", metavar="DIR", help="where to write them (default data/demo)")
     demo.add_argument("--end", type=_date, metavar="DATE", help="last day of dispensing (default: last Sunday)")
@@ -117,6 +122,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from turnover.pipeline import list_runs
+    from turnover.settings import load_settings
+
+    settings = load_settings(args.config, **({"warehouse_path": args.db} if args.db else {}))
+    runs = list_runs(settings, args.limit)
+    if runs.empty:
+        print(f"no runs recorded in {settings.warehouse_path}")
+        return 0
+    runs = runs.assign(outputs=[len(o) if o is not None else 0 for o in runs["outputs"]])
+    print(runs.rename(columns={"outputs": "files"}).to_string(index=False))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from turnover.io.demo import write_demo
     from turnover.synthetic import generate_pharmacy
@@ -136,10 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     from turnover.io.warehouse import WarehouseError
 
     try:
-        return {"run": _run, "demo": _demo}[args.command](args)
+        return {"run": _run, "runs": _runs, "demo": _demo}[args.command](args)
     except (IngestError, WarehouseError, FileNotFoundError, ValueError, ValidationError) as exc:
         message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc).replace("\n", " ")
         print(f"turnover: error: {message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything else: one line here, the traceback is in the run's log above
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"turnover: error: {type(exc).__name__}: {first} (the run is recorded as failed)", file=sys.stderr)
         return 1
 
 

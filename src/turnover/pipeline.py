@@ -8,6 +8,7 @@ already in the ledger, and a run's outputs replace that run's partition.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -86,6 +87,23 @@ def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = N
 def start_run(settings: Settings, run_id: str, as_of: date) -> None:
     with open_warehouse(settings.warehouse_path) as con:
         outputs.start_run(con, run_id, as_of, settings.forecast.period, outputs.settings_json(settings))
+
+
+@contextmanager
+def failures_recorded(settings: Settings, run_id: str):
+    """Mark the run failed in ``marts.runs`` if the block raises (the error still propagates)."""
+    try:
+        yield
+    except Exception as exc:
+        with open_warehouse(settings.warehouse_path) as con:
+            outputs.fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def list_runs(settings: Settings, limit: int = 20):
+    """The latest runs recorded in the warehouse, newest first (read-only)."""
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        return outputs.read_runs(con, limit)
 
 
 def build_demand(settings: Settings, as_of: date) -> int:

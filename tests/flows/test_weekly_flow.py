@@ -78,3 +78,25 @@ def test_a_file_missing_a_required_column_fails_the_run_with_file_and_column_nam
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1 and err.startswith("turnover: error:") and "bad.csv: missing required column(s) ['drug_id']" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_turnover_runs_lists_completed_runs_and_a_failed_run_says_so(prefect_server, tmp_path, monkeypatch, capsys):
+    from turnover import pipeline
+    from turnover.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "w.duckdb"
+    assert run_cli("--demo", "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2026-11-15") == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "set_par_levels", broken)
+    assert run_cli("--demo", "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2026-11-22") == 1
+    capsys.readouterr()
+    assert cli.main(["runs", "--db", str(db), "--config", CONFIG]) == 0
+    listing = capsys.readouterr().out
+    assert "2026-11-15" in listing and "completed" in listing
+    assert "2026-11-22" in listing and "failed" in listing
+    runs = pipeline.list_runs(load_settings(CONFIG, warehouse_path=db))
+    assert runs.loc[runs["status"] == "failed", "outputs"].iloc[0][0] == "error: RuntimeError: disk full"

@@ -44,6 +44,21 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, n_series: int, outpu
     )
 
 
+def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, error: str) -> None:
+    """Record a started run as failed, with the first line of the error (no-op if it never started)."""
+    con.execute(
+        f"update {schema.RUNS} set status = 'failed', finished_at = ?, outputs = [?] where run_id = ? and status = 'running'",
+        [datetime.now(), f"error: {error.splitlines()[0] if error else ''}", run_id],
+    )
+
+
+def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    """The latest runs, newest first."""
+    return con.execute(
+        f"select run_id, as_of, period, status, started_at, finished_at, n_series, outputs from {schema.RUNS} "
+        "order by started_at desc limit ?", [limit]).df()
+
+
 def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pd.DataFrame) -> int:
     """Replace ``run_id``'s rows of ``table`` (a ``schema`` constant) with ``frame``; returns rows written."""
     return replace_partition(con, table, "run_id", run_id, frame)
