@@ -30,7 +30,7 @@ def test_an_as_of_month_end_forecasts_from_the_next_month_and_mid_month_is_parti
 def test_window_weights_count_only_days_after_the_as_of_date():
     starts = calendar.forecast_period_starts(date(2026, 11, 25), "week", 3)  # Wednesday
     weights = calendar.window_weights(starts, "week", date(2026, 11, 26), 9)
-    # Thu-Sun of the partial week (4/7), all of the next week, nothing of the third... 9 - 4 - 7 < 0
+    # A 9-day window from Thursday: Thu-Sun of the partial week (4/7), Mon-Fri of the next (5/7).
     np.testing.assert_allclose(weights, [4 / 7, 5 / 7, 0])
 
 

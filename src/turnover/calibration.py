@@ -68,14 +68,3 @@ def fit_calibration(pits: pd.DataFrame, targets: tuple[float, ...]) -> tuple[Cal
                 "coverage_calibrated": float(np.mean(np.concatenate(out_of_fold))),
             })
     return Calibration(levels), pd.DataFrame(report)
-
-
-def pooled_coverage(pits: pd.DataFrame, report: pd.DataFrame, target: float) -> tuple[float, float]:
-    """Raw and out-of-fold recalibrated coverage at ``target`` over every model's PITs."""
-    rows = report[np.isclose(report["target_level"], target)].merge(
-        pits.groupby("model").size().rename("n").reset_index(), on="model"
-    )
-    if rows.empty:
-        return float("nan"), float("nan")
-    weights = rows["n"] / rows["n"].sum()
-    return float((rows["coverage_raw"] * weights).sum()), float((rows["coverage_calibrated"] * weights).sum())

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, fit_yearly_profile
 
@@ -69,9 +68,3 @@ def classify(y: np.ndarray, season_length: int) -> dict:
         "lifecycle": lifecycle(y, season_length),
         "nonzero_share_last_year": float(np.mean(y[-season_length:] > 0)) if len(y) else 0.0,
     }
-
-
-def classify_panel(histories, keys: pd.DataFrame, season_length: int) -> pd.DataFrame:
-    """One row of class measures per series; ``histories`` yields each series' history in ``keys`` order."""
-    rows = [classify(np.asarray(y, dtype=float), season_length) for y in histories]
-    return pd.concat([keys.reset_index(drop=True), pd.DataFrame(rows)], axis=1)

@@ -117,13 +117,12 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
     with open_warehouse(settings.warehouse_path) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
+        signals = signals_by_drug(con, settings)
     window = ProtectionWindow(
         lead_time_days=series["lead_time_days"].to_numpy(),
         review_period_days=settings.policy.review_period_days,
         service_level=settings.policy.service_level,
     )
-    with open_warehouse(settings.warehouse_path) as con:
-        signals = signals_by_drug(con, settings)
     result = forecast_panel(panel, window, as_of, settings.forecast, signals)
     protection = result.protection.assign(
         service_level=settings.policy.service_level, review_period_days=settings.policy.review_period_days
@@ -163,7 +162,7 @@ def set_par_levels(settings: Settings, run_id: str) -> int:
         )
         protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id)
         unit = "weeks" if settings.forecast.period == "week" else "months"
-        pars = par_levels(series, protection, settings.policy, unit)
+        pars = par_levels(series, protection, settings.policy, unit, settings.forecast.seasonal_strength_threshold)
         outputs.write_run_table(con, schema.PAR_LEVELS, run_id, pars)
     return len(pars)
 

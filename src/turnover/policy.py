@@ -20,10 +20,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from turnover.forecast import SEASONAL_MODELS as FORECAST_SEASONAL_MODELS
+from turnover.models import BORROWED_PROFILE, SIGNAL_REGRESSION
 from turnover.settings import PolicySettings
 
-SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters", "seasonal_naive", "borrowed_profile", "signal_regression")
-SEASONAL_STRENGTH = 0.3  # a series this seasonal (turnover.classify) calls its changes seasonal
+# Models whose forecast carries a season: their rises and falls are called seasonal in the reason.
+SEASONAL_MODELS = (*FORECAST_SEASONAL_MODELS, BORROWED_PROFILE, SIGNAL_REGRESSION)
 
 # Guards ceil() against float noise such as 30.000000000000004 units.
 EPSILON = 1e-9
@@ -50,7 +52,8 @@ def order_up_to(par_level_units, position_units) -> np.ndarray:
     return np.clip(np.asarray(par_level_units, dtype=float) - np.asarray(position_units, dtype=float), 0, None)
 
 
-def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySettings, period_unit: str = "weeks") -> pd.DataFrame:
+def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySettings, period_unit: str = "weeks",
+               seasonal_strength: float = 0.3) -> pd.DataFrame:
     """One row per series: reorder point, par, position, order in units and packs, and the reason.
 
     Args:
@@ -58,6 +61,8 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         protection: ``forecast_panel``'s second frame (service-level demand over L and L + R).
         policy: service level, review period and the change threshold the reason uses.
         period_unit: ``"weeks"`` or ``"months"``, for the reason text.
+        seasonal_strength: a series at least this seasonal (``turnover.classify``) calls its changes
+            seasonal (the forecast's ``seasonal_strength_threshold``).
     """
     frame = series.merge(protection, on=["location_id", "drug_id"], how="inner", suffixes=("", "_forecast"))
     if "lifecycle" not in frame:
@@ -80,7 +85,7 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         forecast_units_next_4_periods=frame["forecast_next_4_units"].round(1),
     )
     out["reason"] = [
-        _reason(row, q, need, policy, period_unit)
+        _reason(row, q, need, policy, period_unit, seasonal_strength)
         for row, q, need in zip(out.itertuples(index=False), quantile_par, needed, strict=True)
     ]
     return out
@@ -94,7 +99,7 @@ def _percent(x: float) -> str:
     return f"{x:+.0%}"
 
 
-def _demand_clause(row, policy: PolicySettings, period_unit: str) -> str:
+def _demand_clause(row, policy: PolicySettings, period_unit: str, seasonal_strength: float) -> str:
     nxt, last = row.forecast_next_4_units, row.actual_last_4_units
     if row.history_periods == 0:
         return "no history: catalog minimum" if row.min_par_units > 0 else "no history: nothing to forecast"
@@ -104,7 +109,7 @@ def _demand_clause(row, policy: PolicySettings, period_unit: str) -> str:
         return f"next 4 {period_unit} {_units(round(nxt))} after 4 {period_unit} without use"
     change = nxt / last - 1
     strength = getattr(row, "seasonality_strength", np.nan)
-    seasonal = row.model in SEASONAL_MODELS or (np.isfinite(strength) and strength >= SEASONAL_STRENGTH)
+    seasonal = row.model in SEASONAL_MODELS or (np.isfinite(strength) and strength >= seasonal_strength)
     kind = "seasonal " if seasonal else ""
     if change >= policy.seasonal_change_threshold:
         return f"{kind}rise: next 4 {period_unit} {_percent(change)} vs last 4"
@@ -113,10 +118,11 @@ def _demand_clause(row, policy: PolicySettings, period_unit: str) -> str:
     return f"steady: next 4 {period_unit} {_percent(change)} vs last 4"
 
 
-def _reason(row, quantile_par: float, needed: float, policy: PolicySettings, period_unit: str) -> str:
+def _reason(row, quantile_par: float, needed: float, policy: PolicySettings, period_unit: str,
+            seasonal_strength: float) -> str:
     """What drove the numbers of one row, in words, most decisive first."""
     window = row.lead_time_days + policy.review_period_days
-    parts = [_demand_clause(row, policy, period_unit), row.basis]
+    parts = [_demand_clause(row, policy, period_unit, seasonal_strength), row.basis]
     if row.lifecycle == "dead":
         parts.insert(0, "dead item: no use in the last 4 months, no reorder")
     elif row.history_periods > 0:

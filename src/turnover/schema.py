@@ -37,20 +37,7 @@ CALIBRATION = "marts.calibration"
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.
 REQUIRED_DISPENSING_COLUMNS = ("dispensed_at", "location_id", "drug_id", "quantity")
 OPTIONAL_DISPENSING_COLUMNS = ("drug_name", "ndc")
-DISPENSING_COLUMNS = REQUIRED_DISPENSING_COLUMNS + OPTIONAL_DISPENSING_COLUMNS
 
-CATALOG_COLUMNS = (
-    "drug_id",
-    "drug_name",
-    "pack_size_units",
-    "unit_cost",
-    "lead_time_days",
-    "shelf_life_days",
-    "criticality",
-)
-CATALOG_OPTIONAL_COLUMNS = ("generic_name", "atc_code", "min_par_units")
-ON_HAND_COLUMNS = ("location_id", "drug_id", "on_hand_units", "on_order_units")
-CRITICALITIES = ("vital", "essential", "non-essential")
 
 QUANTILE_COLUMNS = ("q50", "q80", "q90", "q95", "q99")
 QUANTILE_LEVELS = (0.50, 0.80, 0.90, 0.95, 0.99)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
+from turnover import schema
+
 Period = Literal["week", "month"]
 Criticality = Literal["vital", "essential", "non-essential"]
 
@@ -66,7 +68,7 @@ class ColumnMapping(BaseModel):
 
 CANONICAL_MAPPING = ColumnMapping(
     name="canonical",
-    columns={c: c for c in ("dispensed_at", "location_id", "drug_id", "quantity")},
+    columns={c: c for c in schema.REQUIRED_DISPENSING_COLUMNS},
 )
 
 
