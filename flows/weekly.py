@@ -1,4 +1,4 @@
-"""Weekly par levels: load dispensing, build demand, forecast, set par levels, export the CSVs.
+"""Weekly par levels: load dispensing and reference data, build demand, forecast, set par levels, export.
 
 Each task calls one step of :mod:`turnover.pipeline`, which opens its own warehouse connection and
 returns something small. Loads skip files already seen and run outputs replace their own
@@ -23,7 +23,8 @@ def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
     last_sunday = date.today() - timedelta(days=date.today().weekday() + 1)
     files = pipeline.ensure_demo(settings, end=last_sunday)
     return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand),
-            "stockouts": str(files.stockouts), "closures": str(files.closures), "signals": {"ilinet": str(files.ilinet)}}
+            "stockouts": str(files.stockouts), "closures": str(files.closures), "recalls": str(files.recalls),
+            "shortages": str(files.shortages), "signals": {"ilinet": str(files.ilinet)}}
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -55,8 +56,8 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def set_par_levels(settings: Settings, run_id: str) -> int:
-    return pipeline.set_par_levels(settings, run_id)
+def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
+    return pipeline.set_par_levels(settings, run_id, as_of)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -71,6 +72,8 @@ def weekly_par_levels(
     on_hand: str | None = None,
     stockouts: str | None = None,
     closures: str | None = None,
+    recalls: str | None = None,
+    shortages: str | None = None,
     signals: dict[str, str] | None = None,
     as_of: date | None = None,
     demo: bool = False,
@@ -82,7 +85,8 @@ def weekly_par_levels(
 
     Args:
         history: dispensing exports (CSV, CSV.GZ, Parquet) to load; already-loaded files are skipped.
-        catalog, on_hand, stockouts, closures: reference snapshots replacing the current ones, if given.
+        catalog, on_hand, stockouts, closures, recalls, shortages: reference snapshots replacing the current
+            ones, if given (on hand per drug or by lot; recalls and shortages in the openFDA forms).
         signals: external weekly signals as ``{name: FluView CSV}`` (names configured in turnover.toml).
         as_of: last day of history to use; default the latest dispensing date loaded.
         demo: use (and generate if absent) the synthetic demo pharmacy.
@@ -91,7 +95,8 @@ def weekly_par_levels(
     """
     settings = load_settings(config, **(overrides or {}))
     history = list(history or [])
-    reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures}
+    reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures,
+                 "recalls": recalls, "shortages": shortages}
     if demo:
         files = prepare_demo(settings)
         history = history or files["history"]
@@ -105,7 +110,8 @@ def weekly_par_levels(
     as_of = build_demand(settings, run_id, as_of)
     with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
         n_series = forecast(settings, run_id, as_of)
-        n_pars = set_par_levels(settings, run_id)
+        n_pars = set_par_levels(settings, run_id, as_of)
         paths = export(settings, run_id, as_of)
     return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": counts,
-            "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir))}
+            "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir)),
+            "totals": pipeline.run_summary(settings, run_id)}

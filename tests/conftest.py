@@ -46,7 +46,7 @@ def run_pipeline(settings: Settings, as_of: date, run_id: str) -> list[Path]:
     pipeline.start_run(settings, run_id, as_of)
     pipeline.build_demand(settings, as_of)
     pipeline.forecast(settings, run_id, as_of)
-    pipeline.set_par_levels(settings, run_id)
+    pipeline.set_par_levels(settings, run_id, as_of)
     return pipeline.export(settings, run_id, as_of)
 
 
@@ -56,7 +56,7 @@ def demo_warehouse(tmp_path_factory, demo_files) -> dict:
     root = tmp_path_factory.mktemp("warehouse")
     settings = make_settings(root)
     pipeline.load_history(settings, demo_files.history)
-    pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand,
+    pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand, recalls=demo_files.recalls, shortages=demo_files.shortages,
                             stockouts=demo_files.stockouts, closures=demo_files.closures)
     pipeline.load_signals(settings, {"ilinet": demo_files.ilinet})
     outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_NOVEMBER)}

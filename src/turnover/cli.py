@@ -58,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--history", nargs="+", type=_existing_file, default=[], metavar="PATH",
                      help="dispensing exports (CSV, CSV.GZ or Parquet); files already loaded are skipped")
     run.add_argument("--catalog", type=_existing_file, metavar="PATH", help="drug catalog CSV (replaces the current one)")
-    run.add_argument("--on-hand", type=_existing_file, metavar="PATH", help="on-hand snapshot CSV (replaces the current one)")
+    run.add_argument("--on-hand", type=_existing_file, metavar="PATH",
+                     help="on-hand CSV, per drug or by lot (location_id, drug_id, lot, expiry_date, units); replaces "
+                     "the current one")
+    run.add_argument("--recalls", type=_existing_file, metavar="PATH",
+                     help="FDA recalls in the openFDA drug/enforcement form (JSON or CSV): matched lots are quarantined")
+    run.add_argument("--shortages", type=_existing_file, metavar="PATH",
+                     help="FDA shortages in the openFDA drug/shortages form (JSON or CSV)")
     run.add_argument("--stockouts", type=_existing_file, metavar="PATH",
                      help="stockout log CSV: location_id, drug_id, start, end (those days are not zero demand)")
     run.add_argument("--closures", type=_existing_file, metavar="PATH",
@@ -109,17 +115,36 @@ def _run(args: argparse.Namespace) -> int:
 
     summary = weekly_par_levels(
         history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
-        closures=args.closures, signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo,
+        closures=args.closures, recalls=args.recalls, shortages=args.shortages, signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo,
         mapping=args.mapping, config=args.config, overrides=_overrides(args),
     )
     print()
     for line in summary["loads"]:
         print(f"loaded  {line}")
     print(f"as of   {summary['as_of']}: {summary['series']} location x drug series forecast, run {summary['run_id']}")
-    for path in summary["outputs"][:2]:
-        print(f"wrote   {path}")
+    for path in summary["outputs"]:
+        if "by_location" not in path:
+            print(f"wrote   {path}")
     print(f"        and one par-level file per location in {Path(summary['output_dir']) / 'by_location'}")
+    print_totals(summary.get("totals", {}))
     return 0
+
+
+def print_totals(totals: dict) -> None:
+    """The run summary's totals in a few lines."""
+    if not totals:
+        return
+    def show(value, unit=""):
+        return "n/a" if value is None else f"{value:g}{unit}"
+    print(f"orders  {totals['orders']} of {totals['series']} series, value {totals['order_value']:,.2f}")
+    print(f"turns   {show(totals['turns_at_par'])} a year at the recommended pars "
+          f"({show(totals['days_on_hand_at_par'], ' days')} on hand) vs {show(totals['turns_current'])} now "
+          f"({show(totals['days_on_hand_current'], ' days')})")
+    print(f"flags   {totals['slow_movers']} slow movers, {totals['overstock']} overstock, {totals['dead_items']} dead "
+          f"items, {totals['expiry_capped']} expiry-capped orders, {totals['shortages']} in shortage, "
+          f"{totals['quarantined_lots']} recalled lots quarantined ({totals['quarantined_units']:g} units)")
+    print(f"expiry  {totals['projected_waste_units']:g} units ({totals['projected_waste_value']:,.2f}) projected to "
+          f"expire unused; {totals['expired_units']:g} units already expired")
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -141,7 +166,8 @@ def _demo(args: argparse.Namespace) -> int:
     from turnover.synthetic import generate_pharmacy
 
     files = write_demo(generate_pharmacy(args.end or last_sunday()), args.dir)
-    for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures, files.ilinet]:
+    for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures, files.ilinet,
+                 files.recalls, files.shortages]:
         print(f"wrote {path}")
     return 0
 

@@ -64,11 +64,19 @@ class SeriesForecast:
 
 @dataclass(frozen=True)
 class ProtectionWindow:
-    """Per-series policy inputs the forecast needs to sum demand over lead time and review period."""
+    """Per-series policy inputs the forecast needs to sum demand over lead time and review period.
+
+    ``service_level`` is one level or one per series (service tiers). ``calendar_weeks`` > 0 also
+    reads the same quantiles for reviews 1 .. n weeks ahead (the par calendar).
+    """
 
     lead_time_days: np.ndarray
     review_period_days: int
-    service_level: float
+    service_level: float | np.ndarray
+    calendar_weeks: int = 0
+
+    def levels(self, n: int) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.service_level, dtype=float), (n,))
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class PanelForecast:
 
     forecast: pd.DataFrame  # series x period: mean, q50 .. q99, model
     protection: pd.DataFrame  # series: demand over L and L + R at the service level
+    calendar: pd.DataFrame  # series x week ahead: mean demand that week, quantiles over L and L + R from it
     classes: pd.DataFrame  # series: Syntetos-Boylan class, seasonality strength, lifecycle
     scores: pd.DataFrame  # series x model x cutoff: MASE, scaled pinball, q95 coverage, chosen
     calibration: pd.DataFrame  # scope x model x level: calibrated level, raw and recalibrated coverage
@@ -207,6 +216,7 @@ def _forecast_panel(
     horizon_fc = calendar.horizon_periods(settings.horizon_weeks, period)
     step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
     keys = list(panel.keys.itertuples(index=False))
+    service_levels = window.levels(len(keys))
 
     first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
     histories, classes_by_series = [], []
@@ -234,7 +244,7 @@ def _forecast_panel(
         with quiet_fitting():
             scores = backtest.backtest_series(
                 y, candidates, context=context, horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step,
-                n_paths=settings.backtest_paths, service_level=window.service_level,
+                n_paths=settings.backtest_paths, service_level=float(service_levels[i]),
                 rng=series_rng(settings.seed, location_id, drug_id, 1),
                 precomputed={GLOBAL_GBM: global_folds.get(i, {})},
             ) if candidates else []
@@ -260,7 +270,7 @@ def _forecast_panel(
     # Two maps: the par level reads demand over the next days, so it is calibrated on the first
     # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
     pits = pd.DataFrame(pit_rows, columns=["model", "fold", "horizon", "pit"])
-    targets = tuple(sorted({*schema.QUANTILE_LEVELS, round(window.service_level, 6)}))
+    targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
     near = pits[pits["horizon"] <= settings.calibration_horizon_periods]
     calibration, near_report = fit_calibration(near, targets)
     calibration_all, all_report = fit_calibration(pits, targets)
@@ -270,28 +280,37 @@ def _forecast_panel(
     # Pass 3: final fit on the whole history, quantiles at the recalibrated levels.
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
     horizon = max(horizon_fc, calendar.periods_to_cover(as_of, period, longest))
+    calendar_days = 7 * max(window.calendar_weeks - 1, 0) + longest
+    horizon_paths = max(horizon, calendar.periods_to_cover(as_of, period, calendar_days))
     uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
         name == COMBINATION and GLOBAL_GBM in contexts[i].members)]
     if uses_global:
-        model = fit_global(histories, contexts, horizon, season_length, settings.seed)
-        points = model.predict_points(uses_global, horizon)
+        model = fit_global(histories, contexts, horizon_paths, season_length, settings.seed)
+        points = model.predict_points(uses_global, horizon_paths)
         for i in uses_global:
             contexts[i] = replace(contexts[i], global_sampler=partial(model.sample_paths, i, point=points.get(i)))
-    starts = calendar.forecast_period_starts(as_of, period, horizon)
+    starts = calendar.forecast_period_starts(as_of, period, horizon_paths)
     day_after = as_of + timedelta(days=1)
-    forecast_rows, protection_rows = [], []
+    forecast_rows, protection_rows, calendar_rows = [], [], []
     for i, (location_id, drug_id) in enumerate(keys):
         y = histories[i]
-        result = forecast_series(y, horizon, contexts[i], settings, series_rng(settings.seed, location_id, drug_id),
-                                 chosen[i])
-        forecast_rows.append(_period_frame(location_id, drug_id, starts, result, calibration_all))
+        result = forecast_series(y, horizon_paths, contexts[i], settings,
+                                 series_rng(settings.seed, location_id, drug_id), chosen[i])
+        forecast_rows.append(_period_frame(location_id, drug_id, starts[:horizon], result, calibration_all))
+        level = calibration.level(result.model, float(service_levels[i]))
+        timing = (starts, period, day_after)
         protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
-                                               (starts, period, day_after), calibration))
+                                               timing, level, float(service_levels[i])))
+        if window.calendar_weeks:
+            calendar_rows.append(_calendar_frame(location_id, drug_id, result, int(window.lead_time_days[i]), window,
+                                                 timing, level))
     keys_frame = panel.keys.reset_index(drop=True)
     return PanelForecast(
         forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
         pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
         protection=pd.DataFrame(protection_rows, columns=PROTECTION_COLUMNS),
+        calendar=pd.concat(calendar_rows, ignore_index=True) if calendar_rows else
+        pd.DataFrame(columns=CALENDAR_COLUMNS),
         classes=pd.concat([keys_frame, pd.DataFrame(classes_by_series, index=keys_frame.index)], axis=1),
         scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
                                                  "scaled_pinball", "coverage_q95", "chosen"]),
@@ -349,32 +368,66 @@ def sibling_profiles(keys, histories, classes, first_forecast: int, season_lengt
 
 
 PROTECTION_COLUMNS = [
-    "location_id", "drug_id", "model", "basis", "history_periods", "lead_time_days", "calibrated_level",
+    "location_id", "drug_id", "model", "basis", "history_periods", "lead_time_days", "service_level",
+    "calibrated_level",
     "lead_time_demand_mean", "lead_time_demand_units", "protection_demand_mean", "protection_demand_units",
     "forecast_next_4_units", "actual_last_4_units",
 ]
 
 
+CALENDAR_COLUMNS = [
+    "location_id", "drug_id", "week_start", "demand_mean_units", "lead_time_demand_units", "protection_demand_units",
+]
+
+
 def _period_frame(location_id, drug_id, starts, result: SeriesForecast, calibration: Calibration) -> pd.DataFrame:
     levels = [calibration.level(result.model, q) for q in schema.QUANTILE_LEVELS]
-    quantiles = np.quantile(result.paths, levels, axis=0)
+    paths = result.paths[:, : len(starts)]
+    quantiles = np.quantile(paths, levels, axis=0)
     return pd.DataFrame({
-        "location_id": location_id, "drug_id": drug_id, "period_start": starts, "mean": result.paths.mean(axis=0),
+        "location_id": location_id, "drug_id": drug_id, "period_start": starts, "mean": paths.mean(axis=0),
         **dict(zip(schema.QUANTILE_COLUMNS, quantiles, strict=True)), "model": result.model,
     })
 
 
+def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) -> float:
+    """The ``level`` quantile of demand summed over a window (``weights``: share of each period in it).
+
+    Monotone by construction: a higher level, or a longer window (weights no smaller, demand never
+    negative), never gives a smaller quantile.
+    """
+    return float(np.quantile(paths @ weights, level))
+
+
 def _protection_row(location_id, drug_id, y, result: SeriesForecast, lead_time_days, window: ProtectionWindow,
-                    timing: tuple, calibration: Calibration) -> tuple:
+                    timing: tuple, level: float, service_level: float) -> tuple:
     """Mean and recalibrated service-level quantile of demand over L and L + R, from the day after as-of."""
     starts, period, day_after = timing
     lead = int(lead_time_days)
-    lead_demand = result.paths @ calendar.window_weights(starts, period, day_after, lead)
-    prot_demand = result.paths @ calendar.window_weights(starts, period, day_after, lead + window.review_period_days)
-    level = calibration.level(result.model, window.service_level)
+    lead_weights = calendar.window_weights(starts, period, day_after, lead)
+    prot_weights = calendar.window_weights(starts, period, day_after, lead + window.review_period_days)
+    lead_demand, prot_demand = result.paths @ lead_weights, result.paths @ prot_weights
     return (
-        location_id, drug_id, result.model, result.basis, len(y), lead, level,
-        float(lead_demand.mean()), float(np.quantile(lead_demand, level)),
-        float(prot_demand.mean()), float(np.quantile(prot_demand, level)),
+        location_id, drug_id, result.model, result.basis, len(y), lead, service_level, level,
+        float(lead_demand.mean()), protection_quantile(result.paths, lead_weights, level),
+        float(prot_demand.mean()), protection_quantile(result.paths, prot_weights, level),
         float(result.paths[:, :4].sum(axis=1).mean()), float(y[-4:].sum()) if len(y) >= 4 else np.nan,
     )
+
+
+def _calendar_frame(location_id, drug_id, result: SeriesForecast, lead: int, window: ProtectionWindow, timing: tuple,
+                    level: float) -> pd.DataFrame:
+    """Reviews 0 .. n-1 weeks after the day after as-of: mean demand that week and the quantiles of demand
+    over L and L + R from the review day."""
+    starts, period, day_after = timing
+    days = [day_after + timedelta(weeks=k) for k in range(window.calendar_weeks)]
+
+    def weights(length: int) -> np.ndarray:
+        return np.column_stack([calendar.window_weights(starts, period, day, length) for day in days])
+
+    week, lead_d, prot_d = (result.paths @ weights(n) for n in (7, lead, lead + window.review_period_days))
+    return pd.DataFrame({
+        "location_id": location_id, "drug_id": drug_id, "week_start": days, "demand_mean_units": week.mean(axis=0),
+        "lead_time_demand_units": np.quantile(lead_d, level, axis=0),
+        "protection_demand_units": np.quantile(prot_d, level, axis=0),
+    })

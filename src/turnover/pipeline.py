@@ -9,20 +9,36 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from turnover import calendar, schema
+from turnover.expiry import UsageCurve
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io import outputs
 from turnover.io.demo import DemoFiles, demo_files, write_demo
 from turnover.io.ingest import LoadReport, load_dispensing
-from turnover.io.reference import load_catalog, load_closures, load_on_hand, load_stockouts
+from turnover.io.reference import (
+    load_catalog,
+    load_closures,
+    load_on_hand,
+    load_recalls,
+    load_shortages,
+    load_stockouts,
+    read_reference,
+)
 from turnover.io.signals import load_signal, read_signals
 from turnover.io.warehouse import open_warehouse
-from turnover.policy import par_levels
+from turnover.kpis import run_totals, turnover_kpis
+from turnover.policy import finish_calendar, par_levels, plan_series
+from turnover.recalls import match_recalls
 from turnover.settings import Settings
+from turnover.shortages import alternatives
+from turnover.stock import project_stock
 from turnover.synthetic import generate_pharmacy
 
 log = logging.getLogger(__name__)
@@ -46,11 +62,13 @@ def load_history(settings: Settings, paths: list[str | Path], mapping: str | Non
 
 REFERENCE_LOADERS = {
     "catalog": load_catalog, "on_hand": load_on_hand, "stockouts": load_stockouts, "closures": load_closures,
+    "recalls": load_recalls, "shortages": load_shortages,
 }
 
 
 def load_reference(settings: Settings, **files: str | Path | None) -> dict[str, int]:
-    """Replace each reference snapshot given (``catalog``, ``on_hand``, ``stockouts``, ``closures``)."""
+    """Replace each reference snapshot given (``catalog``, ``on_hand``, ``stockouts``, ``closures``,
+    ``recalls``, ``shortages``)."""
     counts = {}
     with open_warehouse(settings.warehouse_path) as con:
         for kind, path in files.items():
@@ -100,6 +118,12 @@ def failures_recorded(settings: Settings, run_id: str):
         raise
 
 
+def run_summary(settings: Settings, run_id: str) -> dict:
+    """The totals a run recorded (turns, flags, money at risk)."""
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        return outputs.read_summary(con, run_id)
+
+
 def list_runs(settings: Settings, limit: int = 20):
     """The latest runs recorded in the warehouse, newest first (read-only)."""
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
@@ -107,9 +131,13 @@ def list_runs(settings: Settings, limit: int = 20):
 
 
 def build_demand(settings: Settings, as_of: date) -> int:
-    """Rebuild the demand series and the series list for ``as_of``; returns the series count."""
+    """Rebuild the demand series and the series list for ``as_of``, with each series' service tier and
+    shortage adjustments; returns the series count."""
     with open_warehouse(settings.warehouse_path) as con:
-        return demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
+        n = demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
+        planned = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy)
+        demand_io.replace_series(con, planned)
+    return n
 
 
 def forecast(settings: Settings, run_id: str, as_of: date) -> int:
@@ -121,15 +149,15 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
     window = ProtectionWindow(
         lead_time_days=series["lead_time_days"].to_numpy(),
         review_period_days=settings.policy.review_period_days,
-        service_level=settings.policy.service_level,
+        service_level=series["service_level"].to_numpy(dtype=float),
+        calendar_weeks=settings.policy.par_calendar_weeks,
     )
     result = forecast_panel(panel, window, as_of, settings.forecast, signals)
-    protection = result.protection.assign(
-        service_level=settings.policy.service_level, review_period_days=settings.policy.review_period_days
-    )
+    protection = result.protection.assign(review_period_days=settings.policy.review_period_days)
     with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_table(con, schema.FORECAST, run_id, result.forecast)
         outputs.write_run_table(con, schema.PROTECTION_DEMAND, run_id, protection)
+        outputs.write_run_table(con, schema.PAR_CALENDAR, run_id, result.calendar)
         outputs.write_run_table(con, schema.DEMAND_CLASS, run_id, result.classes)
         outputs.write_run_table(con, schema.BACKTEST_SCORES, run_id, result.scores)
         outputs.write_run_table(con, schema.CALIBRATION, run_id, result.calibration)
@@ -154,35 +182,103 @@ def signals_by_drug(con, settings: Settings) -> dict[str, dict[int, float]]:
     return out
 
 
-def set_par_levels(settings: Settings, run_id: str) -> int:
-    """Par levels for every series of the run; returns the row count."""
+def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
+    """Par levels for every series of the run, from its stock by lot, recalls and shortages; also the
+    lot projection, quarantine list, shortage list, par calendar, KPIs and run totals. Returns rows."""
+    policy = settings.policy
     with open_warehouse(settings.warehouse_path) as con:
         series = demand_io.read_series(con).merge(
             outputs.read_run_table(con, schema.DEMAND_CLASS, run_id), on=["location_id", "drug_id"], how="left"
         )
-        protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id)
-        unit = "weeks" if settings.forecast.period == "week" else "months"
-        pars = par_levels(series, protection, settings.policy, unit, settings.forecast.seasonal_strength_threshold)
+        protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id).drop(
+            columns=["service_level", "lead_time_days", "review_period_days"])
+        forecast_means = outputs.read_run_table(con, schema.FORECAST, run_id)[
+            ["location_id", "drug_id", "period_start", "mean"]]
+        lots = read_reference(con, schema.ON_HAND_LOTS)
+        recalls = read_reference(con, schema.RECALLS)
+        calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
+    quarantine = match_recalls(lots, recalls)
+    curves = usage_curves(forecast_means, series, settings.forecast.period, as_of)
+    lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
+    series = series.merge(stock, on=["location_id", "drug_id"], how="left")
+    offered = alternatives(series, set(series.loc[series["in_shortage"], "drug_id"]))
+    series["alternatives"] = [offered.get(key, "") for key in series_keys(series)]
+    unit = "weeks" if settings.forecast.period == "week" else "months"
+    pars = par_levels(series, protection, policy, unit, settings.forecast.seasonal_strength_threshold)
+    cover = np.array([curves[k].days_of_cover(u) if k in curves else np.inf
+                      for k, u in zip(series_keys(pars), pars["usable_on_hand_units"], strict=True)])
+    pars = turnover_kpis(pars, cover, policy)
+    shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
+    totals = run_totals(pars, lot_rows, quarantine, shortage_rows)
+    with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_table(con, schema.PAR_LEVELS, run_id, pars)
+        outputs.write_run_table(con, schema.PAR_CALENDAR, run_id, finish_calendar(calendar_raw, pars))
+        outputs.write_run_table(con, schema.LOTS, run_id, lot_rows)
+        outputs.write_run_table(con, schema.QUARANTINE, run_id, quarantine)
+        outputs.write_run_table(con, schema.SHORTAGE_FLAGS, run_id, shortage_rows)
+        outputs.append_recall_audit(con, run_id, as_of, quarantine)
+        outputs.record_summary(con, run_id, totals)
+    log.info("par levels: %s", totals)
     return len(pars)
 
 
+def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(frame["location_id"], frame["drug_id"], strict=True))
+
+
+def usage_curves(forecast_means, series, period: str, as_of: date) -> dict[tuple[str, str], UsageCurve]:
+    """Expected use per series: the forecast means, then the annual usage rate as a flat tail."""
+    day_after = as_of + timedelta(days=1)
+    tail = {(r.location_id, r.drug_id): max(float(r.annual_usage_units), 0.0) / 365.0
+            for r in series[["location_id", "drug_id", "annual_usage_units"]].itertuples(index=False)}
+    curves = {}
+    for key, rows in forecast_means.groupby(["location_id", "drug_id"], sort=False):
+        starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
+        curves[key] = UsageCurve(starts, period, rows["mean"].to_numpy(dtype=float), day_after, tail.get(key, 0.0))
+    return curves
+
+
 def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
-    """Write ``par_levels_<as_of>.csv``, ``forecast_<as_of>.csv`` and one par file per location."""
+    """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
+    lot, quarantine list and shortages, each named with ``as_of``."""
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
-        pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)[list(schema.PAR_LEVEL_CSV_COLUMNS)]
-        pars = pars.assign(seasonality_strength=pars["seasonality_strength"].round(2))
+        pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
+        names = pars[["location_id", "drug_id", "drug_name"]]
+        pars = pars[list(schema.PAR_LEVEL_CSV_COLUMNS)].round(_CSV_ROUNDING)
         classes = outputs.read_run_table(con, schema.DEMAND_CLASS, run_id)[["location_id", "drug_id", "demand_class"]]
         fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
         fc = fc[list(schema.FORECAST_CSV_COLUMNS)]
-        written = [
-            outputs.write_csv_atomic(pars, out / f"par_levels_{stamp}.csv"),
-            outputs.write_csv_atomic(fc.round(3), out / f"forecast_{stamp}.csv"),
-        ]
+        calendar_rows = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
+        lots = outputs.read_run_table(con, schema.LOTS, run_id).merge(names, on=["location_id", "drug_id"], how="left")
+        quarantine = outputs.read_run_table(con, schema.QUARANTINE, run_id).merge(names, on=["location_id", "drug_id"],
+                                                                                   how="left")
+        shortages = outputs.read_run_table(con, schema.SHORTAGE_FLAGS, run_id)
+        frames = {
+            f"par_levels_{stamp}.csv": pars,
+            f"forecast_{stamp}.csv": fc.round(3),
+            f"par_calendar_{stamp}.csv": wide_calendar(calendar_rows, names),
+            f"expiry_risk_{stamp}.csv": lots[list(schema.LOTS_CSV_COLUMNS)].round(2),
+            f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
+            f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
+        }
+        written = [outputs.write_csv_atomic(frame, out / name) for name, frame in frames.items()]
         for location, rows in pars.groupby("location_id", sort=True):
             name = f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"
             written.append(outputs.write_csv_atomic(rows, out / "by_location" / name))
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written
+
+
+_CSV_ROUNDING = {"seasonality_strength": 2, "turns_at_par": 1, "days_on_hand_at_par": 0, "turns_current": 1,
+                 "days_on_hand_current": 0, "projected_waste_units": 0, "expiry_cap_units": 0,
+                 "annual_usage_units": 0, "usable_on_hand_units": 1}
+
+
+def wide_calendar(calendar_rows: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """One row per location x drug, one ``par_<week start>`` column per week ahead (the spreadsheet view)."""
+    wide = calendar_rows.pivot_table(index=["location_id", "drug_id"], columns="week_start", values="par_level_units",
+                                     aggfunc="first")
+    wide.columns = [f"par_{pd.Timestamp(c).date().isoformat()}" for c in wide.columns]
+    return names.merge(wide.reset_index(), on=["location_id", "drug_id"], how="inner")

@@ -7,8 +7,13 @@ L plus R at the cycle service level alpha:
 
     reorder point  s = F_L^-1(alpha)          demand over L days
     par (order-up-to) S = F_{L+R}^-1(alpha)  demand over L + R days
-    inventory position = on hand + on order
-    order = ceil_packs(max(0, S - position))
+    inventory position = usable on hand + on order   (expired and recalled lots excluded)
+    order = ceil_packs(max(0, S - position)), cut to whole packs within the expiry cap
+
+F^-1 is read at each drug's service level (``turnover.tiers``: ABC x criticality, raised for a drug in
+shortage). Floors: the catalog minimum, and for a vital drug ``vital_min_packs`` packs, which also
+overrides the expiry cap (a vital drug is kept on the shelf even if some of it will expire). A dead
+item (no use in four months) gets no reorder beyond those floors.
 
 F^-1 is the quantile of the forecast's simulated demand summed over the window (not a normal
 approximation: slow movers are far from normal). With normal demand of mean mu and s.d. sigma per
@@ -23,6 +28,8 @@ import pandas as pd
 from turnover.forecast import SEASONAL_MODELS as FORECAST_SEASONAL_MODELS
 from turnover.models import BORROWED_PROFILE, SIGNAL_REGRESSION
 from turnover.settings import PolicySettings
+from turnover.shortages import match_shortages
+from turnover.tiers import assign_service_levels
 
 # Models whose forecast carries a season: their rises and falls are called seasonal in the reason.
 SEASONAL_MODELS = (*FORECAST_SEASONAL_MODELS, BORROWED_PROFILE, SIGNAL_REGRESSION)
@@ -52,43 +59,105 @@ def order_up_to(par_level_units, position_units) -> np.ndarray:
     return np.clip(np.asarray(par_level_units, dtype=float) - np.asarray(position_units, dtype=float), 0, None)
 
 
+def plan_series(series: pd.DataFrame, shortages: pd.DataFrame, policy: PolicySettings) -> pd.DataFrame:
+    """The series with their service tier and shortage adjustments: the inputs the forecast reads.
+
+    Adds ``abc_class``, ``annual_spend``, ``service_level``, ``service_basis``, ``in_shortage``,
+    ``shortage_status``, ``shortage_generic_name``, ``shortage_availability`` and
+    ``shortage_extra_lead_days``; a drug in shortage gets the extra lead time
+    and at least the shortage service level.
+    """
+    out = assign_service_levels(series, policy)
+    catalog = out[["drug_id", "generic_name"]].drop_duplicates("drug_id")
+    matches = match_shortages(catalog, shortages, policy.shortage).drop_duplicates("drug_id").set_index("drug_id")
+    for column in ("shortage_status", "shortage_generic_name", "shortage_availability"):
+        out[column] = out["drug_id"].map(matches[column]).astype(object)
+    out["in_shortage"] = out["shortage_status"].notna()
+    extra = np.where(out["in_shortage"], policy.shortage.extra_lead_time_days, 0)
+    out["shortage_extra_lead_days"] = extra
+    out["lead_time_days"] = out["lead_time_days"] + extra
+    raised = out["in_shortage"] & (out["service_level"] < policy.shortage.service_level)
+    out.loc[raised, "service_level"] = policy.shortage.service_level
+    out.loc[raised, "service_basis"] = out.loc[raised, "service_basis"] + (
+        f"; raised to {policy.shortage.service_level:.0%} for the shortage")
+    return out
+
+
+STOCK_DEFAULTS = {"quarantined_units": 0.0, "expired_units": 0.0, "projected_waste_units": 0.0,
+                  "expiry_cap_units": np.inf, "in_shortage": False, "criticality": "essential", "shelf_life_days": np.nan,
+                  "shortage_extra_lead_days": 0, "service_basis": "", "alternatives": ""}
+
+
 def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySettings, period_unit: str = "weeks",
                seasonal_strength: float = 0.3) -> pd.DataFrame:
-    """One row per series: reorder point, par, position, order in units and packs, and the reason.
+    """One row per series: reorder point, par, position, order in units and packs, binding constraint, reason.
 
     Args:
-        series: ``staging.series`` rows (ids, pack size, on hand, on order, catalog minimum, flags).
-        protection: ``forecast_panel``'s second frame (service-level demand over L and L + R).
-        policy: service level, review period and the change threshold the reason uses.
+        series: ``staging.series`` rows (ids, pack size, on hand, on order, catalog minimum, tier, flags),
+            with the stock figures of ``turnover.stock.project_stock`` where lots are known
+            (``usable_on_hand_units``, ``quarantined_units``, ``expired_units``, ``expiry_cap_units``).
+        protection: ``forecast_panel``'s protection frame (service-level demand over L and L + R).
+        policy: review period, floors and the change threshold the reason uses.
         period_unit: ``"weeks"`` or ``"months"``, for the reason text.
-        seasonal_strength: a series at least this seasonal (``turnover.classify``) calls its changes
-            seasonal (the forecast's ``seasonal_strength_threshold``).
+        seasonal_strength: a series at least this seasonal calls its changes seasonal.
     """
     frame = series.merge(protection, on=["location_id", "drug_id"], how="inner", suffixes=("", "_forecast"))
-    if "lifecycle" not in frame:
-        frame["lifecycle"] = None
+    for column, default in {**STOCK_DEFAULTS, "lifecycle": None}.items():
+        if column not in frame:
+            frame[column] = default
+    if "usable_on_hand_units" not in frame:
+        frame["usable_on_hand_units"] = frame["on_hand_units"]
+    if "service_level" not in frame:
+        frame["service_level"] = policy.service_level or 0.95
     dead = (frame["lifecycle"] == "dead").to_numpy()
-    # A dead item (no use in four months) is not reordered: only a catalog minimum is kept.
+    pack = frame["pack_size_units"].to_numpy(dtype=float)
+    vital_floor = np.where(frame["criticality"] == "vital", policy.vital_min_packs * pack, 0.0)
+    # A dead item (no use in four months) is not reordered: only the floors are kept.
     rop = np.where(dead, 0.0, ceil_units(frame["lead_time_demand_units"]))
     quantile_par = np.where(dead, 0.0, ceil_units(frame["protection_demand_units"]))
-    par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float)])
-    position = inventory_position(frame["on_hand_units"], frame["on_order_units"])
+    par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float), vital_floor])
+    position = inventory_position(frame["usable_on_hand_units"], frame["on_order_units"])
     needed = order_up_to(par, position)
-    packs = round_up_to_packs(needed, frame["pack_size_units"])
+    packs = round_up_to_packs(needed, pack)
+    cap_packs = np.floor(np.asarray(frame["expiry_cap_units"], dtype=float) / pack + EPSILON)
+    capped = packs > cap_packs
+    packs = np.where(capped, cap_packs, packs)
+    # The vital floor overrides the cap: the drug is on the shelf even if some of it expires.
+    vital_packs = round_up_to_packs(order_up_to(vital_floor, position), pack)
+    vital_override = vital_packs > packs
+    packs = np.maximum(packs, vital_packs).astype(np.int64)
     out = frame.assign(
         reorder_point_units=rop,
         par_level_units=par,
-        order_units=packs * frame["pack_size_units"].to_numpy(dtype=float),
+        order_units=packs * pack,
         order_packs=packs,
-        service_level=policy.service_level,
         review_period_days=policy.review_period_days,
         forecast_units_next_4_periods=frame["forecast_next_4_units"].round(1),
+        expiry_capped=capped & ~vital_override,
+        vital_floor_units=vital_floor,
     )
-    out["reason"] = [
-        _reason(row, q, need, policy, period_unit, seasonal_strength)
-        for row, q, need in zip(out.itertuples(index=False), quantile_par, needed, strict=True)
+    decided = [
+        _reason(row, q, need, cap, vo, policy, period_unit, seasonal_strength)
+        for row, q, need, cap, vo in zip(out.itertuples(index=False), quantile_par, needed, capped, vital_override,
+                                          strict=True)
     ]
-    return out
+    out["binding_constraint"] = [b for b, _ in decided]
+    out["reason"] = [f"{b}: {r}" for b, r in decided]
+    return out.drop(columns=["expiry_capped"])
+
+
+def finish_calendar(calendar: pd.DataFrame, pars: pd.DataFrame) -> pd.DataFrame:
+    """Reorder point and par for each week ahead, with the same floors as this week's par."""
+    calendar = calendar.drop(columns=["reorder_point_units", "par_level_units"], errors="ignore")
+    floors = pars[["location_id", "drug_id", "lifecycle", "min_par_units", "vital_floor_units"]]
+    frame = calendar.merge(floors, on=["location_id", "drug_id"], how="inner")
+    dead = (frame["lifecycle"] == "dead").to_numpy()
+    rop = np.where(dead, 0.0, ceil_units(frame["lead_time_demand_units"]))
+    quantile_par = np.where(dead, 0.0, ceil_units(frame["protection_demand_units"]))
+    par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float),
+                             frame["vital_floor_units"].to_numpy(dtype=float)])
+    return frame.assign(reorder_point_units=rop, par_level_units=par)[
+        [*calendar.columns, "reorder_point_units", "par_level_units"]]
 
 
 def _units(x: float) -> str:
@@ -118,37 +187,82 @@ def _demand_clause(row, policy: PolicySettings, period_unit: str, seasonal_stren
     return f"steady: next 4 {period_unit} {_percent(change)} vs last 4"
 
 
-def _reason(row, quantile_par: float, needed: float, policy: PolicySettings, period_unit: str,
-            seasonal_strength: float) -> str:
-    """What drove the numbers of one row, in words, most decisive first."""
+def _binding(row, demand: str, quantile_par: float, needed: float, capped: bool, vital_override: bool) -> str:
+    """The one constraint that set this row's numbers, most decisive first."""
+    floors_raised = row.vital_floor_units > max(quantile_par, row.reorder_point_units, row.min_par_units)
+    if vital_override or (row.criticality == "vital" and floors_raised):
+        return "vital minimum"
+    if row.lifecycle == "dead":
+        return "dead item"
+    if capped:
+        return "expiry cap"
+    if row.quarantined_units > 0:
+        return "recall"
+    if row.in_shortage:
+        return "shortage"
+    if row.lifecycle == "new" or "new item" in str(row.basis):
+        return "new item"
+    if row.min_par_units > quantile_par and row.min_par_units > 0:
+        return "catalog minimum"
+    if demand.startswith(("seasonal rise", "seasonal fall")):
+        return demand.split(":")[0]
+    if row.order_units > needed + 1e-9 and row.pack_size_units > 1:
+        return "pack rounding"
+    return "service level"
+
+
+def _reason(row, quantile_par: float, needed: float, capped: bool, vital_override: bool, policy: PolicySettings,
+            period_unit: str, seasonal_strength: float) -> tuple[str, str]:
+    """(binding constraint, what drove the numbers of one row in words)."""
     window = row.lead_time_days + policy.review_period_days
-    parts = [_demand_clause(row, policy, period_unit, seasonal_strength), row.basis]
+    demand = _demand_clause(row, policy, period_unit, seasonal_strength)
+    parts = [demand, row.basis]
     if row.lifecycle == "dead":
         parts.insert(0, "dead item: no use in the last 4 months, no reorder")
     elif row.history_periods > 0:
-        level = getattr(row, "calibrated_level", policy.service_level)
+        level = getattr(row, "calibrated_level", row.service_level)
         recalibrated = (
-            f" (read at the paths' {level:.1%} level, which met {policy.service_level:.0%} in backtests)"
-            if abs(level - policy.service_level) > 5e-4 else ""
+            f" (read at the paths' {level:.1%} level, which met {row.service_level:.0%} in backtests)"
+            if abs(level - row.service_level) > 5e-4 else ""
         )
         parts.append(
-            f"par = {policy.service_level:.0%} quantile of demand over {window} d "
+            f"par = {row.service_level:.0%} quantile of demand over {window} d "
             f"({row.lead_time_days} d lead + {policy.review_period_days} d review){recalibrated}"
         )
+    if row.service_basis:
+        parts.append(row.service_basis)
+    if row.in_shortage:
+        parts.append(f"FDA shortage ({row.shortage_status}): lead time +{row.shortage_extra_lead_days} d"
+                     + (f"; alternatives: {row.alternatives}" if row.alternatives else ""))
     if row.min_par_units > quantile_par and row.min_par_units > 0:
         parts.append(f"catalog minimum {row.min_par_units:g} units")
+    if row.vital_floor_units > 0 and row.vital_floor_units >= row.par_level_units:
+        parts.append(f"vital: keeps at least {_units(row.vital_floor_units)} ({policy.vital_min_packs} pack)")
     if row.lead_time_defaulted:
         parts.append(f"lead time {row.lead_time_days} d is the default (not in catalog)")
     if not row.on_hand_known:
         parts.append("no on-hand record: position taken as 0")
-    position = row.on_hand_units + row.on_order_units
+    if row.quarantined_units > 0:
+        parts.append(f"{_units(row.quarantined_units)} recalled: quarantined, not in the position")
+    if row.expired_units > 0:
+        parts.append(f"{_units(row.expired_units)} expired: not in the position")
+    position = row.usable_on_hand_units + row.on_order_units
     if needed <= 0:
         parts.append(f"position {position:g} covers par {row.par_level_units:g}: no order")
     else:
         pack = row.pack_size_units
         what = _units(row.order_units) if pack == 1 else f"{row.order_packs} packs of {pack:g} ({_units(row.order_units)})"
         rounding = f"; rounded up from {_units(needed)}" if row.order_units > needed + 1e-9 else ""
-        parts.append(f"order {what} to reach par from position {position:g}{rounding}")
+        if capped:
+            cap = (f"expiry cap: only {row.expiry_cap_units:.0f} units can be used before a new lot expires "
+                   f"({row.shelf_life_days:g} d shelf life), par needs {_units(needed)}")
+            parts.append(cap + ("; vital minimum overrides it" if vital_override else ""))
+        if row.order_packs > 0:
+            parts.append(f"order {what} to reach par from position {position:g}{'' if capped else rounding}")
+        else:
+            parts.append("no order")
         if row.pack_size_defaulted:
             parts.append(f"pack size {_units(pack)} is the default (not in catalog)")
-    return "; ".join(parts)
+    if row.projected_waste_units >= 0.5:
+        parts.append(f"{row.projected_waste_units:.0f} units on hand projected to expire unused: return / transfer")
+    return _binding(row, demand, quantile_par, needed, capped, vital_override), "; ".join(parts)

@@ -15,6 +15,9 @@ LOADED_FILES = "raw.loaded_files"
 # ref: the latest reference snapshots (replaced on each load).
 CATALOG = "ref.catalog"
 ON_HAND = "ref.on_hand"
+ON_HAND_LOTS = "ref.on_hand_lots"
+RECALLS = "ref.recalls"
+SHORTAGES = "ref.shortages"
 STOCKOUTS = "ref.stockouts"
 CLOSURES = "ref.closures"
 SIGNALS = "ref.signals"
@@ -32,6 +35,11 @@ PAR_LEVELS = "marts.par_levels"
 DEMAND_CLASS = "marts.demand_class"
 BACKTEST_SCORES = "marts.backtest_scores"
 CALIBRATION = "marts.calibration"
+PAR_CALENDAR = "marts.par_calendar"
+LOTS = "marts.lots"
+QUARANTINE = "marts.quarantine"
+RECALL_AUDIT = "marts.recall_audit"  # append-only
+SHORTAGE_FLAGS = "marts.shortages"
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.
@@ -63,7 +71,35 @@ PAR_LEVEL_CSV_COLUMNS = (
     "lifecycle",
     "seasonality_strength",
     "model",
+    "binding_constraint",
     "reason",
+    "criticality",
+    "abc_class",
+    "usable_on_hand_units",
+    "quarantined_units",
+    "expired_units",
+    "projected_waste_units",
+    "expiry_cap_units",
+    "in_shortage",
+    "annual_usage_units",
+    "turns_at_par",
+    "days_on_hand_at_par",
+    "turns_current",
+    "days_on_hand_current",
+    "slow_mover",
+    "overstock",
+)
+QUARANTINE_CSV_COLUMNS = (
+    "location_id", "drug_id", "drug_name", "lot", "expiry_date", "units", "recall_number", "classification",
+    "status", "reason_for_recall", "matched_by",
+)
+LOTS_CSV_COLUMNS = (
+    "location_id", "drug_id", "drug_name", "lot", "expiry_date", "units", "status", "projected_used_units",
+    "projected_waste_units", "projected_waste_value", "action",
+)
+SHORTAGE_CSV_COLUMNS = (
+    "location_id", "drug_id", "drug_name", "shortage_status", "shortage_generic_name", "availability",
+    "usable_on_hand_units", "lead_time_days", "service_level", "alternatives",
 )
 FORECAST_CSV_COLUMNS = (
     "location_id",

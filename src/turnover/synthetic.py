@@ -11,7 +11,15 @@ must never store. The realism the pipeline is tested against:
 - chronic drugs are steady; slow movers are intermittent; one drug started six months before the
   end, one was discontinued over a year before;
 - stores are closed on public holidays, quieter on Saturdays, one is closed on Sundays;
-- one stockout (amoxicillin suspension at STORE-02), and returns to stock (negative quantities).
+- one stockout (amoxicillin suspension at STORE-02), and returns to stock (negative quantities);
+- stock on hand by lot with expiry dates: one lot already expired, one far more than can be used
+  before it expires, a short-dated slow mover (latanoprost, 21 days of shelf life at receipt, out of
+  stock), and a lot of metoprolol succinate ER 50 mg under a real FDA recall;
+- FDA records in the openFDA forms: recall D-0355-2026 (Teva metoprolol succinate ER 50 mg, NDC
+  45963-676-11, Class II, failed dissolution; real, CC0, except ``code_info``, which the fixture
+  lacks and which names two synthetic lot numbers here) and two real shortage records from the
+  openFDA snapshot of 2025-11-19 (albuterol inhalation solution, Current; Tamiflu capsules, To Be
+  Discontinued, an NDC the demo does not stock).
 """
 
 from __future__ import annotations
@@ -73,7 +81,7 @@ DRUGS: tuple[DrugSpec, ...] = (
     _d("62175-0136-3", "Omeprazole 20 mg capsule", "omeprazole", "A02BC01", "steady", 4.0, (30, 90), 100, 0.08, 2, 1095, "essential", (0.6, 0.4)),
     _d("0781-5701-92", "Losartan 50 mg tablet", "losartan", "C09CA01", "steady", 4.0, (30, 90), 90, 0.06, 2, 1095, "essential", (0.6, 0.4)),
     _d("16714-683-02", "Simvastatin 20 mg tablet", "simvastatin", "C10AA01", "steady", 3.0, (30, 90), 90, 0.04, 2, 1095, "essential", (0.6, 0.4)),
-    _d("62332-0022-3", "Metoprolol succinate 25 mg tablet", "metoprolol", "C07AB02", "steady", 3.0, (30, 90), 100, 0.10, 2, 1095, "essential", (0.6, 0.4)),
+    _d("45963-676-11", "Metoprolol succinate ER 50 mg tablet", "metoprolol", "C07AB02", "steady", 3.0, (30, 90), 100, 0.10, 2, 1095, "essential", (0.6, 0.4)),
     _d("0093-0171-01", "Sertraline 50 mg tablet", "sertraline", "N06AB06", "steady", 3.0, (30,), 100, 0.06, 2, 1095, "essential"),
     _d("69097-843-05", "Escitalopram 10 mg tablet", "escitalopram", "N06AB10", "steady", 2.5, (30,), 100, 0.07, 2, 1095, "essential"),
     _d("59762-0502-2", "Gabapentin 300 mg capsule", "gabapentin", "N03AX12", "steady", 3.0, (90, 270), 500, 0.05, 2, 1095, "essential", (0.7, 0.3)),
@@ -101,6 +109,39 @@ DRUGS: tuple[DrugSpec, ...] = (
     _d("0169-4132-12", "Semaglutide 1 mg/dose pen", "semaglutide", "A10BJ06", "new", 1.0, (1,), 1, 900.0, 2, 730, "essential"),
     _d("0173-0344-42", "Ranitidine 150 mg tablet", "ranitidine", "A02BA02", "discontinued", 2.0, (30, 60), 100, 0.06, 2, 1095, "non-essential"),
     _d("0093-5851-01", "Valacyclovir 1 g tablet", "valacyclovir", "J05AB11", "slow", 0.3, (21, 30), 30, 0.90, 2, 1095, "essential"),
+    _d("0487-9901-30", "Albuterol 2.5 mg/0.5 mL inhalation solution", "salbutamol", "R03AC02", "winter", 0.5, (25, 50), 25, 0.40, 2, 730, "essential", (0.7, 0.3)),
+    _d("24208-463-25", "Latanoprost 0.005% eye drops 2.5 mL (short-dated supply)", "latanoprost", "S01EE01", "slow", 0.12, (1,), 1, 12.0, 3, 21, "essential"),
+)
+
+# The recall the demo stocks (openFDA drug/enforcement fields; code_info synthetic, see above).
+RECALLED_LOT, UNRECALLED_LOT = "3502407A", "3502411C"
+DEMO_RECALLS = (
+    {
+        "recall_number": "D-0355-2026", "classification": "Class II", "status": "Ongoing",
+        "product_type": "Drugs", "recalling_firm": "Teva Pharmaceuticals USA, Inc",
+        "reason_for_recall": "Failed Dissolution Specifications",
+        "product_description": "Metoprolol Succinate Extended-Release Tablets, 50 mg, 100 tablets bottles "
+                               "(NDC: 45963-676-11) and 1,000 tablets bottles (NDC: 45963-676-96),",
+        "code_info": f"Lot #: {RECALLED_LOT}, Exp. 07/2027; Lot #: 3502409B, Exp. 09/2027",
+        "recall_initiation_date": "20260129", "report_date": "20260311",
+        "openfda": {"package_ndc": ["45963-676-11", "45963-676-96"], "product_ndc": ["45963-676"]},
+    },
+)
+# Real openFDA drug/shortages records (snapshot 2025-11-19), trimmed to the fields the pipeline reads.
+DEMO_SHORTAGES = (
+    {
+        "package_ndc": "0487-9901-30", "generic_name": "Albuterol Sulfate Solution", "status": "Current",
+        "availability": "", "therapeutic_category": ["Pulmonary/Allergy", "Pediatric"],
+        "shortage_reason": "", "update_date": "10/24/2025",
+        "related_info": "Albuterol 0.5% is in stock, though demand remains high; additional supply can be produced "
+                        "as needed.",
+        "company_name": "Nephron Pharmaceuticals Corporation", "openfda": {"product_ndc": ["0487-9901"]},
+    },
+    {
+        "package_ndc": "0004-0801-85", "generic_name": "Oseltamivir Phosphate Capsule", "status": "To Be Discontinued",
+        "availability": "", "therapeutic_category": ["Antiviral"], "shortage_reason": "", "update_date": "",
+        "company_name": "Genentech, Inc.", "openfda": {"product_ndc": ["0004-0801"]},
+    },
 )
 
 
@@ -111,7 +152,7 @@ class Pharmacy:
 
     dispensing: pd.DataFrame
     catalog: pd.DataFrame
-    on_hand: pd.DataFrame
+    on_hand: pd.DataFrame  # by lot: location_id, drug_id, lot, expiry_date, units, on_order_units
     stockouts: pd.DataFrame  # location_id, drug_id, start, end (inclusive)
     closures: pd.DataFrame  # date, location_id (blank: every store)
     flu_signal: pd.Series
@@ -206,7 +247,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
     stockouts = pd.DataFrame({"location_id": ["STORE-02"], "drug_id": [amoxicillin],
                               "start": [first.date()], "end": [last.date()]})
     closures = pd.DataFrame({"date": sorted(d for d in days.date[closed]), "location_id": ""})
-    return Pharmacy(fills, _catalog(drug_ids), _on_hand(fills, rng), stockouts, closures,
+    return Pharmacy(fills, _catalog(drug_ids), _lots(_on_hand(fills, rng), rng, days[-1].date()), stockouts, closures,
                     pd.Series(flu, index=days, name="flu"), end)
 
 
@@ -245,3 +286,30 @@ def _on_hand(fills: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     on_order = np.where(rng.random(len(weekly)) < 0.15, np.round(weekly.to_numpy() * 0.5), 0.0)
     return pd.DataFrame({"location_id": keys.get_level_values(0), "drug_id": keys.get_level_values(1),
                          "on_hand_units": on_hand, "on_order_units": on_order})
+
+
+def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date) -> pd.DataFrame:
+    """Stock split into one or two lots with expiry dates, plus the demo's expiry and recall cases."""
+    shelf = dict(zip(normalize_ndc([d.ndc10 for d in DRUGS]), [d.shelf_life_days for d in DRUGS], strict=True))
+    generic = dict(zip(normalize_ndc([d.ndc10 for d in DRUGS]), [d.generic for d in DRUGS], strict=True))
+    rows = []
+    for r in on_hand.itertuples(index=False):
+        units, drug = float(r.on_hand_units), r.drug_id
+        if generic[drug] == "latanoprost":
+            units = 0.0  # short-dated slow mover, out of stock: its order is capped by expiry
+        first = round(units * rng.uniform(0.3, 0.7)) if units >= 2 and rng.random() < 0.5 else units
+        parts = [first, units - first] if first < units else [units]
+        for k, part in enumerate(parts):
+            days_left = int(shelf[drug] * rng.uniform(0.35, 0.6) + k * shelf[drug] * 0.3)
+            lot = RECALLED_LOT if generic[drug] == "metoprolol" and r.location_id == "STORE-01" and k == 0 else (
+                f"{generic[drug][:2].upper()}{int(rng.integers(100000, 999999))}")
+            rows.append((r.location_id, drug, lot, end + timedelta(days=days_left), part,
+                         r.on_order_units if k == 0 else 0.0))
+        if generic[drug] == "metoprolol" and r.location_id == "STORE-01" and len(parts) == 1:
+            rows.append((r.location_id, drug, UNRECALLED_LOT, end + timedelta(days=500), 100.0, 0.0))
+    naloxone = normalize_ndc([next(d.ndc10 for d in DRUGS if d.generic == "naloxone")])[0]
+    colchicine = normalize_ndc([next(d.ndc10 for d in DRUGS if d.generic == "colchicine")])[0]
+    rows.append(("STORE-02", naloxone, "NX2311E", end - timedelta(days=10), 2.0, 0.0))  # expired last week
+    rows.append(("STORE-03", colchicine, "CO2406S", end + timedelta(days=45), 120.0, 0.0))  # far more than 45 days' use
+    lots = pd.DataFrame(rows, columns=["location_id", "drug_id", "lot", "expiry_date", "units", "on_order_units"])
+    return lots[(lots["units"] > 0) | (lots["on_order_units"] > 0)].reset_index(drop=True)

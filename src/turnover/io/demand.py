@@ -40,6 +40,7 @@ def build_demand_series(con: duckdb.DuckDBPyConnection, as_of: date, period: Per
             "default_lead_time_days": policy.default_lead_time_days,
             "default_pack_size_units": policy.default_pack_size_units,
             "default_criticality": policy.default_criticality,
+            "usage_window_days": policy.usage_window_days,
         },
     )
     return con.execute(f"select count(*) from {schema.SERIES}").fetchone()[0]
@@ -82,3 +83,12 @@ def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
 def read_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """``staging.series``: one row per location x drug with the policy inputs."""
     return con.execute(f"select * from {schema.SERIES} order by location_id, drug_id").df()
+
+
+def replace_series(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> None:
+    """Replace ``staging.series`` with ``series`` (the SQL rows with the planning columns added)."""
+    con.register("_series_rows", series)
+    try:
+        con.execute(f"create or replace table {schema.SERIES} as select * from _series_rows")
+    finally:
+        con.unregister("_series_rows")

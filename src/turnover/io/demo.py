@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from turnover.io.signals import mmwr_week_start
-from turnover.synthetic import DRUGS, Pharmacy
+from turnover.synthetic import DEMO_RECALLS, DEMO_SHORTAGES, DRUGS, Pharmacy
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,12 @@ class DemoFiles:
     stockouts: Path
     closures: Path
     ilinet: Path
+    recalls: Path
+    shortages: Path
 
     def exist(self) -> bool:
         return all(p.is_file() for p in [*self.history, self.catalog, self.on_hand, self.stockouts, self.closures,
-                                          self.ilinet])
+                                          self.ilinet, self.recalls, self.shortages])
 
 
 def demo_files(demo_dir: str | Path) -> DemoFiles:
@@ -38,6 +41,8 @@ def demo_files(demo_dir: str | Path) -> DemoFiles:
         stockouts=d / "stockouts.csv",
         closures=d / "closures.csv",
         ilinet=d / "ilinet_demo.csv",
+        recalls=d / "fda_drug_enforcement.json",
+        shortages=d / "fda_drug_shortages.json",
     )
 
 
@@ -78,7 +83,16 @@ def write_demo(pharmacy: Pharmacy, demo_dir: str | Path) -> DemoFiles:
     pharmacy.stockouts.to_csv(files.stockouts, index=False)
     pharmacy.closures.to_csv(files.closures, index=False)
     write_fluview(pharmacy.flu_signal, files.ilinet)
+    write_openfda(list(DEMO_RECALLS), files.recalls)
+    write_openfda(list(DEMO_SHORTAGES), files.shortages)
     return files
+
+
+def write_openfda(records: list[dict], path: Path) -> None:
+    """Records as an openFDA API response (``meta`` + ``results``)."""
+    meta = {"disclaimer": "Synthetic demo file in the openFDA form; records from openFDA (CC0).",
+            "results": {"skip": 0, "limit": len(records), "total": len(records)}}
+    path.write_text(json.dumps({"meta": meta, "results": records}, indent=2), encoding="utf-8")
 
 
 def write_fluview(flu: pd.Series, path: Path) -> None:

@@ -52,6 +52,42 @@ def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, error: str) -> None:
     )
 
 
+def record_summary(con: duckdb.DuckDBPyConnection, run_id: str, summary: dict) -> None:
+    """Keep the run's totals (turns, flags, money at risk) on its record."""
+    con.execute(f"update {schema.RUNS} set summary = ? where run_id = ?", [json.dumps(summary), run_id])
+
+
+def read_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    row = con.execute(f"select summary from {schema.RUNS} where run_id = ?", [run_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
+
+
+def append_recall_audit(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date, quarantine: pd.DataFrame) -> int:
+    """Append this run's recall matches to the audit table; a retried run adds nothing twice.
+
+    The audit is never updated or deleted: each row says when a lot was flagged, by which run.
+    """
+    if quarantine.empty:
+        return 0
+    rows = quarantine.assign(flagged_at=datetime.now(), run_id=run_id, as_of=as_of)
+    con.register("_audit_rows", rows)
+    try:
+        with transaction(con):
+            before = con.execute(f"select count(*) from {schema.RECALL_AUDIT}").fetchone()[0]
+            con.execute(
+                f"insert into {schema.RECALL_AUDIT} by name "
+                "select flagged_at, run_id, as_of, location_id, drug_id, lot, units, recall_number, classification, "
+                "status, reason_for_recall, matched_by from _audit_rows n "
+                f"where not exists (select 1 from {schema.RECALL_AUDIT} a where a.run_id = n.run_id "
+                "and a.location_id = n.location_id and a.drug_id = n.drug_id "
+                "and a.lot is not distinct from n.lot and a.recall_number = n.recall_number)"
+            )
+            added = con.execute(f"select count(*) from {schema.RECALL_AUDIT}").fetchone()[0] - before
+    finally:
+        con.unregister("_audit_rows")
+    return added
+
+
 def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
     """The latest runs, newest first."""
     return con.execute(
@@ -66,7 +102,9 @@ def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, fra
 
 def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> pd.DataFrame:
     """``run_id``'s rows of ``table``, in id order."""
-    order = "location_id, drug_id" + (", period_start" if table == schema.FORECAST else "")
+    within = {schema.FORECAST: ", period_start", schema.PAR_CALENDAR: ", week_start", schema.LOTS: ", expiry_date, lot",
+              schema.QUARANTINE: ", lot, recall_number"}
+    order = "location_id, drug_id" + within.get(table, "")
     return con.execute(f"select * exclude (run_id) from {table} where run_id = ? order by {order}", [run_id]).df()
 
 

@@ -1,4 +1,5 @@
-"""Loading the optional reference files: the drug catalog and the on-hand snapshot.
+"""Loading the optional reference files: catalog, on hand (by lot or not), stockouts, closures, recalls,
+shortages.
 
 Both are snapshots: a load replaces the table in one transaction. Reference data is curated by
 people, so a bad value refuses the whole file with a message naming file, line and column,
@@ -8,6 +9,12 @@ Defaults where a file or a value is absent (documented in the README):
 catalog: ``pack_size_units`` = ``policy.default_pack_size_units``, ``lead_time_days`` =
 ``policy.default_lead_time_days``, ``criticality`` = ``policy.default_criticality``, ``drug_name``
 from the dispensing export; on hand: ``on_hand_units`` = 0 and ``on_order_units`` = 0.
+
+The on-hand file comes in two shapes, told apart by its header: a snapshot per location x drug
+(``location_id, drug_id, on_hand_units[, on_order_units]``), or stock by lot (``location_id, drug_id,
+lot, expiry_date, units[, on_order_units]``; the on-order units of a drug are summed over its rows).
+Either way ``ref.on_hand_lots`` holds the lots (a snapshot row is one lot with no number or expiry)
+and ``ref.on_hand`` the totals.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from turnover import schema
+from turnover.io.fda import read_recalls, read_shortages
 from turnover.io.ingest import IngestError, file_format, read_header, reader_params
 from turnover.io.warehouse import file_sha256, quote_identifier, transaction
 
@@ -59,6 +68,14 @@ ON_HAND_CHECKS = (
     ColumnCheck("on_hand_units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
     ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
 )
+LOT_CHECKS = (
+    ColumnCheck("location_id", "varchar", required=True),
+    ColumnCheck("drug_id", "varchar", required=True),
+    ColumnCheck("lot", "varchar", required=True),
+    ColumnCheck("expiry_date", "date"),
+    ColumnCheck("units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
+    ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
+)
 STOCKOUT_CHECKS = (
     ColumnCheck("location_id", "varchar", required=True),
     ColumnCheck("drug_id", "varchar", required=True),
@@ -93,10 +110,12 @@ def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[s
 
 
 def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
-                    select: str | None = None, bad_rows: tuple[str, str] | None = None) -> int:
+                    select: str | None = None, bad_rows: tuple[str, str] | None = None,
+                    derived: tuple[str, ...] = ()) -> int:
     """Validate a reference file into ``_ref`` and replace ``table`` with it in one transaction.
 
-    ``bad_rows`` is an SQL condition over ``_ref`` that marks a row as refused, and its reason.
+    ``bad_rows`` is an SQL condition over ``_ref`` that marks a row as refused, and its reason;
+    ``derived`` are statements rebuilding tables derived from it, run in the same transaction.
     """
     path = Path(path)
     if not path.is_file():
@@ -136,6 +155,8 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
         con.execute(f"delete from {table}")
         con.execute(f"insert into {table} {select or f'({columns}) select {columns}'} from _ref")
         rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+        for statement in derived:
+            con.execute(statement)
         con.execute(
             f"insert into {schema.REFERENCE_FILES} values (?, ?, ?, ?, ?)",
             [kind, file_sha256(path), str(path), datetime.now(), rows],
@@ -162,7 +183,51 @@ def load_on_hand(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     Raises:
         IngestError: a bad value (file, line, column named) or a duplicate location x drug.
     """
-    return _load_reference(con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"))
+    if "lot" in read_header(con, path):
+        return _load_reference(
+            con, path, "on_hand_lots", schema.ON_HAND_LOTS, LOT_CHECKS, ("location_id", "drug_id", "lot"),
+            select="select location_id, drug_id, lot, expiry_date, units",
+            derived=(
+                f"delete from {schema.ON_HAND}",
+                f"insert into {schema.ON_HAND} select location_id, drug_id, sum(units), sum(on_order_units) "
+                "from _ref group by all",
+            ),
+        )
+    return _load_reference(
+        con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"),
+        derived=(
+            f"delete from {schema.ON_HAND_LOTS}",
+            f"insert into {schema.ON_HAND_LOTS} select location_id, drug_id, null, null, on_hand_units from _ref",
+        ),
+    )
+
+
+def _replace_with_frame(con, path: Path, kind: str, table: str, frame) -> int:
+    """Replace ``table`` with ``frame`` (columns in table order) and record the file, in one transaction."""
+    columns = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+    con.register("_frame", frame[columns])
+    try:
+        with transaction(con):
+            con.execute(f"delete from {table}")
+            con.execute(f"insert into {table} select * from _frame")
+            con.execute(f"insert into {schema.REFERENCE_FILES} values (?, ?, ?, ?, ?)",
+                        [kind, file_sha256(path), str(path), datetime.now(), len(frame)])
+    finally:
+        con.unregister("_frame")
+    log.info("%s: loaded %d %s rows", path, len(frame), kind)
+    return len(frame)
+
+
+def load_recalls(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.recalls`` with the drug recalls of an openFDA enforcement file (JSON or CSV)."""
+    path = Path(path)
+    return _replace_with_frame(con, path, "recalls", schema.RECALLS, read_recalls(path))
+
+
+def load_shortages(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Replace ``ref.shortages`` with an openFDA drug-shortages file (JSON or CSV)."""
+    path = Path(path)
+    return _replace_with_frame(con, path, "shortages", schema.SHORTAGES, read_shortages(path))
 
 
 def load_stockouts(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
@@ -183,3 +248,8 @@ def load_closures(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         con, path, "closures", schema.CLOSURES, CLOSURE_CHECKS, ('"date"', "location_id"),
         select='select "date", location_id',
     )
+
+
+def read_reference(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    """A reference table (a ``schema`` constant) as a frame; list columns as Python lists."""
+    return con.execute(f"select * from {table}").df()

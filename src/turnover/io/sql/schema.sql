@@ -69,6 +69,40 @@ create table if not exists ref.on_hand (
     primary key (location_id, drug_id)
 );
 
+create table if not exists ref.on_hand_lots (
+    location_id  varchar not null,
+    drug_id      varchar not null,
+    lot          varchar,            -- null: a lot-less snapshot (lot unknown)
+    expiry_date  date,               -- null: unknown; a lot is usable through the day before
+    units        double not null
+);
+
+create table if not exists ref.recalls (
+    recall_number          varchar not null,
+    classification         varchar,
+    status                 varchar,
+    reason_for_recall      varchar,
+    product_description    varchar,
+    code_info              varchar,
+    recall_initiation_date date,
+    report_date            date,
+    recalling_firm         varchar,
+    package_ndcs           varchar[],   -- 11 digits
+    product_ndcs           varchar[],   -- 9 digits (labeler + product)
+    lots                   varchar[]
+);
+
+create table if not exists ref.shortages (
+    package_ndc          varchar,       -- 11 digits
+    product_ndcs         varchar[],     -- 9 digits
+    generic_name         varchar,
+    status               varchar,
+    availability         varchar,
+    therapeutic_category varchar[],
+    shortage_reason      varchar,
+    update_date          date
+);
+
 create table if not exists ref.stockouts (
     location_id varchar not null,
     drug_id     varchar not null,
@@ -96,7 +130,8 @@ create table if not exists marts.runs (
     status       varchar not null,
     settings     json,
     n_series     bigint,
-    outputs      varchar[]
+    outputs      varchar[],
+    summary      json
 );
 
 create table if not exists marts.forecast (
@@ -149,7 +184,94 @@ create table if not exists marts.par_levels (
     lifecycle            varchar,
     seasonality_strength double,
     model                varchar not null,
-    reason               varchar not null
+    reason               varchar not null,
+    binding_constraint   varchar,
+    criticality          varchar,
+    abc_class            varchar,
+    usable_on_hand_units double,
+    quarantined_units    double,
+    expired_units        double,
+    projected_waste_units double,
+    expiry_cap_units     double,
+    in_shortage          boolean,
+    annual_usage_units   double,
+    unit_cost            double,
+    turns_at_par         double,
+    days_on_hand_at_par  double,
+    turns_current        double,
+    days_on_hand_current double,
+    slow_mover           boolean,
+    overstock            boolean
+);
+
+create table if not exists marts.par_calendar (
+    run_id                  varchar not null,
+    location_id             varchar not null,
+    drug_id                 varchar not null,
+    week_start              date not null,     -- the review day (a Monday for weekly runs)
+    demand_mean_units       double not null,   -- expected demand in that week
+    lead_time_demand_units  double not null,   -- service-level quantile over L from that day
+    protection_demand_units double not null,   -- service-level quantile over L + R from that day
+    reorder_point_units     double,
+    par_level_units         double
+);
+
+create table if not exists marts.lots (
+    run_id              varchar not null,
+    location_id         varchar not null,
+    drug_id             varchar not null,
+    lot                 varchar,
+    expiry_date         date,
+    units               double not null,
+    status              varchar not null,  -- usable / expired / quarantined
+    projected_used_units  double,
+    projected_waste_units double,
+    projected_waste_value double,
+    action              varchar
+);
+
+create table if not exists marts.quarantine (
+    run_id            varchar not null,
+    location_id       varchar not null,
+    drug_id           varchar not null,
+    lot               varchar,
+    expiry_date       date,
+    units             double not null,
+    recall_number     varchar not null,
+    classification    varchar,
+    status            varchar,
+    reason_for_recall varchar,
+    matched_by        varchar not null
+);
+
+-- Append-only: every recall match, when it was flagged and by which run (compliance evidence).
+create table if not exists marts.recall_audit (
+    flagged_at        timestamp not null,
+    run_id            varchar not null,
+    as_of             date not null,
+    location_id       varchar not null,
+    drug_id           varchar not null,
+    lot               varchar,
+    units             double not null,
+    recall_number     varchar not null,
+    classification    varchar,
+    status            varchar,
+    reason_for_recall varchar,
+    matched_by        varchar not null
+);
+
+create table if not exists marts.shortages (
+    run_id             varchar not null,
+    location_id        varchar not null,
+    drug_id            varchar not null,
+    drug_name          varchar,
+    shortage_status    varchar,
+    shortage_generic_name varchar,
+    availability       varchar,
+    usable_on_hand_units double,
+    lead_time_days     integer,
+    service_level      double,
+    alternatives       varchar
 );
 
 create table if not exists marts.demand_class (
@@ -195,3 +317,21 @@ alter table marts.par_levels add column if not exists lifecycle varchar;
 alter table marts.par_levels add column if not exists seasonality_strength double;
 alter table marts.demand_class add column if not exists censored_periods integer;
 alter table marts.calibration add column if not exists scope varchar;
+alter table marts.runs add column if not exists summary json;
+alter table marts.par_levels add column if not exists binding_constraint varchar;
+alter table marts.par_levels add column if not exists criticality varchar;
+alter table marts.par_levels add column if not exists abc_class varchar;
+alter table marts.par_levels add column if not exists usable_on_hand_units double;
+alter table marts.par_levels add column if not exists quarantined_units double;
+alter table marts.par_levels add column if not exists expired_units double;
+alter table marts.par_levels add column if not exists projected_waste_units double;
+alter table marts.par_levels add column if not exists expiry_cap_units double;
+alter table marts.par_levels add column if not exists in_shortage boolean;
+alter table marts.par_levels add column if not exists annual_usage_units double;
+alter table marts.par_levels add column if not exists unit_cost double;
+alter table marts.par_levels add column if not exists turns_at_par double;
+alter table marts.par_levels add column if not exists days_on_hand_at_par double;
+alter table marts.par_levels add column if not exists turns_current double;
+alter table marts.par_levels add column if not exists days_on_hand_current double;
+alter table marts.par_levels add column if not exists slow_mover boolean;
+alter table marts.par_levels add column if not exists overstock boolean;
