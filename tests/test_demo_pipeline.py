@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import LATE_MAY, LATE_NOVEMBER
 from turnover import schema
+from turnover.synthetic import DRUGS
 from turnover.io.warehouse import open_warehouse
 
 
@@ -29,9 +30,9 @@ def par_of(pars: pd.DataFrame, name_prefix: str) -> pd.Series:
 
 def test_every_location_and_drug_gets_a_par_row_and_a_forecast_for_each_week(demo_warehouse, demo_files, pars):
     november = pars[LATE_NOVEMBER]
-    assert len(november) == 3 * 45 and not november.duplicated(["location_id", "drug_id"]).any()
+    assert len(november) == 3 * len(DRUGS) and not november.duplicated(["location_id", "drug_id"]).any()
     forecast = pd.read_csv(demo_warehouse["outputs"][LATE_NOVEMBER][1], dtype={"drug_id": str})
-    assert len(forecast) == 3 * 45 * 13
+    assert len(forecast) == 3 * len(DRUGS) * 13
     assert forecast["period_start"].min() == "2026-11-23"
 
 
@@ -70,8 +71,8 @@ def test_the_run_outputs_are_kept_in_the_warehouse_by_run_id(demo_warehouse):
     with open_warehouse(demo_warehouse["path"], read_only=True) as con:
         runs = con.execute(f"select run_id, status, n_series from {schema.RUNS} order by as_of").fetchall()
         per_run = con.execute(f"select run_id, count(*) from {schema.PAR_LEVELS} group by 1 order by 1").fetchall()
-    assert runs == [(f"run-{LATE_MAY}", "completed", 135), (f"run-{LATE_NOVEMBER}", "completed", 135)]
-    assert [n for _, n in per_run] == [135, 135]
+    assert runs == [(f"run-{LATE_MAY}", "completed", 3 * len(DRUGS)), (f"run-{LATE_NOVEMBER}", "completed", 3 * len(DRUGS))]
+    assert [n for _, n in per_run] == [3 * len(DRUGS)] * 2
 
 
 def test_one_par_file_per_location_is_written_beside_the_combined_one(demo_warehouse):
@@ -92,7 +93,7 @@ def test_monthly_buckets_run_the_same_engine_with_a_yearly_season_of_12(tmp_path
     forecast = pd.read_csv(forecast_path, dtype={"drug_id": str})
     assert sorted(forecast["period_start"].unique())[:2] == ["2026-11-01", "2026-12-01"]
     pars = read_pars(par_path)
-    assert len(pars) == 135 and "next 4 months" in " ".join(pars["reason"])
+    assert len(pars) == 3 * len(DRUGS) and "next 4 months" in " ".join(pars["reason"])
     oseltamivir = pars[pars["drug_name"].str.startswith("Oseltamivir")]
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         tried = {row[0] for row in con.execute(

@@ -51,14 +51,16 @@ def test_hand_worked_par_level_row():
 def test_a_position_above_par_orders_nothing_and_says_so():
     out = par_levels(_series(on_hand_units=500.0), _protection(24.2, 94.1, 100.0, 100.0), PolicySettings()).iloc[0]
     assert out.order_packs == 0 and out.order_units == 0
-    assert "no order" in out.reason and out.reason.startswith("steady")
+    assert "no order" in out.reason and out.binding_constraint == "demand forecast"
+    assert out.reason.startswith("demand forecast: steady")
 
 
 def test_no_history_falls_back_to_the_catalog_minimum():
     out = par_levels(_series(history_periods=0, min_par_units=10.0, on_hand_units=0.0, on_order_units=0.0),
                      _protection(0.0, 0.0, 0.0, float("nan"), "no_history"), PolicySettings()).iloc[0]
     assert out.par_level_units == 10 and out.order_packs == 1
-    assert out.reason.startswith("no history: catalog minimum")
+    assert out.binding_constraint == "catalog minimum"
+    assert out.reason.startswith("catalog minimum: no history: catalog minimum")
 
 
 def test_normal_demand_matches_the_textbook_order_up_to_level():

@@ -89,6 +89,21 @@ class PanelForecast:
     classes: pd.DataFrame  # series: Syntetos-Boylan class, seasonality strength, lifecycle
     scores: pd.DataFrame  # series x model x cutoff: MASE, scaled pinball, q95 coverage, chosen
     calibration: pd.DataFrame  # scope x model x level: calibrated level, raw and recalibrated coverage
+    selection: Selection | None = None  # what passes 1 and 2 decided, to reuse on a later date
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Each series' chosen model and the recalibration maps: passes 1 and 2 of a run.
+
+    A later run over the same series can reuse it and only refit (pass 3): the weekly parameter
+    refresh between full reselections (and the inventory replay's weeks).
+    """
+
+    keys: tuple[tuple[str, str], ...]
+    chosen: tuple[tuple[str, str], ...]
+    near: Calibration
+    all: Calibration
 
 
 def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) -> tuple[str, str]:
@@ -194,21 +209,24 @@ def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: 
 
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
-    signals: dict[str, dict[int, float]] | None = None,
+    signals: dict[str, dict[int, float]] | None = None, reuse: Selection | None = None,
 ) -> PanelForecast:
     """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
+
+    With ``reuse`` (an earlier run's ``selection`` over the same series), the backtests and the
+    recalibration are skipped: each series refits its earlier choice on its current history.
 
     Runs single-threaded: every fit here is small, and BLAS or OpenMP threads spinning against each
     other (statsmodels, then the trees) made it many times slower on two cores. Parallelism belongs
     one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
-        return _forecast_panel(panel, window, as_of, settings, signals or {})
+        return _forecast_panel(panel, window, as_of, settings, signals or {}, reuse)
 
 
 def _forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
-    signals: dict[str, dict[int, float]],
+    signals: dict[str, dict[int, float]], reuse: Selection | None = None,
 ) -> PanelForecast:
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
@@ -237,9 +255,12 @@ def _forecast_panel(
             candidates = [SIGNAL_REGRESSION, *candidates]  # a drug linked to a signal tries it first
         candidates_by_series.append(candidates)
         contexts.append(replace(context, members=tuple(candidates)))
-    global_folds = global_backtest(histories, contexts, candidates_by_series, horizon_fc, step, settings)
+    if reuse is not None and reuse.keys != tuple(map(tuple, keys)):
+        raise ValueError("reuse: the selection was made for other series")
+    global_folds = {} if reuse else global_backtest(histories, contexts, candidates_by_series, horizon_fc, step,
+                                                    settings)
     score_rows, pit_rows, chosen = [], [], []
-    for i, (location_id, drug_id) in enumerate(keys):
+    for i, (location_id, drug_id) in enumerate([] if reuse else keys):
         y, context, candidates = histories[i], contexts[i], candidates_by_series[i]
         with quiet_fitting():
             scores = backtest.backtest_series(
@@ -269,13 +290,17 @@ def _forecast_panel(
     # Pass 2: recalibrate quantiles per model from the chosen models' PITs.
     # Two maps: the par level reads demand over the next days, so it is calibrated on the first
     # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
-    pits = pd.DataFrame(pit_rows, columns=["model", "fold", "horizon", "pit"])
-    targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
-    near = pits[pits["horizon"] <= settings.calibration_horizon_periods]
-    calibration, near_report = fit_calibration(near, targets)
-    calibration_all, all_report = fit_calibration(pits, targets)
-    calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
-                                   ignore_index=True)
+    if reuse:
+        chosen, calibration, calibration_all = list(reuse.chosen), reuse.near, reuse.all
+        calibration_report = pd.DataFrame()
+    else:
+        pits = pd.DataFrame(pit_rows, columns=["model", "fold", "horizon", "pit"])
+        targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
+        near = pits[pits["horizon"] <= settings.calibration_horizon_periods]
+        calibration, near_report = fit_calibration(near, targets)
+        calibration_all, all_report = fit_calibration(pits, targets)
+        calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
+                                       ignore_index=True)
 
     # Pass 3: final fit on the whole history, quantiles at the recalibrated levels.
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
@@ -315,6 +340,7 @@ def _forecast_panel(
         scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
                                                  "scaled_pinball", "coverage_q95", "chosen"]),
         calibration=calibration_report,
+        selection=Selection(tuple(map(tuple, keys)), tuple(chosen), calibration, calibration_all),
     )
 
 

@@ -36,6 +36,7 @@ from turnover.io.warehouse import open_warehouse
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
 from turnover.recalls import match_recalls
+from turnover.replay import ReplayResult, ReplaySettings, run_replay
 from turnover.settings import Settings
 from turnover.shortages import alternatives
 from turnover.stock import project_stock
@@ -116,6 +117,37 @@ def failures_recorded(settings: Settings, run_id: str):
         with open_warehouse(settings.warehouse_path) as con:
             outputs.fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySettings | None = None,
+           ) -> tuple[ReplayResult, list[Path]]:
+    """Replay the recommended policy and two baselines over ``start`` .. ``end`` on the loaded history;
+    write ``replay_<start>_<end>.csv`` (per series) and ``replay_<start>_<end>_totals.csv``."""
+    replay_settings = replay_settings or ReplaySettings()
+    with open_warehouse(settings.warehouse_path) as con:
+        demand_io.build_demand_series(con, start, "week", settings.policy)
+        planned_at_start = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES),
+                                       settings.policy)
+        demand_io.build_demand_series(con, end, "week", settings.policy)
+        panel = demand_io.read_demand_panel(con)
+        series = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy)
+        # The service tier (ABC from the year before the replay) is known at its start.
+        tier = planned_at_start.set_index(["location_id", "drug_id"])["service_level"]
+        known = pd.Series(list(zip(series["location_id"], series["drug_id"], strict=True))).map(tier.to_dict())
+        series["service_level"] = known.fillna(series["service_level"]).to_numpy()
+        day0 = start - timedelta(days=replay_settings.flat_lookback_days + 7)
+        daily = demand_io.read_daily_demand(con, panel.keys, day0, end)
+        signals = signals_by_drug(con, settings)
+    forecast_settings = settings.forecast.model_copy(update={"period": "week"})
+    result = run_replay(panel, daily, day0, series, start, end, forecast_settings, settings.policy, signals,
+                        replay_settings)
+    out = Path(settings.output_dir)
+    names = series[["location_id", "drug_id", "drug_name"]]
+    stem = f"replay_{start.isoformat()}_{end.isoformat()}"
+    per_series = names.merge(result.per_series, on=["location_id", "drug_id"])
+    written = [outputs.write_csv_atomic(per_series.round(4), out / f"{stem}.csv"),
+               outputs.write_csv_atomic(result.totals.round(4), out / f"{stem}_totals.csv")]
+    return result, written
 
 
 def run_summary(settings: Settings, run_id: str) -> dict:

@@ -83,9 +83,42 @@ def plan_series(series: pd.DataFrame, shortages: pd.DataFrame, policy: PolicySet
     return out
 
 
+PACK_ROUNDING_FACTOR = 1.5  # an order at least this many times what par needs is set by the pack size
+
 STOCK_DEFAULTS = {"quarantined_units": 0.0, "expired_units": 0.0, "projected_waste_units": 0.0,
                   "expiry_cap_units": np.inf, "in_shortage": False, "criticality": "essential", "shelf_life_days": np.nan,
                   "shortage_extra_lead_days": 0, "service_basis": "", "alternatives": ""}
+
+
+def vital_floor_units(criticality, pack_size_units, policy: PolicySettings) -> np.ndarray:
+    """Units a drug keeps however slowly it moves: ``vital_min_packs`` packs if vital, else 0."""
+    return np.where(np.asarray(criticality) == "vital", policy.vital_min_packs * np.asarray(pack_size_units, float), 0.0)
+
+
+def pars_from_quantiles(lead_q, protection_q, dead, min_par_units, vital_floor) -> tuple[np.ndarray, ...]:
+    """(reorder point, the quantile's par, par) in whole units, with the floors; a dead item keeps only them."""
+    dead = np.asarray(dead, dtype=bool)
+    rop = np.where(dead, 0.0, ceil_units(lead_q))
+    quantile_par = np.where(dead, 0.0, ceil_units(protection_q))
+    par = np.maximum.reduce([quantile_par, rop, np.asarray(min_par_units, dtype=float), np.asarray(vital_floor, float)])
+    return rop, quantile_par, par
+
+
+def order_in_packs(needed, position, pack, cap_units, vital_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(packs to order, expiry cap bound, vital floor overrode the cap).
+
+    Needed units round up to whole packs; where that is more than the expiry cap allows, the order
+    is cut to the whole packs within the cap; the vital floor then overrides the cap (the drug is on
+    the shelf even if some of it will expire).
+    """
+    pack = np.asarray(pack, dtype=float)
+    packs = round_up_to_packs(needed, pack)
+    cap_packs = np.floor(np.asarray(cap_units, dtype=float) / pack + EPSILON)
+    capped = packs > cap_packs
+    packs = np.where(capped, cap_packs, packs)
+    vital_packs = round_up_to_packs(order_up_to(vital_floor, position), pack)
+    vital_override = vital_packs > packs
+    return np.maximum(packs, vital_packs).astype(np.int64), capped, vital_override
 
 
 def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySettings, period_unit: str = "weeks",
@@ -111,21 +144,12 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         frame["service_level"] = policy.service_level or 0.95
     dead = (frame["lifecycle"] == "dead").to_numpy()
     pack = frame["pack_size_units"].to_numpy(dtype=float)
-    vital_floor = np.where(frame["criticality"] == "vital", policy.vital_min_packs * pack, 0.0)
-    # A dead item (no use in four months) is not reordered: only the floors are kept.
-    rop = np.where(dead, 0.0, ceil_units(frame["lead_time_demand_units"]))
-    quantile_par = np.where(dead, 0.0, ceil_units(frame["protection_demand_units"]))
-    par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float), vital_floor])
+    vital_floor = vital_floor_units(frame["criticality"], pack, policy)
+    rop, quantile_par, par = pars_from_quantiles(frame["lead_time_demand_units"], frame["protection_demand_units"],
+                                                 dead, frame["min_par_units"], vital_floor)
     position = inventory_position(frame["usable_on_hand_units"], frame["on_order_units"])
     needed = order_up_to(par, position)
-    packs = round_up_to_packs(needed, pack)
-    cap_packs = np.floor(np.asarray(frame["expiry_cap_units"], dtype=float) / pack + EPSILON)
-    capped = packs > cap_packs
-    packs = np.where(capped, cap_packs, packs)
-    # The vital floor overrides the cap: the drug is on the shelf even if some of it expires.
-    vital_packs = round_up_to_packs(order_up_to(vital_floor, position), pack)
-    vital_override = vital_packs > packs
-    packs = np.maximum(packs, vital_packs).astype(np.int64)
+    packs, capped, vital_override = order_in_packs(needed, position, pack, frame["expiry_cap_units"], vital_floor)
     out = frame.assign(
         reorder_point_units=rop,
         par_level_units=par,
@@ -142,7 +166,7 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
                                           strict=True)
     ]
     out["binding_constraint"] = [b for b, _ in decided]
-    out["reason"] = [f"{b}: {r}" for b, r in decided]
+    out["reason"] = [r if r.startswith(b) else f"{b}: {r}" for b, r in decided]
     return out.drop(columns=["expiry_capped"])
 
 
@@ -151,11 +175,8 @@ def finish_calendar(calendar: pd.DataFrame, pars: pd.DataFrame) -> pd.DataFrame:
     calendar = calendar.drop(columns=["reorder_point_units", "par_level_units"], errors="ignore")
     floors = pars[["location_id", "drug_id", "lifecycle", "min_par_units", "vital_floor_units"]]
     frame = calendar.merge(floors, on=["location_id", "drug_id"], how="inner")
-    dead = (frame["lifecycle"] == "dead").to_numpy()
-    rop = np.where(dead, 0.0, ceil_units(frame["lead_time_demand_units"]))
-    quantile_par = np.where(dead, 0.0, ceil_units(frame["protection_demand_units"]))
-    par = np.maximum.reduce([quantile_par, rop, frame["min_par_units"].to_numpy(dtype=float),
-                             frame["vital_floor_units"].to_numpy(dtype=float)])
+    rop, _, par = pars_from_quantiles(frame["lead_time_demand_units"], frame["protection_demand_units"],
+                                      frame["lifecycle"] == "dead", frame["min_par_units"], frame["vital_floor_units"])
     return frame.assign(reorder_point_units=rop, par_level_units=par)[
         [*calendar.columns, "reorder_point_units", "par_level_units"]]
 
@@ -206,9 +227,10 @@ def _binding(row, demand: str, quantile_par: float, needed: float, capped: bool,
         return "catalog minimum"
     if demand.startswith(("seasonal rise", "seasonal fall")):
         return demand.split(":")[0]
-    if row.order_units > needed + 1e-9 and row.pack_size_units > 1:
+    # Rounding up to a whole pack sets the order when it adds at least half again what par needs.
+    if needed > 0 and row.order_units >= PACK_ROUNDING_FACTOR * needed:
         return "pack rounding"
-    return "service level"
+    return "demand forecast"
 
 
 def _reason(row, quantile_par: float, needed: float, capped: bool, vital_override: bool, policy: PolicySettings,

@@ -312,4 +312,4 @@ def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date) -> pd.Data
     rows.append(("STORE-02", naloxone, "NX2311E", end - timedelta(days=10), 2.0, 0.0))  # expired last week
     rows.append(("STORE-03", colchicine, "CO2406S", end + timedelta(days=45), 120.0, 0.0))  # far more than 45 days' use
     lots = pd.DataFrame(rows, columns=["location_id", "drug_id", "lot", "expiry_date", "units", "on_order_units"])
-    return lots[(lots["units"] > 0) | (lots["on_order_units"] > 0)].reset_index(drop=True)
+    return lots  # a lot of 0 units is a counted zero: the drug is out of stock

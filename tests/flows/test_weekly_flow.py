@@ -20,7 +20,8 @@ def run_cli(*args: str) -> int:
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    tables = (schema.DISPENSING, schema.DISPENSING_REJECTS, schema.LOADED_FILES, schema.CATALOG, schema.ON_HAND)
+    tables = (schema.DISPENSING, schema.DISPENSING_REJECTS, schema.LOADED_FILES, schema.CATALOG, schema.ON_HAND,
+              schema.ON_HAND_LOTS, schema.RECALLS, schema.SHORTAGES)
     with open_warehouse(db, read_only=True) as con:
         return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
@@ -33,7 +34,7 @@ def test_the_demo_run_writes_the_csvs_and_a_rerun_changes_nothing(prefect_server
     par_file, forecast_file = out / "par_levels_2026-11-22.csv", out / "forecast_2026-11-22.csv"
     assert f"wrote   {par_file}" in printed and "rejected 0" in printed
     pars = pd.read_csv(par_file, dtype={"drug_id": str})
-    assert len(pars) == 3 * 45 and pd.read_csv(forecast_file).shape[0] == 3 * 45 * 13
+    assert len(pars) == 3 * len(DRUGS) and pd.read_csv(forecast_file).shape[0] == 3 * len(DRUGS) * 13
 
     before, first_bytes = table_counts(db), par_file.read_bytes()
     assert run_cli("--demo", "--db", str(db), "--out", str(out), "--as-of", "2026-11-22") == 0

@@ -92,3 +92,24 @@ def replace_series(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> None
         con.execute(f"create or replace table {schema.SERIES} as select * from _series_rows")
     finally:
         con.unregister("_series_rows")
+
+
+def read_daily_demand(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, first_day: date, last_day: date) -> np.ndarray:
+    """Units dispensed per day (returns netted, never below 0), one row per ``keys`` row, one column per
+    day from ``first_day`` through ``last_day``."""
+    n_days = (last_day - first_day).days + 1
+    rows = con.execute(
+        f"""
+        select location_id, drug_id, cast(dispensed_at as date) - $first as day, greatest(sum(quantity), 0) as units
+        from {schema.DISPENSING}
+        where cast(dispensed_at as date) between $first and $last
+        group by all
+        """,
+        {"first": first_day, "last": last_day},
+    ).df()
+    index = {key: i for i, key in enumerate(zip(keys["location_id"], keys["drug_id"], strict=True))}
+    out = np.zeros((len(keys), n_days))
+    row = np.array([index.get(k, -1) for k in zip(rows["location_id"], rows["drug_id"], strict=True)], dtype=np.int64)
+    known = row >= 0
+    out[row[known], rows["day"].to_numpy(dtype=np.int64)[known]] = rows["units"].to_numpy(dtype=float)[known]
+    return out

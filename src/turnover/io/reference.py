@@ -183,7 +183,8 @@ def load_on_hand(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     Raises:
         IngestError: a bad value (file, line, column named) or a duplicate location x drug.
     """
-    if "lot" in read_header(con, path):
+    path = Path(path)
+    if path.is_file() and "lot" in read_header(con, path):
         return _load_reference(
             con, path, "on_hand_lots", schema.ON_HAND_LOTS, LOT_CHECKS, ("location_id", "drug_id", "lot"),
             select="select location_id, drug_id, lot, expiry_date, units",

@@ -1,0 +1,213 @@
+"""Inventory replay: run the recommended policy and two of today's rules against past demand.
+
+For each review day (Mondays from ``start`` to ``end``) the forecast is made with the weeks before
+it only, exactly as the weekly run would have made it then, and the par follows from it as in the
+weekly run (service tier, floors, pack rounding, the expiry cap against the lots then on hand). Each
+location x drug is then simulated day by day (``turnover.inventory_sim``): orders arrive after the
+lead time, demand is served first-expiry-first-out, unmet demand is lost, lots expire.
+
+Policies, side by side:
+
+- ``turnover``: the seasonal forecast's service-level par, expiry-capped;
+- ``minmax_flat365``: OpenBoxes-style min/max from a flat 365-day average and standard deviation
+  (min = mu (L + R) + z sigma sqrt(L + R) at the same service level, max = min + mu R);
+- ``days_of_supply``: par = N days of the flat 365-day average (``days_of_supply_days``).
+
+Model choice is redone every ``reselect_every_weeks`` weeks (backtests and recalibration) and the
+chosen models are refitted every week in between: the rule a weekly deployment would follow.
+Each policy starts at its own order-up-to level, in fresh lots.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from turnover import calendar
+from turnover.expiry import UsageCurve, expiry_cap_units, project_fefo
+from turnover.forecast import ProtectionWindow, Selection, forecast_panel
+from turnover.inventory_sim import ItemParams, Lot, ReviewState, days_of_supply, minmax_flat_average, simulate
+from turnover.io.demand import DemandPanel
+from turnover.policy import order_in_packs, pars_from_quantiles, vital_floor_units
+from turnover.settings import ForecastSettings, PolicySettings
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("turnover", "minmax_flat365", "days_of_supply")
+METRICS = ("demand_units", "served_units", "fill_rate", "cycle_service_level", "stockout_weeks", "avg_on_hand_units",
+           "avg_on_hand_value", "turns", "expired_units", "expired_value")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    reselect_every_weeks: int = 13
+    days_of_supply_days: float = 30.0
+    flat_lookback_days: int = 365
+
+
+@dataclass(frozen=True)
+class WeekPlan:
+    """One review: per series the reorder point and par, and the expected-use curve for the cap."""
+
+    day: int  # simulation day index of the review
+    par_units: np.ndarray
+    curves: list[UsageCurve | None]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    per_series: pd.DataFrame  # policy x location x drug: the metrics
+    totals: pd.DataFrame  # policy: the metrics over every series
+    weeks: int
+
+
+def truncate(panel: DemandPanel, periods_back: int) -> DemandPanel:
+    """The panel as it stood ``periods_back`` periods earlier (every series ends on the same period)."""
+    lengths = np.diff(panel.offsets)
+    keep = np.clip(lengths - periods_back, 0, None)
+    pieces = [panel.history(i)[: keep[i]] for i in range(len(panel))]
+    offsets = np.concatenate([[0], np.cumsum(keep)])
+    return DemandPanel(panel.keys, offsets, np.concatenate(pieces) if pieces else np.array([]))
+
+
+def review_days(start: date, end: date) -> list[date]:
+    """Mondays from ``start`` through ``end``."""
+    first = start + timedelta(days=(7 - start.weekday()) % 7)
+    return [first + timedelta(weeks=k) for k in range((end - first).days // 7 + 1)]
+
+
+def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews: list[date], sim_start: date,
+               forecast: ForecastSettings, policy: PolicySettings, signals: dict, every: int) -> list[WeekPlan]:
+    """Forecast at each review with the history before it, and turn it into pars."""
+    last_end = calendar.last_history_start(end, "week")
+    pack = series["pack_size_units"].to_numpy(dtype=float)
+    floor = vital_floor_units(series["criticality"], pack, policy)
+    window = ProtectionWindow(series["lead_time_days"].to_numpy(), policy.review_period_days,
+                              series["service_level"].to_numpy(dtype=float))
+    plans, selection = [], None
+    for k, review in enumerate(reviews):
+        as_of = review - timedelta(days=1)
+        back = (last_end - calendar.last_history_start(as_of, "week")).days // 7
+        reuse: Selection | None = selection if k % every else None
+        result = forecast_panel(truncate(panel_end, back), window, as_of, forecast, signals, reuse)
+        selection = result.selection
+        prot = result.protection
+        dead = result.classes["lifecycle"].to_numpy() == "dead"
+        _, _, par = pars_from_quantiles(prot["lead_time_demand_units"], prot["protection_demand_units"], dead,
+                                        series["min_par_units"], floor)
+        curves = []
+        annual = series["annual_usage_units"].to_numpy(dtype=float)
+        for i, rows in enumerate(_by_series(result.forecast, panel_end.keys)):
+            starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
+            curves.append(UsageCurve(starts, "week", rows["mean"].to_numpy(dtype=float), review, max(annual[i], 0) / 365))
+        plans.append(WeekPlan((review - sim_start).days, par, curves))
+        log.info("replay: forecast for %s (%s)", review, "refit" if reuse else "full selection")
+    return plans
+
+
+def _by_series(forecast: pd.DataFrame, keys: pd.DataFrame) -> list[pd.DataFrame]:
+    groups = dict(iter(forecast.groupby(["location_id", "drug_id"], sort=False)))
+    return [groups.get((r.location_id, r.drug_id), forecast.iloc[:0]) for r in keys.itertuples(index=False)]
+
+
+def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: float) -> Callable[[ReviewState], float]:
+    """Order up to the week's par, within the expiry cap (projected FEFO on the lots held then)."""
+    by_day = {p.day: p for p in plans}
+
+    def rule(state: ReviewState) -> float:
+        plan = by_day[state.day]
+        position = state.on_hand_units + state.on_order_units
+        needed = max(plan.par_units[i] - position, 0.0)
+        cap = np.inf
+        curve = plan.curves[i]
+        if params.shelf_life_days and curve is not None:
+            units = np.array([lot.units for lot in state.on_hand_lots] + [state.on_order_units])
+            days = np.array([(lot.expires_on_day - state.day) if lot.expires_on_day is not None else np.inf
+                             for lot in state.on_hand_lots] + [params.lead_time_days + params.shelf_life_days])
+            used = float(project_fefo(units, days.astype(float), curve).sum())
+            cap = expiry_cap_units(curve, used, params.lead_time_days, params.shelf_life_days)
+        packs, _, _ = order_in_packs([needed], [position], [params.pack_size_units], [cap], [floor])
+        return float(packs[0] * params.pack_size_units)
+
+    return rule
+
+
+def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd.DataFrame, start: date, end: date,
+               forecast: ForecastSettings, policy: PolicySettings, signals: dict | None = None,
+               replay: ReplaySettings = ReplaySettings()) -> ReplayResult:
+    """Replay the three policies from ``start`` to ``end`` (inclusive).
+
+    Args:
+        panel_end: weekly demand series as of ``end`` (``staging.demand_series``), in ``series`` order.
+        daily: daily demand units, one row per series, columns = days from ``day0`` through ``end``.
+        series: per series lead time, pack size, shelf life, unit cost, criticality, service level,
+            catalog minimum and annual usage (``turnover.policy.plan_series`` rows).
+    """
+    reviews = review_days(start, end)
+    if not reviews:
+        raise ValueError(f"no review day (Monday) between {start} and {end}")
+    sim_start = reviews[0]
+    offset = (sim_start - day0).days
+    n_days = (end - sim_start).days + 1
+    plans = plan_weeks(panel_end, end, series, reviews, sim_start, forecast, policy, signals or {},
+                       replay.reselect_every_weeks)
+    floor = vital_floor_units(series["criticality"], series["pack_size_units"].to_numpy(dtype=float), policy)
+    rows = []
+    for i, item in enumerate(series.itertuples(index=False)):
+        params = ItemParams(
+            lead_time_days=int(item.lead_time_days), review_period_days=policy.review_period_days,
+            pack_size_units=float(item.pack_size_units),
+            shelf_life_days=int(item.shelf_life_days) if pd.notna(item.shelf_life_days) else None,
+            unit_cost=float(item.unit_cost) if pd.notna(item.unit_cost) else None,
+        )
+        history = daily[i]
+        demand = history[offset: offset + n_days]
+        z = float(norm.ppf(item.service_level))
+        rules = {
+            "turnover": turnover_rule(i, plans, params, float(floor[i])),
+            "minmax_flat365": minmax_flat_average(history, params, z, replay.flat_lookback_days, history_offset=offset),
+            "days_of_supply": days_of_supply(history, params, replay.days_of_supply_days, replay.flat_lookback_days,
+                                             history_offset=offset),
+        }
+        for name, rule in rules.items():
+            start_units = _opening_stock(name, rule, params)
+            expires = params.shelf_life_days
+            lots = [Lot(start_units, expires)] if start_units > 0 else []
+            result = simulate(demand, params, rule, lots)
+            rows.append({"policy": name, "location_id": item.location_id, "drug_id": item.drug_id,
+                         **result.summary(params)})
+    per_series = pd.DataFrame(rows)
+    return ReplayResult(per_series, totals(per_series, n_days), len(reviews))
+
+
+def _opening_stock(name: str, rule, params: ItemParams) -> float:
+    """Each policy starts where it would order up to on the first day with nothing on hand."""
+    return max(rule(ReviewState(0, (), 0.0, 0.0, params.pack_size_units)), 0.0)
+
+
+def totals(per_series: pd.DataFrame, n_days: int) -> pd.DataFrame:
+    """Per policy: fill rate and turns over all series (units and value), CSL over all cycles."""
+    out = []
+    for name, rows in per_series.groupby("policy", sort=False):
+        demand, served = rows["demand_units"].sum(), rows["served_units"].sum()
+        on_hand_value = rows["avg_on_hand_value"].sum(min_count=1)
+        cost = rows["avg_on_hand_value"] / rows["avg_on_hand_units"].where(rows["avg_on_hand_units"] > 0)
+        served_value = (rows["served_units"] * cost).sum(min_count=1)
+        cycles = rows["cycles"].sum()
+        out.append({
+            "policy": name, "series": len(rows), "demand_units": demand, "served_units": served,
+            "fill_rate": served / demand if demand else np.nan,
+            "cycle_service_level": 1 - rows["stockout_weeks"].sum() / cycles if cycles else np.nan,
+            "stockout_weeks": int(rows["stockout_weeks"].sum()),
+            "avg_on_hand_units": rows["avg_on_hand_units"].sum(), "avg_on_hand_value": on_hand_value,
+            "turns": served_value * 365.0 / n_days / on_hand_value if on_hand_value else np.nan,
+            "expired_units": rows["expired_units"].sum(), "expired_value": rows["expired_value"].sum(min_count=1),
+        })
+    return pd.DataFrame(out)
+
