@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEMO_END = date(2026, 11, 22)  # a Sunday: the demo's last day of dispensing
 LATE_NOVEMBER, LATE_MAY = date(2026, 11, 22), date(2026, 5, 24)
+LATE_OCTOBER = date(2026, 10, 25)  # the par calendar from here runs through the November ramp
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +53,12 @@ def run_pipeline(settings: Settings, as_of: date, run_id: str) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory, demo_files) -> dict:
-    """A warehouse with the demo loaded and two runs: late November and late May."""
+    """A warehouse with the demo loaded and three runs: late May, late October and late November."""
     root = tmp_path_factory.mktemp("warehouse")
     settings = make_settings(root)
     pipeline.load_history(settings, demo_files.history)
     pipeline.load_reference(settings, catalog=demo_files.catalog, on_hand=demo_files.on_hand, recalls=demo_files.recalls, shortages=demo_files.shortages,
                             stockouts=demo_files.stockouts, closures=demo_files.closures)
     pipeline.load_signals(settings, {"ilinet": demo_files.ilinet})
-    outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_NOVEMBER)}
+    outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_OCTOBER, LATE_NOVEMBER)}
     return {"settings": settings, "outputs": outputs, "path": settings.warehouse_path}

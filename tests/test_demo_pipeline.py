@@ -8,10 +8,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import LATE_MAY, LATE_NOVEMBER
+from tests.conftest import LATE_MAY, LATE_NOVEMBER, LATE_OCTOBER
 from turnover import schema
-from turnover.synthetic import DRUGS
 from turnover.io.warehouse import open_warehouse
+from turnover.synthetic import DRUGS
 
 
 def read_pars(path) -> pd.DataFrame:
@@ -71,8 +71,8 @@ def test_the_run_outputs_are_kept_in_the_warehouse_by_run_id(demo_warehouse):
     with open_warehouse(demo_warehouse["path"], read_only=True) as con:
         runs = con.execute(f"select run_id, status, n_series from {schema.RUNS} order by as_of").fetchall()
         per_run = con.execute(f"select run_id, count(*) from {schema.PAR_LEVELS} group by 1 order by 1").fetchall()
-    assert runs == [(f"run-{LATE_MAY}", "completed", 3 * len(DRUGS)), (f"run-{LATE_NOVEMBER}", "completed", 3 * len(DRUGS))]
-    assert [n for _, n in per_run] == [3 * len(DRUGS)] * 2
+    assert runs == [(f"run-{d}", "completed", 3 * len(DRUGS)) for d in (LATE_MAY, LATE_OCTOBER, LATE_NOVEMBER)]
+    assert [n for _, n in per_run] == [3 * len(DRUGS)] * 3
 
 
 def test_one_par_file_per_location_is_written_beside_the_combined_one(demo_warehouse):

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import REPO, SHARED
 from turnover import cli, schema
 from turnover.io.warehouse import open_warehouse
+from turnover.synthetic import DRUGS
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / "turnover.toml")
