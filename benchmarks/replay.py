@@ -38,21 +38,27 @@ DEMO_END = date(2026, 11, 22)
 REAL_END = date(2018, 9, 30)  # the last day of the file (a Sunday)
 
 
-def run(name: str, root: Path, load, end: date, weeks: int, reselect: int) -> dict:
+def run(name: str, root: Path, load, end: date, weeks: int, reselect: int, higher: float | None) -> dict:
     settings = load_settings(REPO / "turnover.toml", warehouse_path=root / f"{name}.duckdb", output_dir=root / "out")
     load(settings)
     start = end - timedelta(weeks=weeks) + timedelta(days=1)
     began = time.perf_counter()
     result, _ = pipeline.replay(settings, start, end, ReplaySettings(reselect_every_weeks=reselect))
     seconds = time.perf_counter() - began
+    table = result.totals
+    if higher:
+        # The same replay with every drug at one higher service level: turnover's point at a higher fill rate.
+        raised = settings.model_copy(update={"policy": settings.policy.model_copy(update={"service_level": higher})})
+        again, _ = pipeline.replay(raised, start, end, ReplaySettings(reselect_every_weeks=reselect))
+        table = pd.concat([table, again.totals.iloc[:1].assign(policy=f"turnover@{higher:.1%}")], ignore_index=True)
     print(f"\n== {name}: {start} .. {end}, {result.weeks} weekly reviews, {len(result.per_series) // 3} series, "
-          f"{seconds:.0f} s")
-    print(format_totals(result.totals))
-    check(result.totals.set_index("policy"))
+          f"{seconds:.0f} s per replay")
+    print(format_totals(table))
+    check(table.set_index("policy"), f"turnover@{higher:.1%}" if higher else None)
     return {"name": name, "seconds": seconds}
 
 
-def check(t: pd.DataFrame) -> None:
+def check(t: pd.DataFrame, higher: str | None = None) -> None:
     ours, minmax, dos = t.loc["turnover"], t.loc["minmax_flat365"], t.loc["days_of_supply"]
     on_hand_cut = 1 - ours["avg_on_hand_units"] / minmax["avg_on_hand_units"]
     value_cut = 1 - ours["avg_on_hand_value"] / minmax["avg_on_hand_value"]
@@ -66,6 +72,13 @@ def check(t: pd.DataFrame) -> None:
          ours["expired_units"] < min(minmax["expired_units"], dos["expired_units"])
          or ours["expired_units"] == minmax["expired_units"] == dos["expired_units"] == 0),
     ]
+    if higher:
+        raised = t.loc[higher]
+        cut = 1 - raised["avg_on_hand_units"] / minmax["avg_on_hand_units"]
+        value = 1 - raised["avg_on_hand_value"] / minmax["avg_on_hand_value"]
+        lines.append((f"{higher}: avg on hand {cut:+.0%} units / {value:+.0%} value below min/max at fill rate "
+                      f"{raised['fill_rate']:.1%} vs {minmax['fill_rate']:.1%}",
+                      cut >= 0.25 and raised["fill_rate"] >= minmax["fill_rate"]))
     for text, ok in lines:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
 
@@ -95,16 +108,19 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--only", choices=["demo", "real"])
     parser.add_argument("--reselect-every", type=int, default=13)
+    parser.add_argument("--higher-service-level", type=float, default=0.99,
+                        help="also replay turnover with every drug at this level (0 to skip)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if args.only != "real":
-            run("demo", root, load_demo(root), DEMO_END, args.weeks, args.reselect_every)
+            run("demo", root, load_demo(root), DEMO_END, args.weeks, args.reselect_every, args.higher_service_level)
         if args.only != "demo":
             if REAL.is_file():
                 print("\n(real data: assumed catalog, pack 1, lead 2 d, shelf life 180 d, unit cost 1)")
-                run("real pharmacy", root, load_real(root), REAL_END, args.weeks, args.reselect_every)
+                run("real pharmacy", root, load_real(root), REAL_END, args.weeks, args.reselect_every,
+                    args.higher_service_level)
             else:
                 print(f"\nreal data not found at {REAL}: skipped")
     print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
