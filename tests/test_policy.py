@@ -87,3 +87,31 @@ def test_order_covers_the_gap_to_par_with_less_than_one_extra_pack(quantiles, on
     assert out.order_units >= gap - 1e-6
     assert out.order_units < gap + pack + 1e-6
     assert out.par_level_units >= out.reorder_point_units
+
+
+def test_poisson_demand_matches_the_textbook_base_stock_level():
+    # Base-stock level for discrete demand: the smallest S with F(S) >= alpha, F the cdf of demand over
+    # the protection period (Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., the
+    # periodic-review base-stock chapter; Silver, Pyke & Thomas sec. 6.7 for Poisson demand).
+    # Poisson demand of 1.5 a day over L + R = 2 + 7 days: mean 13.5, S = F^-1(0.95) = 20 (F(19) = 0.9421,
+    # F(20) = 0.9649); over L = 2 days: mean 3, reorder point F^-1(0.95) = 6 (F(5) = 0.9161, F(6) = 0.9665).
+    from scipy.stats import poisson
+
+    assert (poisson.ppf(0.95, 13.5), poisson.ppf(0.95, 3.0)) == (20, 6)
+    daily = np.random.default_rng(1).poisson(1.5, size=(400_000, 9)).astype(float)
+    lead_q, prot_q = np.quantile(daily[:, :2].sum(axis=1), 0.95), np.quantile(daily.sum(axis=1), 0.95)
+    out = par_levels(_series(on_hand_units=7.0, on_order_units=0.0, pack_size_units=1.0),
+                     _protection(lead_q, prot_q), PolicySettings()).iloc[0]
+    assert (out.reorder_point_units, out.par_level_units) == (6, 20)
+    assert out.order_units == 20 - 7  # order up to S from the position (Snyder & Shen's base-stock policy)
+
+
+def test_continuous_review_reorder_point_matches_r_equals_mu_l_plus_z_sigma_l():
+    # (r, Q) reorder point with normal lead-time demand: r = mu_L + z_alpha sigma_L (Snyder & Shen, the
+    # continuous-review chapter). Daily N(20, 5^2), L = 4 days: mu_L = 80, sigma_L = 10, alpha = 0.95
+    # (z = 1.6449) -> r = 96.45 -> 97 whole units.
+    daily = np.random.default_rng(2).normal(20, 5, size=(400_000, 4))
+    lead_q = np.quantile(daily.sum(axis=1), 0.95)
+    assert lead_q == pytest.approx(96.45, abs=0.1)
+    out = par_levels(_series(lead_time_days=4), _protection(lead_q, lead_q + 140), PolicySettings()).iloc[0]
+    assert out.reorder_point_units == 97
