@@ -20,11 +20,12 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check src flows tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
-# Benchmarks (statsforecast is a benchmark-only extra): accuracy vs statsforecast, and step timings.
+# Benchmarks (statsforecast is a benchmark-only extra): accuracy vs statsforecast, step timings, inventory replay.
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/spine.py
+	$(BIN)/python benchmarks/replay.py
 
 clean:
 	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/demo
