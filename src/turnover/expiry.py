@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
 from turnover import calendar
 
@@ -43,10 +45,21 @@ class UsageCurve:
     day_after: date
     tail_units_per_day: float  # beyond the last forecast period
 
+    @cached_property
+    def _cumulative_days(self) -> np.ndarray:
+        """Expected use through each whole day inside the forecast: ``[0, D(1), D(2), ...]``."""
+        if not self.starts:
+            return np.zeros(1)
+        bounds = [*self.starts, calendar.add_periods(self.starts[-1], 1, self.period)]  # type: ignore[arg-type]
+        lengths = np.diff([(b - self.day_after).days for b in bounds])
+        daily = np.repeat(self.means / lengths, lengths)  # demand spread evenly over each period's days
+        skip = (self.day_after - self.starts[0]).days  # days of the first period already past
+        daily = daily[skip:] if skip >= 0 else np.concatenate([np.zeros(-skip), daily])
+        return np.concatenate([[0.0], np.cumsum(daily)])
+
     @property
     def covered_days(self) -> int:
-        end = calendar.add_periods(self.starts[-1], 1, self.period) if self.starts else self.day_after  # type: ignore[arg-type]
-        return max((end - self.day_after).days, 0)
+        return len(self._cumulative_days) - 1
 
     def cumulative(self, days: float) -> float:
         """Expected units used in the first ``days`` days (``inf`` days: ``inf`` unless no use at all)."""
@@ -54,9 +67,7 @@ class UsageCurve:
             return 0.0
         if math.isinf(days):
             return math.inf if self.tail_units_per_day > 0 or self.means.sum() > 0 else float(self.means.sum())
-        whole = int(math.floor(days))
-        inside = float(self.means @ calendar.window_weights(self.starts, self.period, self.day_after, whole)) \
-            if self.starts else 0.0  # type: ignore[arg-type]
+        inside = float(self._cumulative_days[min(int(math.floor(days)), self.covered_days)])
         return inside + self.tail_units_per_day * max(days - self.covered_days, 0)
 
     def days_of_cover(self, units: float, limit_days: int = 3 * 365) -> float:
@@ -72,9 +83,22 @@ class UsageCurve:
         return float(hi)
 
 
+def usage_curves(forecast_means: pd.DataFrame, series: pd.DataFrame, period: str,
+                 day_after: date) -> dict[tuple[str, str], UsageCurve]:
+    """Expected use per (location, drug): the forecast means per period (``location_id, drug_id,
+    period_start, mean``), then the series' ``annual_usage_units`` / 365 a day as the flat tail."""
+    tail = {(r.location_id, r.drug_id): max(float(r.annual_usage_units), 0.0) / 365.0
+            for r in series[["location_id", "drug_id", "annual_usage_units"]].itertuples(index=False)}
+    curves = {}
+    for key, rows in forecast_means.groupby(["location_id", "drug_id"], sort=False):
+        starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
+        curves[key] = UsageCurve(starts, period, rows["mean"].to_numpy(dtype=float), day_after, tail.get(key, 0.0))
+    return curves
+
+
 def days_until(expiry: date | None, day_after: date) -> float:
     """Days a lot expiring on ``expiry`` is usable from ``day_after`` on (``inf``: no expiry)."""
-    if expiry is None or (isinstance(expiry, float) and math.isnan(expiry)):
+    if expiry is None:
         return math.inf
     return float(max((expiry - day_after).days, 0))
 
@@ -99,6 +123,20 @@ def project_fefo(units: np.ndarray, usable_days: np.ndarray, curve: UsageCurve) 
     return used
 
 
+def cap_for_stock(curve: UsageCurve, lot_units: np.ndarray, lot_usable_days: np.ndarray, on_order_units: float,
+                  lead_time_days: int, shelf_life_days: float) -> tuple[np.ndarray, float, float]:
+    """(units of each lot used before it expires, units used of all stock held and on order, the
+    expiry cap of a new order).
+
+    Stock on order arrives within the lead time, fresh: it is projected as a lot used after what is
+    on hand, expiring a shelf life after the lead time.
+    """
+    used = project_fefo(np.append(lot_units, on_order_units), np.append(lot_usable_days, lead_time_days + shelf_life_days),
+                        curve)
+    used_total = float(used.sum())
+    return used[:-1], used_total, expiry_cap_units(curve, used_total, lead_time_days, shelf_life_days)
+
+
 def expiry_cap_units(curve: UsageCurve, used_by_stock_units: float, lead_time_days: int,
                      shelf_life_days: float) -> float:
     """Most units a new order can be expected to use before it expires (see module docstring)."""
@@ -106,10 +144,3 @@ def expiry_cap_units(curve: UsageCurve, used_by_stock_units: float, lead_time_da
         return math.inf
     reach = curve.cumulative(lead_time_days + shelf_life_days)
     return max(0.0, reach - max(used_by_stock_units, curve.cumulative(lead_time_days)))
-
-
-def receipt_expiry(as_of: date, lead_time_days: int, shelf_life_days: float) -> date | None:
-    """Expiry date of an order placed on the day after ``as_of`` (``None``: no shelf life known)."""
-    if not np.isfinite(shelf_life_days):
-        return None
-    return as_of + timedelta(days=1 + lead_time_days + int(shelf_life_days))

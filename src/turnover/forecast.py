@@ -317,18 +317,18 @@ def _forecast_panel(
     starts = calendar.forecast_period_starts(as_of, period, horizon_paths)
     day_after = as_of + timedelta(days=1)
     forecast_rows, protection_rows, calendar_rows = [], [], []
+    windows = DayWindows(starts, period, day_after)
     for i, (location_id, drug_id) in enumerate(keys):
         y = histories[i]
         result = forecast_series(y, horizon_paths, contexts[i], settings,
                                  series_rng(settings.seed, location_id, drug_id), chosen[i])
         forecast_rows.append(_period_frame(location_id, drug_id, starts[:horizon], result, calibration_all))
         level = calibration.level(result.model, float(service_levels[i]))
-        timing = (starts, period, day_after)
         protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
-                                               timing, level, float(service_levels[i])))
+                                               windows, level, float(service_levels[i])))
         if window.calendar_weeks:
             calendar_rows.append(_calendar_frame(location_id, drug_id, result, int(window.lead_time_days[i]), window,
-                                                 timing, level))
+                                                 windows, level))
     keys_frame = panel.keys.reset_index(drop=True)
     return PanelForecast(
         forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
@@ -416,6 +416,23 @@ def _period_frame(location_id, drug_id, starts, result: SeriesForecast, calibrat
     })
 
 
+class DayWindows:
+    """Period weights of day windows after as-of, computed once per (offset, length) in a run: every
+    series shares the forecast periods, and lead times take a few values."""
+
+    def __init__(self, starts: list[date], period: str, day_after: date):
+        self.starts, self.period, self.day_after = starts, period, day_after
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def weights(self, offset_days: int, length_days: int) -> np.ndarray:
+        """Share of each period in ``[day_after + offset, + length)`` (see ``calendar.window_weights``)."""
+        key = (offset_days, length_days)
+        if key not in self._cache:
+            self._cache[key] = calendar.window_weights(
+                self.starts, self.period, self.day_after + timedelta(days=offset_days), length_days)  # type: ignore[arg-type]
+        return self._cache[key]
+
+
 def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) -> float:
     """The ``level`` quantile of demand summed over a window (``weights``: share of each period in it).
 
@@ -426,12 +443,11 @@ def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) ->
 
 
 def _protection_row(location_id, drug_id, y, result: SeriesForecast, lead_time_days, window: ProtectionWindow,
-                    timing: tuple, level: float, service_level: float) -> tuple:
+                    windows: DayWindows, level: float, service_level: float) -> tuple:
     """Mean and recalibrated service-level quantile of demand over L and L + R, from the day after as-of."""
-    starts, period, day_after = timing
     lead = int(lead_time_days)
-    lead_weights = calendar.window_weights(starts, period, day_after, lead)
-    prot_weights = calendar.window_weights(starts, period, day_after, lead + window.review_period_days)
+    lead_weights = windows.weights(0, lead)
+    prot_weights = windows.weights(0, lead + window.review_period_days)
     lead_demand, prot_demand = result.paths @ lead_weights, result.paths @ prot_weights
     return (
         location_id, drug_id, result.model, result.basis, len(y), lead, service_level, level,
@@ -441,19 +457,20 @@ def _protection_row(location_id, drug_id, y, result: SeriesForecast, lead_time_d
     )
 
 
-def _calendar_frame(location_id, drug_id, result: SeriesForecast, lead: int, window: ProtectionWindow, timing: tuple,
-                    level: float) -> pd.DataFrame:
+def _calendar_frame(location_id, drug_id, result: SeriesForecast, lead: int, window: ProtectionWindow,
+                    windows: DayWindows, level: float) -> pd.DataFrame:
     """Reviews 0 .. n-1 weeks after the day after as-of: mean demand that week and the quantiles of demand
     over L and L + R from the review day."""
-    starts, period, day_after = timing
-    days = [day_after + timedelta(weeks=k) for k in range(window.calendar_weeks)]
+    offsets = [7 * k for k in range(window.calendar_weeks)]
 
     def weights(length: int) -> np.ndarray:
-        return np.column_stack([calendar.window_weights(starts, period, day, length) for day in days])
+        return np.column_stack([windows.weights(offset, length) for offset in offsets])
 
     week, lead_d, prot_d = (result.paths @ weights(n) for n in (7, lead, lead + window.review_period_days))
     return pd.DataFrame({
-        "location_id": location_id, "drug_id": drug_id, "week_start": days, "demand_mean_units": week.mean(axis=0),
+        "location_id": location_id, "drug_id": drug_id,
+        "week_start": [windows.day_after + timedelta(days=offset) for offset in offsets],
+        "demand_mean_units": week.mean(axis=0),
         "lead_time_demand_units": np.quantile(lead_d, level, axis=0),
         "protection_demand_units": np.quantile(prot_d, level, axis=0),
     })

@@ -45,9 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# Guards ceil() against float noise such as 30.000000000000004 units (as turnover.policy.EPSILON;
-# not imported so the simulator stays a leaf that does not load the forecasting stack).
-EPSILON = 1e-9
+from turnover.ordering import EPSILON, order_in_packs
+
 NEVER = math.inf  # internal expiry key of a lot that never expires: sorts after every day
 
 DAILY_COLUMNS = ["day", "demand_units", "served_units", "lost_units", "on_hand_end_units", "expired_units",
@@ -226,9 +225,8 @@ def order_up_to_rule(targets: Callable[[ReviewState], tuple[float, float | None]
         units = max(0.0, par_units - state.position_units)
         if cap_units is None:
             return units
-        pack = state.pack_size_units
-        packs = min(math.ceil(units / pack - EPSILON), math.floor(cap_units / pack + EPSILON))
-        return max(0, packs) * pack
+        packs, _, _ = order_in_packs([units], [state.position_units], [state.pack_size_units], [cap_units], [0.0])
+        return float(packs[0]) * state.pack_size_units
 
     return rule
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from turnover import calendar, schema
-from turnover.expiry import UsageCurve
+from turnover.expiry import usage_curves
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io import outputs
@@ -230,7 +230,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         recalls = read_reference(con, schema.RECALLS)
         calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
     quarantine = match_recalls(lots, recalls)
-    curves = usage_curves(forecast_means, series, settings.forecast.period, as_of)
+    curves = usage_curves(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
     lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
     series = series.merge(stock, on=["location_id", "drug_id"], how="left")
     offered = alternatives(series, set(series.loc[series["in_shortage"], "drug_id"]))
@@ -256,18 +256,6 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
 
 def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return list(zip(frame["location_id"], frame["drug_id"], strict=True))
-
-
-def usage_curves(forecast_means, series, period: str, as_of: date) -> dict[tuple[str, str], UsageCurve]:
-    """Expected use per series: the forecast means, then the annual usage rate as a flat tail."""
-    day_after = as_of + timedelta(days=1)
-    tail = {(r.location_id, r.drug_id): max(float(r.annual_usage_units), 0.0) / 365.0
-            for r in series[["location_id", "drug_id", "annual_usage_units"]].itertuples(index=False)}
-    curves = {}
-    for key, rows in forecast_means.groupby(["location_id", "drug_id"], sort=False):
-        starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
-        curves[key] = UsageCurve(starts, period, rows["mean"].to_numpy(dtype=float), day_after, tail.get(key, 0.0))
-    return curves
 
 
 def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:

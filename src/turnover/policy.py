@@ -27,37 +27,20 @@ import pandas as pd
 
 from turnover.forecast import SEASONAL_MODELS as FORECAST_SEASONAL_MODELS
 from turnover.models import BORROWED_PROFILE, SIGNAL_REGRESSION
+from turnover.ordering import (  # noqa: F401  (re-exported: the arithmetic of the policy)
+    EPSILON,
+    ceil_units,
+    inventory_position,
+    order_in_packs,
+    order_up_to,
+    round_up_to_packs,
+)
 from turnover.settings import PolicySettings
 from turnover.shortages import match_shortages
 from turnover.tiers import assign_service_levels
 
 # Models whose forecast carries a season: their rises and falls are called seasonal in the reason.
 SEASONAL_MODELS = (*FORECAST_SEASONAL_MODELS, BORROWED_PROFILE, SIGNAL_REGRESSION)
-
-# Guards ceil() against float noise such as 30.000000000000004 units.
-EPSILON = 1e-9
-
-
-def ceil_units(units: np.ndarray | pd.Series) -> np.ndarray:
-    """Round a quantity of units up to a whole unit."""
-    return np.ceil(np.asarray(units, dtype=float) - EPSILON)
-
-
-def round_up_to_packs(units: np.ndarray | pd.Series, pack_size_units: np.ndarray | pd.Series) -> np.ndarray:
-    """Whole packs needed to supply ``units`` (0 for 0 or less)."""
-    packs = np.ceil(np.asarray(units, dtype=float) / np.asarray(pack_size_units, dtype=float) - EPSILON)
-    return np.clip(packs, 0, None).astype(np.int64)
-
-
-def inventory_position(on_hand_units, on_order_units) -> np.ndarray:
-    """On hand + on order, in units."""
-    return np.asarray(on_hand_units, dtype=float) + np.asarray(on_order_units, dtype=float)
-
-
-def order_up_to(par_level_units, position_units) -> np.ndarray:
-    """Units to order to bring the position up to par; never negative."""
-    return np.clip(np.asarray(par_level_units, dtype=float) - np.asarray(position_units, dtype=float), 0, None)
-
 
 def plan_series(series: pd.DataFrame, shortages: pd.DataFrame, policy: PolicySettings) -> pd.DataFrame:
     """The series with their service tier and shortage adjustments: the inputs the forecast reads.
@@ -102,23 +85,6 @@ def pars_from_quantiles(lead_q, protection_q, dead, min_par_units, vital_floor) 
     quantile_par = np.where(dead, 0.0, ceil_units(protection_q))
     par = np.maximum.reduce([quantile_par, rop, np.asarray(min_par_units, dtype=float), np.asarray(vital_floor, float)])
     return rop, quantile_par, par
-
-
-def order_in_packs(needed, position, pack, cap_units, vital_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(packs to order, expiry cap bound, vital floor overrode the cap).
-
-    Needed units round up to whole packs; where that is more than the expiry cap allows, the order
-    is cut to the whole packs within the cap; the vital floor then overrides the cap (the drug is on
-    the shelf even if some of it will expire).
-    """
-    pack = np.asarray(pack, dtype=float)
-    packs = round_up_to_packs(needed, pack)
-    cap_packs = np.floor(np.asarray(cap_units, dtype=float) / pack + EPSILON)
-    capped = packs > cap_packs
-    packs = np.where(capped, cap_packs, packs)
-    vital_packs = round_up_to_packs(order_up_to(vital_floor, position), pack)
-    vital_override = vital_packs > packs
-    return np.maximum(packs, vital_packs).astype(np.int64), capped, vital_override
 
 
 def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySettings, period_unit: str = "weeks",

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from turnover import calendar
-from turnover.expiry import UsageCurve, expiry_cap_units, project_fefo
+from turnover.expiry import UsageCurve, cap_for_stock, usage_curves
 from turnover.forecast import ProtectionWindow, Selection, forecast_panel
 from turnover.inventory_sim import ItemParams, Lot, ReviewState, days_of_supply, minmax_flat_average, simulate
 from turnover.io.demand import DemandPanel
@@ -38,11 +38,6 @@ from turnover.policy import order_in_packs, pars_from_quantiles, vital_floor_uni
 from turnover.settings import ForecastSettings, PolicySettings
 
 log = logging.getLogger(__name__)
-
-POLICIES = ("turnover", "minmax_flat365", "days_of_supply")
-METRICS = ("demand_units", "served_units", "fill_rate", "cycle_service_level", "stockout_weeks", "avg_on_hand_units",
-           "avg_on_hand_value", "turns", "expired_units", "expired_value")
-
 
 @dataclass(frozen=True)
 class ReplaySettings:
@@ -101,19 +96,11 @@ def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews:
         dead = result.classes["lifecycle"].to_numpy() == "dead"
         _, _, par = pars_from_quantiles(prot["lead_time_demand_units"], prot["protection_demand_units"], dead,
                                         series["min_par_units"], floor)
-        curves = []
-        annual = series["annual_usage_units"].to_numpy(dtype=float)
-        for i, rows in enumerate(_by_series(result.forecast, panel_end.keys)):
-            starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
-            curves.append(UsageCurve(starts, "week", rows["mean"].to_numpy(dtype=float), review, max(annual[i], 0) / 365))
+        by_key = usage_curves(result.forecast, series, "week", review)
+        curves = [by_key.get(key) for key in zip(panel_end.keys["location_id"], panel_end.keys["drug_id"], strict=True)]
         plans.append(WeekPlan((review - sim_start).days, par, curves))
         log.info("replay: forecast for %s (%s)", review, "refit" if reuse else "full selection")
     return plans
-
-
-def _by_series(forecast: pd.DataFrame, keys: pd.DataFrame) -> list[pd.DataFrame]:
-    groups = dict(iter(forecast.groupby(["location_id", "drug_id"], sort=False)))
-    return [groups.get((r.location_id, r.drug_id), forecast.iloc[:0]) for r in keys.itertuples(index=False)]
 
 
 def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: float) -> Callable[[ReviewState], float]:
@@ -127,11 +114,11 @@ def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: floa
         cap = np.inf
         curve = plan.curves[i]
         if params.shelf_life_days and curve is not None:
-            units = np.array([lot.units for lot in state.on_hand_lots] + [state.on_order_units])
-            days = np.array([(lot.expires_on_day - state.day) if lot.expires_on_day is not None else np.inf
-                             for lot in state.on_hand_lots] + [params.lead_time_days + params.shelf_life_days])
-            used = float(project_fefo(units, days.astype(float), curve).sum())
-            cap = expiry_cap_units(curve, used, params.lead_time_days, params.shelf_life_days)
+            units = np.array([lot.units for lot in state.on_hand_lots], dtype=float)
+            days = np.array([np.inf if lot.expires_on_day is None else lot.expires_on_day - state.day
+                             for lot in state.on_hand_lots], dtype=float)
+            _, _, cap = cap_for_stock(curve, units, days, state.on_order_units, params.lead_time_days,
+                                   params.shelf_life_days)
         packs, _, _ = order_in_packs([needed], [position], [params.pack_size_units], [cap], [floor])
         return float(packs[0] * params.pack_size_units)
 

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover.expiry import UsageCurve, days_until, expiry_cap_units, project_fefo
+from turnover.expiry import UsageCurve, cap_for_stock, days_until
 
 LOT_COLUMNS = ["location_id", "drug_id", "lot", "expiry_date", "units", "status", "projected_used_units",
                "projected_waste_units", "projected_waste_value", "action"]
@@ -24,9 +24,7 @@ STOCK_COLUMNS = ["location_id", "drug_id", "usable_on_hand_units", "expired_unit
 
 
 def _as_date(value) -> date | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return None
-    return pd.Timestamp(value).date()
+    return None if pd.isna(value) else pd.Timestamp(value).date()
 
 
 def lot_status(lots: pd.DataFrame, quarantine: pd.DataFrame, as_of: date) -> pd.Series:
@@ -64,10 +62,7 @@ def project_stock(series: pd.DataFrame, lots: pd.DataFrame, quarantine: pd.DataF
         units = usable["units"].to_numpy(dtype=float)
         days = np.array([days_until(_as_date(e), day_after) for e in usable["expiry_date"]], dtype=float)
         if curve is not None:
-            # Stock on order arrives within the lead time, fresh: it is used after what is on hand.
-            used = project_fefo(np.append(units, row.on_order_units), np.append(days, lead + shelf), curve)
-            used_lots, used_total = used[:-1], float(used.sum())
-            cap = expiry_cap_units(curve, used_total, lead, shelf)
+            used_lots, used_total, cap = cap_for_stock(curve, units, days, row.on_order_units, lead, shelf)
         else:
             used_lots, used_total, cap = units.copy(), float(units.sum()), math.inf
         waste = units - used_lots

@@ -247,7 +247,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
     stockouts = pd.DataFrame({"location_id": ["STORE-02"], "drug_id": [amoxicillin],
                               "start": [first.date()], "end": [last.date()]})
     closures = pd.DataFrame({"date": sorted(d for d in days.date[closed]), "location_id": ""})
-    return Pharmacy(fills, _catalog(drug_ids), _lots(_on_hand(fills, rng), rng, days[-1].date()), stockouts, closures,
+    return Pharmacy(fills, _catalog(drug_ids), _lots(_on_hand(fills, rng), rng, days[-1].date(), drug_ids), stockouts, closures,
                     pd.Series(flu, index=days, name="flu"), end)
 
 
@@ -288,10 +288,11 @@ def _on_hand(fills: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
                          "on_hand_units": on_hand, "on_order_units": on_order})
 
 
-def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date) -> pd.DataFrame:
+def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date, drug_ids: list[str]) -> pd.DataFrame:
     """Stock split into one or two lots with expiry dates, plus the demo's expiry and recall cases."""
-    shelf = dict(zip(normalize_ndc([d.ndc10 for d in DRUGS]), [d.shelf_life_days for d in DRUGS], strict=True))
-    generic = dict(zip(normalize_ndc([d.ndc10 for d in DRUGS]), [d.generic for d in DRUGS], strict=True))
+    shelf = dict(zip(drug_ids, [d.shelf_life_days for d in DRUGS], strict=True))
+    generic = dict(zip(drug_ids, [d.generic for d in DRUGS], strict=True))
+    drug_of = {g: drug for drug, g in generic.items()}
     rows = []
     for r in on_hand.itertuples(index=False):
         units, drug = float(r.on_hand_units), r.drug_id
@@ -307,9 +308,7 @@ def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date) -> pd.Data
                          r.on_order_units if k == 0 else 0.0))
         if generic[drug] == "metoprolol" and r.location_id == "STORE-01" and len(parts) == 1:
             rows.append((r.location_id, drug, UNRECALLED_LOT, end + timedelta(days=500), 100.0, 0.0))
-    naloxone = normalize_ndc([next(d.ndc10 for d in DRUGS if d.generic == "naloxone")])[0]
-    colchicine = normalize_ndc([next(d.ndc10 for d in DRUGS if d.generic == "colchicine")])[0]
-    rows.append(("STORE-02", naloxone, "NX2311E", end - timedelta(days=10), 2.0, 0.0))  # expired last week
-    rows.append(("STORE-03", colchicine, "CO2406S", end + timedelta(days=45), 120.0, 0.0))  # far more than 45 days' use
+    rows.append(("STORE-02", drug_of["naloxone"], "NX2311E", end - timedelta(days=10), 2.0, 0.0))  # expired last week
+    rows.append(("STORE-03", drug_of["colchicine"], "CO2406S", end + timedelta(days=45), 120.0, 0.0))  # far more than 45 days' use
     lots = pd.DataFrame(rows, columns=["location_id", "drug_id", "lot", "expiry_date", "units", "on_order_units"])
     return lots  # a lot of 0 units is a counted zero: the drug is out of stock

@@ -62,23 +62,25 @@ CATALOG_CHECKS = (
     ColumnCheck("atc_code", "varchar"),
     ColumnCheck("min_par_units", "double", rule="{v} >= 0", rule_text="must be >= 0"),
 )
-ON_HAND_CHECKS = (
-    ColumnCheck("location_id", "varchar", required=True),
-    ColumnCheck("drug_id", "varchar", required=True),
-    ColumnCheck("on_hand_units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
-    ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
-)
+STOCK_KEY = (ColumnCheck("location_id", "varchar", required=True), ColumnCheck("drug_id", "varchar", required=True))
+
+
+def _units_check(name: str, required: bool = False, default: str | None = None) -> ColumnCheck:
+    """A count of units: a finite number, never negative."""
+    return ColumnCheck(name, "double", required=required, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0",
+                       default=default)
+
+
+ON_HAND_CHECKS = (*STOCK_KEY, _units_check("on_hand_units", required=True), _units_check("on_order_units", default="0"))
 LOT_CHECKS = (
-    ColumnCheck("location_id", "varchar", required=True),
-    ColumnCheck("drug_id", "varchar", required=True),
+    *STOCK_KEY,
     ColumnCheck("lot", "varchar", required=True),
     ColumnCheck("expiry_date", "date"),
-    ColumnCheck("units", "double", required=True, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0"),
-    ColumnCheck("on_order_units", "double", rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0", default="0"),
+    _units_check("units", required=True),
+    _units_check("on_order_units", default="0"),
 )
 STOCKOUT_CHECKS = (
-    ColumnCheck("location_id", "varchar", required=True),
-    ColumnCheck("drug_id", "varchar", required=True),
+    *STOCK_KEY,
     ColumnCheck("start", "date", required=True),
     ColumnCheck("end", "date", required=True),
 )
