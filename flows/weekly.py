@@ -1,8 +1,10 @@
-"""Weekly par levels: load dispensing and reference data, build demand, forecast, set par levels, export.
+"""Weekly par levels: load dispensing and reference data, build demand, score last weeks' forecasts,
+forecast, set par levels, export the CSVs and the report, and publish the run summary.
 
 Each task calls one step of :mod:`turnover.pipeline`, which opens its own warehouse connection and
 returns something small. Loads skip files already seen and run outputs replace their own
-partition, so a retried task does not duplicate anything.
+partition, so a retried task does not duplicate anything. The per-series work inside ``forecast``
+runs as batch tasks on the task runner ``[execution]`` names (``flows.execution``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from turnover import pipeline
+from flows.execution import on_task_runner
+from turnover import __version__, pipeline
+from turnover.digest import to_markdown
+from turnover.io.ingest import LoadReport
+from turnover.runlog import StepClock
 from turnover.settings import Settings, load_settings
 
 
@@ -28,8 +35,8 @@ def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def load_history(settings: Settings, paths: list[str], mapping: str | None) -> list[str]:
-    return [report.summary() for report in pipeline.load_history(settings, paths, mapping)]
+def load_history(settings: Settings, paths: list[str], mapping: str | None) -> list[LoadReport]:
+    return pipeline.load_history(settings, paths, mapping)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -51,8 +58,13 @@ def build_demand(settings: Settings, run_id: str, as_of: date | None) -> date:
 
 
 @task(cache_policy=NO_CACHE, retries=1)
+def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
+    return pipeline.score_forecasts(settings, run_id, as_of)
+
+
+@task(cache_policy=NO_CACHE, retries=1)
 def forecast(settings: Settings, run_id: str, as_of: date) -> int:
-    return pipeline.forecast(settings, run_id, as_of)
+    return pipeline.forecast(settings, run_id, as_of, map_batches=on_task_runner(settings.execution))
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -63,6 +75,19 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
 @task(cache_policy=NO_CACHE, retries=1)
 def export(settings: Settings, run_id: str, as_of: date) -> list[str]:
     return [str(p) for p in pipeline.export(settings, run_id, as_of)]
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def record_run(settings: Settings, run_id: str, fields: dict) -> None:
+    pipeline.record_run(settings, run_id, **fields)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_summary(settings: Settings, run_id: str, report: str | None) -> str:
+    """The run summary as a Prefect markdown artifact (key ``weekly-par-levels``: one history per deployment)."""
+    markdown = to_markdown(pipeline.run_digest(settings, run_id), report)
+    create_markdown_artifact(markdown=markdown, key="weekly-par-levels", description="Par levels: totals, changes, flags")
+    return markdown
 
 
 @flow(name="weekly-par-levels")
@@ -81,7 +106,8 @@ def weekly_par_levels(
     config: str | None = None,
     overrides: dict | None = None,
 ) -> dict:
-    """Load dispensing, build demand, forecast, set par levels, export the CSVs.
+    """Load dispensing, build demand, score earlier forecasts, forecast, set par levels, export the CSVs and
+    the report, record the run, publish its summary.
 
     Args:
         history: dispensing exports (CSV, CSV.GZ, Parquet) to load; already-loaded files are skipped.
@@ -94,24 +120,45 @@ def weekly_par_levels(
         config: a ``turnover.toml``; overrides: settings on top of it (e.g. ``{"warehouse_path": ...}``).
     """
     settings = load_settings(config, **(overrides or {}))
+    parameters = {"history": history, "catalog": catalog, "on_hand": on_hand, "stockouts": stockouts,
+                  "closures": closures, "recalls": recalls, "shortages": shortages, "signals": signals,
+                  "as_of": as_of, "demo": demo, "mapping": mapping, "config": config, "overrides": overrides}
     history = list(history or [])
     reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures,
                  "recalls": recalls, "shortages": shortages}
+    clock = StepClock()
     if demo:
-        files = prepare_demo(settings)
+        with clock("prepare demo"):
+            files = prepare_demo(settings)
         history = history or files["history"]
         reference = {kind: path or files[kind] for kind, path in reference.items()}
         signals = signals or files["signals"]
     run_id = str(flow_run.get_id() or "local")
-    loads = load_history(settings, history, mapping) if history else []
-    counts = load_reference(settings, reference)
-    if signals:
-        counts |= load_signals(settings, signals)
-    as_of = build_demand(settings, run_id, as_of)
+    with clock("load history"):
+        loads = load_history(settings, history, mapping) if history else []
+    with clock("load reference"):
+        counts = load_reference(settings, reference)
+        if signals:
+            counts |= load_signals(settings, signals)
+    with clock("build demand"):
+        as_of = build_demand(settings, run_id, as_of)
+    record = {"package_version": __version__, "parameters": parameters,
+              "inputs": pipeline.input_records(loads, {**reference, **(signals or {})}), **pipeline.row_accounting(loads)}
     with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
-        n_series = forecast(settings, run_id, as_of)
-        n_pars = set_par_levels(settings, run_id, as_of)
-        paths = export(settings, run_id, as_of)
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": loads, "reference": counts,
-            "series": n_series, "par_rows": n_pars, "outputs": paths, "output_dir": str(Path(settings.output_dir)),
-            "totals": pipeline.run_summary(settings, run_id)}
+        try:
+            with clock("score forecasts"):
+                scored = score_forecasts(settings, run_id, as_of)
+            with clock("forecast"):
+                n_series = forecast(settings, run_id, as_of)
+            with clock("par levels"):
+                n_pars = set_par_levels(settings, run_id, as_of)
+            with clock("export"):
+                paths = export(settings, run_id, as_of)
+        finally:
+            record_run(settings, run_id, record | {"step_seconds": clock.seconds})
+    report = next((p for p in paths if p.endswith(".html")), None)
+    publish_summary(settings, run_id, report)
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads],
+            "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,
+            "output_dir": str(Path(settings.output_dir)), "report": report, "scored": scored,
+            "step_seconds": clock.seconds, "totals": pipeline.run_summary(settings, run_id)}

@@ -8,8 +8,10 @@ what the user typed or in the input files end in one line on stderr and a non-ze
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mapping", metavar="NAME", help="column mapping to use instead of choosing by header")
     run.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
     run.add_argument("--demo", action="store_true", help="use the synthetic demo pharmacy (generated if absent)")
+    run.add_argument("--dask", metavar="ADDRESS", help="run the per-series batches on this Dask scheduler "
+                     "(tcp://host:8786) through Prefect's Dask task runner")
+    run.add_argument("--dask-workers", type=int, metavar="N", help="run them on a local Dask cluster of N processes")
 
     replay = commands.add_parser(
         "replay", help="simulate weekly ordering over a past period: turnover vs two baselines",
@@ -105,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml)")
     runs.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
     runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    runs.add_argument("--show", metavar="RUN_ID", help="everything one run recorded (a run id or its first characters)")
 
     demo = commands.add_parser("demo", help="write the synthetic demo pharmacy's files")
     demo.add_argument("--dir", default="data/demo", metavar="DIR", help="where to write them (default data/demo)")
@@ -125,6 +131,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         overrides["output_dir"] = args.out
     if args.period:
         overrides["forecast"] = {"period": args.period}
+    execution = {k: v for k, v in {"dask_address": getattr(args, "dask", None),
+                                   "dask_workers": getattr(args, "dask_workers", None)}.items() if v is not None}
+    if execution:
+        overrides["execution"] = execution
     return overrides
 
 
@@ -135,21 +145,78 @@ def _run(args: argparse.Namespace) -> int:
         os.environ.setdefault(key, value)
     from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
 
-    summary = weekly_par_levels(
-        history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
-        closures=args.closures, recalls=args.recalls, shortages=args.shortages, signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo,
-        mapping=args.mapping, config=args.config, overrides=_overrides(args),
-    )
+    with progress_bar():
+        summary = weekly_par_levels(
+            history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
+            closures=args.closures, recalls=args.recalls, shortages=args.shortages, signals=dict(args.signal) or None,
+            as_of=args.as_of, demo=args.demo, mapping=args.mapping, config=args.config, overrides=_overrides(args),
+        )
+    print_run(summary)
+    return 0
+
+
+def print_run(summary: dict) -> None:
+    """The one-screen summary at the end of ``turnover run``."""
     print()
     for line in summary["loads"]:
         print(f"loaded  {line}")
+    accounting = summary.get("accounting", {})
+    if summary["loads"]:
+        print(f"rows    read {accounting.get('rows_read', 0):,} = loaded {accounting.get('rows_loaded', 0):,} "
+              f"+ rejected {accounting.get('rows_rejected', 0):,} (rejected rows and reasons: raw.dispensing_rejects)")
     print(f"as of   {summary['as_of']}: {summary['series']} location x drug series forecast, run {summary['run_id']}")
+    scored = summary.get("scored") or {}
+    if scored.get("periods"):
+        print(f"tracked {scored['periods']} forecast periods of {len(scored['forecast_runs'])} earlier run(s) scored "
+              f"against dispensing; {scored['drift_flags']} series drifting beyond their backtest error")
+    print_totals(summary.get("totals", {}))
+    steps = summary.get("step_seconds") or {}
+    if steps:
+        print("time    " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
     for path in summary["outputs"]:
         if "by_location" not in path:
             print(f"wrote   {path}")
     print(f"        and one par-level file per location in {Path(summary['output_dir']) / 'by_location'}")
-    print_totals(summary.get("totals", {}))
-    return 0
+    if summary.get("report"):
+        print(f"report  {summary['report']} (open it in a browser)")
+
+
+class _ProgressHandler(logging.Handler):
+    """Draws ``turnover.progress`` records (step, done, total) as a bar on the terminal."""
+
+    def __init__(self, progress) -> None:
+        super().__init__()
+        self.progress, self.bars = progress, {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        step, done, total = (getattr(record, k, None) for k in ("step", "done", "total"))
+        if step is None:
+            return
+        if step not in self.bars:
+            self.bars[step] = self.progress.add_task(f"{step:<9}", total=total)
+        self.progress.update(self.bars[step], completed=done, total=total)
+
+
+@contextmanager
+def progress_bar():
+    """A progress bar over series while the long steps run, on a terminal; elsewhere the progress records stay
+    log lines (Prefect's console and the run log)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    logger = logging.getLogger("turnover.progress")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("series"),
+                  TimeElapsedColumn(), transient=False) as progress:
+        handler = _ProgressHandler(progress)
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = True
 
 
 def print_totals(totals: dict) -> None:
@@ -204,13 +271,66 @@ def _runs(args: argparse.Namespace) -> int:
     from turnover.settings import load_settings
 
     settings = load_settings(args.config, **({"warehouse_path": args.db} if args.db else {}))
-    runs = list_runs(settings, args.limit)
+    runs = list_runs(settings, 10_000 if args.show else args.limit)
     if runs.empty:
         print(f"no runs recorded in {settings.warehouse_path}")
         return 0
-    runs = runs.assign(outputs=[len(o) if o is not None else 0 for o in runs["outputs"]])
-    print(runs.rename(columns={"outputs": "files"}).to_string(index=False))
+    if args.show:
+        chosen = runs[runs["run_id"].str.startswith(args.show)]
+        if chosen.empty:
+            raise ValueError(f"no run {args.show!r} in {settings.warehouse_path}")
+        print(format_run(chosen.iloc[0]))
+        return 0
+    print(format_runs(runs))
     return 0
+
+
+def _json(value) -> object:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
+def format_runs(runs) -> str:
+    """One line per run: when, what it read, what it forecast and scored."""
+    import pandas as pd
+
+    scored = [_json(v) for v in runs["scored"]]
+    table = pd.DataFrame({
+        "run_id": runs["run_id"].str.slice(0, 12), "as_of": runs["as_of"].astype(str), "status": runs["status"],
+        "started": runs["started_at"].dt.strftime("%Y-%m-%d %H:%M"),
+        "seconds": (runs["finished_at"] - runs["started_at"]).dt.total_seconds().round(0),
+        "series": runs["n_series"], "rows_read": runs["rows_read"], "loaded": runs["rows_loaded"],
+        "rejected": runs["rows_rejected"],
+        "scored": [f"{s.get('periods', 0)} from {len(s.get('forecast_runs', []))} run(s)" if s else "" for s in scored],
+        "drift": [s.get("drift_flags", "") if s else "" for s in scored],
+        "version": runs["package_version"],
+        "files": [len(o) if o is not None else 0 for o in runs["outputs"]],
+    })
+    return table.to_string(index=False, na_rep="")
+
+
+def format_run(run) -> str:
+    """Everything one run recorded."""
+    as_of = str(run["as_of"])[:10]
+    lines = [f"run       {run['run_id']} ({run['status']}), as of {as_of}, turnover {run['package_version']}",
+             f"started   {run['started_at']}, finished {run['finished_at']}",
+             f"rows      read {run['rows_read']}, loaded {run['rows_loaded']}, rejected {run['rows_rejected']}"]
+    for item in _json(run["inputs"]) or []:
+        rows = f" read {item['rows_read']}, loaded {item['rows_loaded']}, rejected {item['rows_rejected']}" if (
+            "rows_read" in item) else ""
+        rows = " (already loaded by an earlier run: skipped)" if item.get("already_loaded") else rows
+        lines.append(f"input     {item['kind']}: {item['path']} sha256 {item['sha256'][:12]}{rows}")
+    steps = _json(run["step_seconds"])
+    lines.append("steps     " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
+    lines.append("models    " + ", ".join(f"{k} {v}" for k, v in _json(run["models"]).items()))
+    scored = _json(run["scored"])
+    if scored:
+        lines.append(f"scored    {scored.get('periods', 0)} forecast periods of runs {', '.join(scored['forecast_runs'])}; "
+                     f"{scored.get('drift_flags', 0)} drift flags")
+    lines += [f"output    {path}" for path in (run["outputs"] if run["outputs"] is not None else [])]
+    lines.append(f"params    {run['parameters']}")
+    return "\n".join(lines)
 
 
 def _demo(args: argparse.Namespace) -> int:

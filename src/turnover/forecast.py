@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -207,34 +208,134 @@ def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: 
     return f"{chosen} chosen by backtest ({label} {means[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
 
 
+#: ``map_batches(work, batches, step)``: ``work`` over batches of series indices, results in batch order;
+#: ``step`` ("backtest" or "forecast") names the pass for progress. The default runs them one after
+#: another in this process; the flow passes one that runs them as tasks on its task runner.
+BatchMap = Callable[[Callable[[list[int]], Any], list[list[int]], str], list[Any]]
+
+
+def serial_map(work: Callable[[list[int]], Any], batches: list[list[int]], step: str = "") -> list[Any]:
+    return [work(batch) for batch in batches]
+
+
+def batches_of(n: int, size: int) -> list[list[int]]:
+    """Indices ``0 .. n-1`` in consecutive batches of at most ``size``."""
+    size = max(1, int(size))
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
     signals: dict[str, dict[int, float]] | None = None, reuse: Selection | None = None,
+    map_batches: BatchMap = serial_map, batch_series: int = 64,
 ) -> PanelForecast:
     """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
 
     With ``reuse`` (an earlier run's ``selection`` over the same series), the backtests and the
     recalibration are skipped: each series refits its earlier choice on its current history.
 
+    The per-series passes run over batches of ``batch_series`` series through ``map_batches``
+    (in this process by default; a Dask cluster through the flow's task runner). What is pooled
+    (sibling profiles, the global model, the recalibration) is computed here, once, so the result
+    does not depend on how the batches were run.
+
     Runs single-threaded: every fit here is small, and BLAS or OpenMP threads spinning against each
     other (statsmodels, then the trees) made it many times slower on two cores. Parallelism belongs
     one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
-        return _forecast_panel(panel, window, as_of, settings, signals or {}, reuse)
+        work = _prepare(panel, window, as_of, settings, signals or {}, reuse)
+        batches = batches_of(len(work.keys), batch_series)
+        if reuse is None:
+            selected = map_batches(partial(_single_threaded, partial(_select_batch, work)), batches, "backtest")
+            chosen = [c for part in selected for c in part.chosen]
+            near, near_report = fit_calibration(_pits(selected, settings, near=True), work.targets)
+            everywhere, all_report = fit_calibration(_pits(selected, settings, near=False), work.targets)
+            calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
+                                           ignore_index=True)
+            score_rows = [row for part in selected for row in part.score_rows]
+        else:
+            chosen, near, everywhere = list(reuse.chosen), reuse.near, reuse.all
+            calibration_report, score_rows = pd.DataFrame(), []
+        final = _prepare_final(work, chosen, near, everywhere)
+        parts = map_batches(partial(_single_threaded, partial(_forecast_batch, final)), batches, "forecast")
+    keys_frame = panel.keys.reset_index(drop=True)
+    forecast_rows = [frame for part in parts for frame in part[0]]
+    calendar_rows = [frame for part in parts for frame in part[2]]
+    return PanelForecast(
+        forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
+        pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
+        protection=pd.DataFrame([row for part in parts for row in part[1]], columns=PROTECTION_COLUMNS),
+        calendar=pd.concat(calendar_rows, ignore_index=True) if calendar_rows else
+        pd.DataFrame(columns=CALENDAR_COLUMNS),
+        classes=pd.concat([keys_frame, pd.DataFrame(work.classes, index=keys_frame.index)], axis=1),
+        scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
+                                                 "scaled_pinball", "coverage_q95", "chosen"]),
+        calibration=calibration_report,
+        selection=Selection(tuple(work.keys), tuple(chosen), near, everywhere),
+    )
 
 
-def _forecast_panel(
-    panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
-    signals: dict[str, dict[int, float]], reuse: Selection | None = None,
-) -> PanelForecast:
+def _single_threaded(work: Callable[[list[int]], Any], batch: list[int]) -> Any:
+    """``work(batch)`` with BLAS/OpenMP pools at one thread (also on a Dask worker)."""
+    with threadpool_limits(limits=1):
+        return work(batch)
+
+
+@dataclass
+class _PanelWork:
+    """The panel prepared for the per-series passes: histories, classes, contexts, pooled inputs."""
+
+    keys: list[tuple[str, str]]
+    histories: list[np.ndarray]
+    classes: list[dict]
+    contexts: list[SeriesContext]
+    candidates: list[list[str]]
+    global_folds: dict[int, dict[int, np.ndarray]]
+    service_levels: np.ndarray
+    targets: tuple[float, ...]
+    window: ProtectionWindow
+    as_of: date
+    settings: ForecastSettings
+    horizon_fc: int
+    step: int
+    first_forecast: int
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """One batch's pass 1: backtest scores, the chosen models' PITs, and the choices."""
+
+    score_rows: list[tuple]
+    pit_rows: list[tuple]  # (model, fold, horizon, pit)
+    chosen: list[tuple[str, str]]
+
+
+@dataclass
+class _FinalWork:
+    """Pass 3's inputs: the prepared panel, the choices, the calibrations and the shared calendar."""
+
+    work: _PanelWork
+    chosen: list[tuple[str, str]]
+    near: Calibration
+    everywhere: Calibration
+    horizon: int
+    horizon_paths: int
+    starts: list[date]
+    windows: DayWindows
+
+
+def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
+             signals: dict[str, dict[int, float]], reuse: Selection | None) -> _PanelWork:
+    """Histories, classes and model contexts per series; sibling profiles and the global model's folds."""
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
-    unit = "weeks" if period == "week" else "months"
     horizon_fc = calendar.horizon_periods(settings.horizon_weeks, period)
     step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
-    keys = list(panel.keys.itertuples(index=False))
+    keys = [tuple(k) for k in panel.keys.itertuples(index=False)]
     service_levels = window.levels(len(keys))
+    if reuse is not None and reuse.keys != tuple(keys):
+        raise ValueError("reuse: the selection was made for other series")
 
     first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
     histories, classes_by_series = [], []
@@ -244,7 +345,6 @@ def _forecast_panel(
         classes_by_series.append({**classify(y, season_length), "censored_periods": n_censored})
     borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
 
-    # Pass 1: backtest the candidates (the global model once per fold for all series), choose.
     contexts, candidates_by_series = [], []
     for i, (_, drug_id) in enumerate(keys):
         y = histories[i]
@@ -255,19 +355,29 @@ def _forecast_panel(
             candidates = [SIGNAL_REGRESSION, *candidates]  # a drug linked to a signal tries it first
         candidates_by_series.append(candidates)
         contexts.append(replace(context, members=tuple(candidates)))
-    if reuse is not None and reuse.keys != tuple(map(tuple, keys)):
-        raise ValueError("reuse: the selection was made for other series")
+    # The global model is backtested once per fold for all series, here, before the batches.
     global_folds = {} if reuse else global_backtest(histories, contexts, candidates_by_series, horizon_fc, step,
                                                     settings)
+    targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
+    return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds,
+                      service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
+
+
+def _select_batch(work: _PanelWork, batch: list[int]) -> _Selected:
+    """Pass 1 for ``batch``: backtest each series' candidates on rolling origins and choose."""
+    settings = work.settings
+    season_length = calendar.SEASON_LENGTH[settings.period]
+    unit = "weeks" if settings.period == "week" else "months"
     score_rows, pit_rows, chosen = [], [], []
-    for i, (location_id, drug_id) in enumerate([] if reuse else keys):
-        y, context, candidates = histories[i], contexts[i], candidates_by_series[i]
+    for i in batch:
+        location_id, drug_id = work.keys[i]
+        y, context, candidates = work.histories[i], work.contexts[i], work.candidates[i]
         with quiet_fitting():
             scores = backtest.backtest_series(
-                y, candidates, context=context, horizon=horizon_fc, n_cutoffs=settings.backtest_cutoffs, step=step,
-                n_paths=settings.backtest_paths, service_level=float(service_levels[i]),
+                y, candidates, context=context, horizon=work.horizon_fc, n_cutoffs=settings.backtest_cutoffs,
+                step=work.step, n_paths=settings.backtest_paths, service_level=float(work.service_levels[i]),
                 rng=series_rng(settings.seed, location_id, drug_id, 1),
-                precomputed={GLOBAL_GBM: global_folds.get(i, {})},
+                precomputed={GLOBAL_GBM: work.global_folds.get(i, {})},
             ) if candidates else []
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance) if scores else None
         if best is None:
@@ -286,62 +396,63 @@ def _forecast_panel(
             if s.model == best:
                 fold = last_cutoffs.index(s.cutoff)
                 pit_rows.extend((best, fold, h + 1, u) for h, u in enumerate(s.pits))
+    return _Selected(score_rows, pit_rows, chosen)
 
-    # Pass 2: recalibrate quantiles per model from the chosen models' PITs.
-    # Two maps: the par level reads demand over the next days, so it is calibrated on the first
-    # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
-    if reuse:
-        chosen, calibration, calibration_all = list(reuse.chosen), reuse.near, reuse.all
-        calibration_report = pd.DataFrame()
-    else:
-        pits = pd.DataFrame(pit_rows, columns=["model", "fold", "horizon", "pit"])
-        targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
-        near = pits[pits["horizon"] <= settings.calibration_horizon_periods]
-        calibration, near_report = fit_calibration(near, targets)
-        calibration_all, all_report = fit_calibration(pits, targets)
-        calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
-                                       ignore_index=True)
 
-    # Pass 3: final fit on the whole history, quantiles at the recalibrated levels.
+def _pits(selected: list[_Selected], settings: ForecastSettings, near: bool) -> pd.DataFrame:
+    """The chosen models' backtest PITs, pooled over batches; ``near``: only the first periods of each fold.
+
+    Two maps come from these: the par level reads demand over the next days, so it is calibrated on
+    the first periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
+    """
+    pits = pd.DataFrame([row for part in selected for row in part.pit_rows],
+                        columns=["model", "fold", "horizon", "pit"])
+    return pits[pits["horizon"] <= settings.calibration_horizon_periods] if near else pits
+
+
+def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibration,
+                   everywhere: Calibration) -> _FinalWork:
+    """The horizon and calendar shared by every series, and the global model fitted on the whole panel."""
+    settings, window, as_of = work.settings, work.window, work.as_of
+    period = settings.period
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
-    horizon = max(horizon_fc, calendar.periods_to_cover(as_of, period, longest))
+    horizon = max(work.horizon_fc, calendar.periods_to_cover(as_of, period, longest))
     calendar_days = 7 * max(window.calendar_weeks - 1, 0) + longest
     horizon_paths = max(horizon, calendar.periods_to_cover(as_of, period, calendar_days))
     uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
-        name == COMBINATION and GLOBAL_GBM in contexts[i].members)]
+        name == COMBINATION and GLOBAL_GBM in work.contexts[i].members)]
     if uses_global:
-        model = fit_global(histories, contexts, horizon_paths, season_length, settings.seed)
+        season_length = calendar.SEASON_LENGTH[period]
+        model = fit_global(work.histories, work.contexts, horizon_paths, season_length, settings.seed)
         points = model.predict_points(uses_global, horizon_paths)
         for i in uses_global:
-            contexts[i] = replace(contexts[i], global_sampler=partial(model.sample_paths, i, point=points.get(i)))
+            work.contexts[i] = replace(work.contexts[i], global_sampler=partial(model.sample_paths, i,
+                                                                                point=points.get(i)))
     starts = calendar.forecast_period_starts(as_of, period, horizon_paths)
-    day_after = as_of + timedelta(days=1)
+    windows = DayWindows(starts, period, as_of + timedelta(days=1))
+    return _FinalWork(work, chosen, near, everywhere, horizon, horizon_paths, starts, windows)
+
+
+def _forecast_batch(final: _FinalWork, batch: list[int]) -> tuple[list[pd.DataFrame], list[tuple], list[pd.DataFrame]]:
+    """Pass 3 for ``batch``: fit the chosen model on the whole history, simulate, read the quantiles at the
+    recalibrated levels: per period, and over L and L + R (this week and each calendar week)."""
+    work, window = final.work, final.work.window
     forecast_rows, protection_rows, calendar_rows = [], [], []
-    windows = DayWindows(starts, period, day_after)
-    for i, (location_id, drug_id) in enumerate(keys):
-        y = histories[i]
-        result = forecast_series(y, horizon_paths, contexts[i], settings,
-                                 series_rng(settings.seed, location_id, drug_id), chosen[i])
-        forecast_rows.append(_period_frame(location_id, drug_id, starts[:horizon], result, calibration_all))
-        level = calibration.level(result.model, float(service_levels[i]))
+    for i in batch:
+        location_id, drug_id = work.keys[i]
+        y = work.histories[i]
+        service_level = float(work.service_levels[i])
+        result = forecast_series(y, final.horizon_paths, work.contexts[i], work.settings,
+                                 series_rng(work.settings.seed, location_id, drug_id), final.chosen[i])
+        forecast_rows.append(_period_frame(location_id, drug_id, final.starts[: final.horizon], result,
+                                           final.everywhere))
+        level = final.near.level(result.model, service_level)
         protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
-                                               windows, level, float(service_levels[i])))
+                                               final.windows, level, service_level))
         if window.calendar_weeks:
             calendar_rows.append(_calendar_frame(location_id, drug_id, result, int(window.lead_time_days[i]), window,
-                                                 windows, level))
-    keys_frame = panel.keys.reset_index(drop=True)
-    return PanelForecast(
-        forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
-        pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
-        protection=pd.DataFrame(protection_rows, columns=PROTECTION_COLUMNS),
-        calendar=pd.concat(calendar_rows, ignore_index=True) if calendar_rows else
-        pd.DataFrame(columns=CALENDAR_COLUMNS),
-        classes=pd.concat([keys_frame, pd.DataFrame(classes_by_series, index=keys_frame.index)], axis=1),
-        scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
-                                                 "scaled_pinball", "coverage_q95", "chosen"]),
-        calibration=calibration_report,
-        selection=Selection(tuple(map(tuple, keys)), tuple(chosen), calibration, calibration_all),
-    )
+                                                 final.windows, level))
+    return forecast_rows, protection_rows, calendar_rows
 
 
 def fit_global(histories, contexts, horizon: int, season_length: int, seed: int) -> GlobalGBM:

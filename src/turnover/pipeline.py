@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from turnover import calendar, schema
+from turnover import calendar, schema, tracking
+from turnover.digest import RunDigest
 from turnover.expiry import usage_curves
-from turnover.forecast import ProtectionWindow, forecast_panel
+from turnover.forecast import BatchMap, ProtectionWindow, forecast_panel, serial_map
 from turnover.io import demand as demand_io
 from turnover.io import outputs
+from turnover.io import tracking as tracking_io
 from turnover.io.demo import DemoFiles, demo_files, write_demo
+from turnover.io.digest import read_digest
 from turnover.io.ingest import LoadReport, load_dispensing
 from turnover.io.reference import (
     load_catalog,
@@ -32,11 +36,12 @@ from turnover.io.reference import (
     read_reference,
 )
 from turnover.io.signals import load_signal, read_signals
-from turnover.io.warehouse import open_warehouse
+from turnover.io.warehouse import file_sha256, open_warehouse
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
 from turnover.recalls import match_recalls
 from turnover.replay import ReplayResult, ReplaySettings, run_replay
+from turnover.report import render_html
 from turnover.settings import Settings
 from turnover.shortages import alternatives
 from turnover.stock import project_stock
@@ -162,6 +167,60 @@ def list_runs(settings: Settings, limit: int = 20):
         return outputs.read_runs(con, limit)
 
 
+def record_run(settings: Settings, run_id: str, **fields) -> None:
+    """Keep what the run saw and did on its record (``outputs.RUN_RECORD_FIELDS``)."""
+    with open_warehouse(settings.warehouse_path) as con:
+        outputs.record_run(con, run_id, **fields)
+
+
+def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
+    """Score earlier runs' forecasts against the periods dispensed since, keep the scores, and flag the series
+    whose recent errors drifted beyond their backtest error. Run after ``build_demand`` (it reads the actuals
+    from the demand series built for ``as_of``)."""
+    period = settings.forecast.period
+    with open_warehouse(settings.warehouse_path) as con:
+        runs = tracking_io.read_completed_runs(con, period)
+        earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of, settings.forecast.horizon_weeks)
+        scores = tracking.score_forecasts(tracking_io.read_forecasts(con, earlier), tracking_io.read_actuals(con),
+                                          as_of, period)
+        tracking_io.replace_scores(con, earlier, calendar.last_history_start(as_of, period), scores, run_id)
+        window_days = 7 * (settings.tracking.drift_window_periods + settings.forecast.horizon_weeks) + 31
+        recent = tracking_io.read_scores(con, since=as_of - timedelta(days=window_days))
+        backtest_mase = tracking_io.read_backtest_mase(con, sorted(recent["forecast_run_id"].unique()))
+        flags = tracking.drift_flags(recent, backtest_mase, settings.tracking)
+        outputs.write_run_table(con, schema.DRIFT_FLAGS, run_id, flags)
+        scored = {"forecast_runs": sorted(scores["forecast_run_id"].unique().tolist()), "periods": len(scores),
+                  "drift_flags": len(flags)}
+        outputs.record_run(con, run_id, scored=scored)
+    log.info("forecast vs actual: scored %d periods of %d earlier runs; %d drift flags", len(scores),
+             len(scored["forecast_runs"]), len(flags))
+    return scored
+
+
+def input_records(loads: list[LoadReport], reference: dict[str, str | Path | None]) -> list[dict]:
+    """What the run read, for its record: each dispensing file with its hash and row accounting, and each
+    reference file with its hash."""
+    records = [{"kind": "dispensing", "path": r.file_path, "sha256": r.file_sha256, "rows_read": r.rows_read,
+                "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected, "already_loaded": r.already_loaded}
+               for r in loads]
+    records += [{"kind": kind, "path": str(path), "sha256": file_sha256(path)}
+                for kind, path in reference.items() if path]
+    return records
+
+
+def row_accounting(loads: list[LoadReport]) -> dict[str, int]:
+    """Rows read, loaded and rejected by this run's loads (files already loaded add nothing)."""
+    fresh = [r for r in loads if not r.already_loaded]
+    return {"rows_read": sum(r.rows_read for r in fresh), "rows_loaded": sum(r.rows_loaded for r in fresh),
+            "rows_rejected": sum(r.rows_rejected for r in fresh)}
+
+
+def run_digest(settings: Settings, run_id: str) -> RunDigest:
+    """The run's totals, biggest par changes, flags and plotted series (read-only)."""
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        return read_digest(con, run_id)
+
+
 def build_demand(settings: Settings, as_of: date) -> int:
     """Rebuild the demand series and the series list for ``as_of``, with each series' service tier and
     shortage adjustments; returns the series count."""
@@ -172,8 +231,12 @@ def build_demand(settings: Settings, as_of: date) -> int:
     return n
 
 
-def forecast(settings: Settings, run_id: str, as_of: date) -> int:
-    """Classify, backtest, choose and forecast every series; store every frame; returns the series count."""
+def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap = serial_map) -> int:
+    """Classify, backtest, choose and forecast every series; store every frame; returns the series count.
+
+    The per-series work runs in batches of ``settings.execution.batch_series`` through ``map_batches``
+    (one after another here by default; the flow passes its task runner's map).
+    """
     with open_warehouse(settings.warehouse_path) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
@@ -184,8 +247,10 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
         service_level=series["service_level"].to_numpy(dtype=float),
         calendar_weeks=settings.policy.par_calendar_weeks,
     )
-    result = forecast_panel(panel, window, as_of, settings.forecast, signals)
+    result = forecast_panel(panel, window, as_of, settings.forecast, signals, map_batches=map_batches,
+                            batch_series=settings.execution.batch_series)
     protection = result.protection.assign(review_period_days=settings.policy.review_period_days)
+    models = protection["model"].value_counts().sort_index()
     with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_table(con, schema.FORECAST, run_id, result.forecast)
         outputs.write_run_table(con, schema.PROTECTION_DEMAND, run_id, protection)
@@ -193,6 +258,7 @@ def forecast(settings: Settings, run_id: str, as_of: date) -> int:
         outputs.write_run_table(con, schema.DEMAND_CLASS, run_id, result.classes)
         outputs.write_run_table(con, schema.BACKTEST_SCORES, run_id, result.scores)
         outputs.write_run_table(con, schema.CALIBRATION, run_id, result.calibration)
+        outputs.record_run(con, run_id, models={str(k): int(v) for k, v in models.items()})
     log.info("forecast %d series", len(protection))
     return len(protection)
 
@@ -260,7 +326,7 @@ def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
-    lot, quarantine list and shortages, each named with ``as_of``."""
+    lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them."""
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
@@ -287,6 +353,8 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
         for location, rows in pars.groupby("location_id", sort=True):
             name = f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"
             written.append(outputs.write_csv_atomic(rows, out / "by_location" / name))
+        digest = replace(read_digest(con, run_id), outputs=tuple(str(p) for p in written))
+        written.append(outputs.write_text_atomic(render_html(digest), out / f"report_{stamp}.html"))
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written
 

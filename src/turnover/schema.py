@@ -40,6 +40,8 @@ LOTS = "marts.lots"
 QUARANTINE = "marts.quarantine"
 RECALL_AUDIT = "marts.recall_audit"  # append-only
 SHORTAGE_FLAGS = "marts.shortages"
+FORECAST_ACCURACY = "marts.forecast_accuracy"  # forecast vs actual, kept across runs
+DRIFT_FLAGS = "marts.drift_flags"
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.

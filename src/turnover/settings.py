@@ -208,6 +208,36 @@ class PolicySettings(BaseModel):
         return self
 
 
+class ExecutionSettings(BaseModel):
+    """Where the per-series work runs: in this process (default) or on a Dask cluster through Prefect."""
+
+    dask_address: str | None = Field(
+        None, description="Address of an existing Dask scheduler (tcp://host:8786): batches of series run there."
+    )
+    dask_workers: int = Field(
+        0, ge=0, le=256, description="Without an address: start a local Dask cluster with this many worker processes "
+        "(0: no cluster, the batches run in the flow's process)."
+    )
+    batch_series: int = Field(64, ge=1, le=100_000, description="Series per batch (one task per batch).")
+
+    @property
+    def uses_dask(self) -> bool:
+        return bool(self.dask_address) or self.dask_workers > 0
+
+
+class TrackingSettings(BaseModel):
+    """Forecast-vs-actual tracking: how recent errors are compared with the backtest's."""
+
+    drift_window_periods: int = Field(8, ge=1, le=104, description="Latest scored periods a drift flag looks at.")
+    drift_min_periods: int = Field(4, ge=1, description="Scored periods a series needs before it can be flagged.")
+    drift_ratio: float = Field(
+        1.5, gt=1.0, description="Flag a drug whose recent MASE exceeds this multiple of its backtest MASE."
+    )
+    drift_min_mase: float = Field(
+        1.0, ge=0, description="...and whose recent MASE is at least this (no flag while it beats the naive forecast)."
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a run. Build it with :func:`load_settings`."""
 
@@ -219,6 +249,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: D102

@@ -58,8 +58,16 @@ def record_summary(con: duckdb.DuckDBPyConnection, run_id: str, summary: dict) -
 
 
 def read_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
-    row = con.execute(f"select summary from {schema.RUNS} where run_id = ?", [run_id]).fetchone()
-    return json.loads(row[0]) if row and row[0] else {}
+    """The run's totals, with its forecast-vs-actual figures when it scored any."""
+    rows = con.execute(f"select summary, scored from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
+    if not rows:
+        return {}
+    row = rows[0]
+    summary = json.loads(row[0]) if row[0] else {}
+    if row[1]:
+        scored = json.loads(row[1])
+        summary |= {"forecast_periods_scored": scored.get("periods", 0), "drift_flags": scored.get("drift_flags", 0)}
+    return summary
 
 
 def append_recall_audit(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date, quarantine: pd.DataFrame) -> int:
@@ -88,11 +96,30 @@ def append_recall_audit(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date
     return added
 
 
+RUN_RECORD_FIELDS = ("package_version", "parameters", "inputs", "rows_read", "rows_loaded", "rows_rejected",
+                     "step_seconds", "models", "scored")
+
+
+def record_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields: object) -> None:
+    """Keep what the run saw and did on its record (``RUN_RECORD_FIELDS``; dicts and lists as JSON)."""
+    unknown = set(fields) - set(RUN_RECORD_FIELDS)
+    if unknown:
+        raise ValueError(f"not a run record field: {sorted(unknown)}")
+    for name, value in fields.items():  # names are checked against the constant above
+        value = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+        con.execute(f"update {schema.RUNS} set {name} = ? where run_id = ?", [value, run_id])
+
+
 def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
-    """The latest runs, newest first."""
+    """The latest runs, newest first, with what each read and scored."""
     return con.execute(
-        f"select run_id, as_of, period, status, started_at, finished_at, n_series, outputs from {schema.RUNS} "
-        "order by started_at desc limit ?", [limit]).df()
+        f"""
+        select r.run_id, r.as_of, r.period, r.status, r.started_at, r.finished_at, r.n_series, r.package_version,
+               r.rows_read, r.rows_loaded, r.rows_rejected, r.step_seconds, r.models, r.inputs, r.parameters,
+               r.scored, r.outputs, r.summary
+        from {schema.RUNS} r
+        order by r.started_at desc limit ?
+        """, [limit]).df()
 
 
 def write_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pd.DataFrame) -> int:
@@ -126,14 +153,25 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
     (ids and NDCs stay text with their leading zeros in tools that honour quoting), formulas
     neutralised, dates ISO.
     """
+    return _write_atomic(path, "utf-8-sig", lambda handle: neutralise_formulas(frame).to_csv(
+        handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d"))
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return _write_atomic(path, "utf-8", lambda handle: handle.write(text))
+
+
+def _write_atomic(path: str | Path, encoding: str, write) -> Path:
+    """``write(handle)`` into a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8-sig", newline="", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        "w", encoding=encoding, newline="", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
         with handle:
-            neutralise_formulas(frame).to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d")
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)

@@ -335,3 +335,50 @@ alter table marts.par_levels add column if not exists turns_current double;
 alter table marts.par_levels add column if not exists days_on_hand_current double;
 alter table marts.par_levels add column if not exists slow_mover boolean;
 alter table marts.par_levels add column if not exists overstock boolean;
+
+-- Run history (issue 5): what each run saw, did and wrote.
+alter table marts.runs add column if not exists package_version varchar;
+alter table marts.runs add column if not exists parameters json;     -- the flow's parameters
+alter table marts.runs add column if not exists inputs json;         -- [{kind, path, sha256, rows_read, ...}]
+alter table marts.runs add column if not exists rows_read bigint;    -- dispensing rows this run read ...
+alter table marts.runs add column if not exists rows_loaded bigint;  -- ... loaded ...
+alter table marts.runs add column if not exists rows_rejected bigint; -- ... and rejected (read = loaded + rejected)
+alter table marts.runs add column if not exists step_seconds json;   -- {step: wall seconds}
+alter table marts.runs add column if not exists models json;         -- {model: series that chose it}
+alter table marts.runs add column if not exists scored json;         -- forecast vs actual: {forecast_runs, periods, drift_flags}
+
+-- Forecast vs actual: an earlier run's forecast period, scored once it is dispensed. Rescored (replaced
+-- per forecast run) while its periods complete, so re-sent dispensing is reflected.
+create table if not exists marts.forecast_accuracy (
+    forecast_run_id   varchar not null,
+    forecast_as_of    date not null,
+    location_id       varchar not null,
+    drug_id           varchar not null,
+    period_start      date not null,
+    horizon_periods   integer not null,   -- 1 = the first period after the forecast's as-of
+    model             varchar,
+    demand_class      varchar,
+    actual_units      double not null,
+    mean_units        double,
+    q50_units         double,
+    q80_units         double,
+    q90_units         double,
+    q95_units         double,
+    q99_units         double,
+    abs_error_units   double,
+    scaled_abs_error  double,             -- |error| / in-sample MAE of the seasonal naive (as the backtest's MASE)
+    scored_by_run_id  varchar not null,
+    scored_at         timestamp not null
+);
+
+-- Series whose recent forecast errors drifted beyond their backtest error, per run.
+create table if not exists marts.drift_flags (
+    run_id          varchar not null,
+    location_id     varchar not null,
+    drug_id         varchar not null,
+    model           varchar,
+    scored_periods  integer,
+    recent_mase     double,
+    backtest_mase   double,
+    mase_ratio      double
+);

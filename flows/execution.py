@@ -1,0 +1,84 @@
+"""Where the per-series work runs: batches of series as Prefect tasks on a task runner chosen by settings.
+
+In-process by default (one batch after another, in a worker thread of this process). With
+``[execution] dask_address`` the batches run on that Dask cluster, and with ``dask_workers = N`` on a
+local cluster of N worker processes, both through ``prefect-dask``'s task runner. Only the batches go
+there: the warehouse reads and writes stay in the flow's process (one writer).
+
+Whatever runs them, the results are the same: the batches only hold per-series work, and every
+series' random draws are seeded from its own ids (``turnover.forecast``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from turnover.forecast import BatchMap
+from turnover.settings import ExecutionSettings
+
+#: ``turnover run`` draws its progress bar from this logger's records (``extra``: step, done, total).
+progress_log = logging.getLogger("turnover.progress")
+
+
+@task(cache_policy=NO_CACHE, retries=1, task_run_name="series batch {batch_label}")
+def series_batch(work: Callable[[list[int]], Any], batch: list[int], batch_label: str) -> Any:
+    """One batch of per-series work: pure (reads and writes nothing), so a retry is safe."""
+    return work(batch)
+
+
+def task_runner(execution: ExecutionSettings):
+    """The task runner the batches go to: in-process, an existing Dask cluster, or a local one."""
+    if not execution.uses_dask:
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if execution.dask_address:
+        return DaskTaskRunner(address=execution.dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": execution.dask_workers, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
+
+
+@contextmanager
+def api_url_for_local_workers(execution: ExecutionSettings) -> Iterator[None]:
+    """Local Dask workers inherit this process's environment when they start: point them at the Prefect API
+    this flow uses (else each starts a temporary server of its own, 15-30 s apiece)."""
+    if not execution.dask_workers or execution.dask_address or os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url)
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def on_task_runner(execution: ExecutionSettings) -> BatchMap:
+    """A ``BatchMap`` that runs each batch as a ``series_batch`` task on ``task_runner(execution)``, reporting
+    progress over series as batches complete, and returns the results in batch order."""
+
+    def map_batches(work: Callable[[list[int]], Any], batches: list[list[int]], step: str) -> list[Any]:
+        total = sum(len(b) for b in batches)
+        done = 0
+        with api_url_for_local_workers(execution), task_runner(execution) as runner:
+            futures = [runner.submit(series_batch, {"work": work, "batch": batch,
+                                                    "batch_label": f"{step} {k + 1}/{len(batches)}"})
+                       for k, batch in enumerate(batches)]
+            results = []
+            for batch, future in zip(batches, futures, strict=True):
+                results.append(future.result())
+                done += len(batch)
+                progress_log.info("%s: %d of %d series", step, done, total,
+                                  extra={"step": step, "done": done, "total": total})
+        return results
+
+    return map_batches

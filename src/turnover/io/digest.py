@@ -1,0 +1,121 @@
+"""Reading one run's digest from the warehouse: totals, par changes since the previous run, flags, and the
+plotted series' history, forecast and par levels (``turnover.digest.RunDigest``)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from turnover import schema
+from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, HISTORY_COLUMNS, PAR_COLUMNS, RunDigest
+from turnover.io.outputs import read_run_table, read_summary
+from turnover.io.tracking import read_scores
+from turnover.tracking import accuracy
+
+MAX_CHANGES = 10  # par changes listed (and plotted), biggest first
+HISTORY_PERIODS = 104  # periods of history drawn per plotted series
+
+
+def read_digest(con: duckdb.DuckDBPyConnection, run_id: str) -> RunDigest:
+    """The digest of ``run_id`` (after its par levels are set)."""
+    run = con.execute(f"select as_of, period, outputs, scored from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
+    if not run:
+        raise ValueError(f"no run {run_id!r} in the warehouse")
+    as_of, period, written, scored = run[0]
+    previous = con.execute(
+        f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
+        "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
+    previous = previous[0] if previous else None
+    pars = read_run_table(con, schema.PAR_LEVELS, run_id)
+    before = read_run_table(con, schema.PAR_LEVELS, previous[0]) if previous else pars.iloc[0:0]
+    changes = par_changes(pars, before)
+    flags = read_flags(con, run_id, pars)
+    digest_keys = list(dict.fromkeys([*zip(changes["location_id"], changes["drug_id"], strict=True),
+                                      *zip(flags["location_id"], flags["drug_id"], strict=True)]))
+    scored = json.loads(scored) if scored else {}
+    scores = read_scores(con, since=None)
+    scores = scores[scores["forecast_run_id"].isin(scored.get("forecast_runs", []))]
+    return RunDigest(
+        run_id=run_id, as_of=as_of, period=period, totals=read_summary(con, run_id),
+        changes=changes, flags=flags, history=_history(con, digest_keys),
+        forecast=_keep(read_run_table(con, schema.FORECAST, run_id), digest_keys),
+        pars=_keep(pars, digest_keys)[list(PAR_COLUMNS)], outputs=tuple(written or ()),
+        accuracy=accuracy(scores, ["model"]), previous_run_id=previous[0] if previous else None,
+        previous_as_of=previous[1] if previous else None,
+    )
+
+
+def par_changes(pars: pd.DataFrame, before: pd.DataFrame, limit: int = MAX_CHANGES) -> pd.DataFrame:
+    """The series whose par moved most since ``before``, by value moved (units where there is no unit cost)."""
+    if before.empty:
+        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    merged = pars.merge(before[["location_id", "drug_id", "par_level_units"]].rename(
+        columns={"par_level_units": "previous_par_units"}), on=["location_id", "drug_id"], how="inner")
+    merged["change_units"] = merged["par_level_units"] - merged["previous_par_units"]
+    previous = merged["previous_par_units"].to_numpy(dtype=float)
+    merged["change_pct"] = np.where(previous > 0, 100 * merged["change_units"] / np.where(previous > 0, previous, 1),
+                                    np.nan)
+    cost = merged["unit_cost"].astype(float).fillna(1.0) if "unit_cost" in merged else 1.0
+    merged["moved"] = (merged["change_units"] * cost).abs()
+    moved = merged[merged["change_units"] != 0].sort_values(["moved", "location_id", "drug_id"],
+                                                           ascending=[False, True, True])
+    return moved.head(limit)[list(CHANGE_COLUMNS)].reset_index(drop=True)
+
+
+def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame) -> pd.DataFrame:
+    """Recalls, shortages, expiry and drift flags of the run, one row per series and flag."""
+    names = pars[["location_id", "drug_id", "drug_name"]]
+    rows = []
+    quarantine = read_run_table(con, schema.QUARANTINE, run_id)
+    for r in quarantine.itertuples(index=False):
+        rows.append((r.location_id, r.drug_id, "recall",
+                     f"lot {r.lot or '(no lot on record)'}: {r.units:g} units quarantined, recall {r.recall_number} "
+                     f"({r.classification})"))
+    for r in read_run_table(con, schema.SHORTAGE_FLAGS, run_id).itertuples(index=False):
+        alternatives = f"; alternatives: {r.alternatives}" if r.alternatives else "; no alternative in stock"
+        rows.append((r.location_id, r.drug_id, "shortage", f"FDA shortage ({r.shortage_status}){alternatives}"))
+    lots = read_run_table(con, schema.LOTS, run_id)
+    at_risk = lots[(lots["projected_waste_units"].fillna(0) > 0) | (lots["status"] == "expired")]
+    for (location_id, drug_id), group in at_risk.groupby(["location_id", "drug_id"], sort=True):
+        expired = group.loc[group["status"] == "expired", "units"].sum()
+        waste = group["projected_waste_units"].fillna(0).sum()
+        value = group["projected_waste_value"].fillna(0).sum()
+        parts = ([f"{expired:g} units expired"] if expired else []) + (
+            [f"{waste:,.0f} units projected to expire unused (value {value:,.2f})"] if waste else [])
+        rows.append((location_id, drug_id, "expiry", "; ".join(parts)))
+    for r in read_run_table(con, schema.DRIFT_FLAGS, run_id).itertuples(index=False):
+        rows.append((r.location_id, r.drug_id, "drift",
+                     f"{r.model}: recent MASE {r.recent_mase:.2f} over {r.scored_periods} periods vs backtest "
+                     f"{r.backtest_mase:.2f} ({r.mase_ratio:.1f}x)"))
+    flags = pd.DataFrame(rows, columns=["location_id", "drug_id", "flag", "detail"])
+    flags = flags.merge(names, on=["location_id", "drug_id"], how="left")
+    return flags[list(FLAG_COLUMNS)].reset_index(drop=True)
+
+
+def _keep(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    wanted = pd.MultiIndex.from_tuples(keys, names=["location_id", "drug_id"]) if keys else None
+    if wanted is None:
+        return frame.iloc[0:0].reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(frame[["location_id", "drug_id"]])
+    return frame[index.isin(wanted)].reset_index(drop=True)
+
+
+def _history(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    """The last ``HISTORY_PERIODS`` periods of demand of ``keys`` (the demand series as built for the run)."""
+    if not keys:
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    wanted = pd.DataFrame(keys, columns=["location_id", "drug_id"])
+    con.register("_digest_keys", wanted)
+    try:
+        return con.execute(
+            f"""
+            select location_id, drug_id, period_start, units as demand_units
+            from {schema.DEMAND_SERIES} d semi join _digest_keys k using (location_id, drug_id)
+            qualify row_number() over (partition by location_id, drug_id order by period_start desc) <= ?
+            order by 1, 2, 3
+            """, [HISTORY_PERIODS]).df()
+    finally:
+        con.unregister("_digest_keys")
