@@ -30,7 +30,7 @@ progress_log = logging.getLogger("turnover.progress")
 
 
 @task(cache_policy=NO_CACHE, retries=1, task_run_name="series batch {batch_label}")
-def series_batch(work: Callable[[list[int]], Any], batch: list[int], batch_label: str) -> Any:
+def series_batch(work: Callable[[Any], Any], batch: Any, batch_label: str) -> Any:
     """One batch of per-series work: pure (reads and writes nothing), so a retry is safe."""
     return work(batch)
 
@@ -66,7 +66,7 @@ def on_task_runner(execution: ExecutionSettings) -> BatchMap:
     """A ``BatchMap`` that runs each batch as a ``series_batch`` task on ``task_runner(execution)``, reporting
     progress over series as batches complete, and returns the results in batch order."""
 
-    def map_batches(work: Callable[[list[int]], Any], batches: list[list[int]], step: str) -> list[Any]:
+    def map_batches(work: Callable[[Any], Any], batches: list[Any], step: str) -> list[Any]:
         total = sum(len(b) for b in batches)
         done = 0
         with api_url_for_local_workers(execution), task_runner(execution) as runner:

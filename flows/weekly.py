@@ -9,6 +9,7 @@ runs as batch tasks on the task runner ``[execution]`` names (``flows.execution`
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +24,11 @@ from turnover.digest import to_markdown
 from turnover.io.ingest import LoadReport
 from turnover.runlog import StepClock
 from turnover.settings import Settings, load_settings
+
+# Prefect hands the domain's records (PREFECT_LOGGING_EXTRA_LOGGERS=turnover) to the run logs, but leaves the
+# logger at the root's level (WARNING): the steps' INFO lines would never reach Prefect's UI.
+if logging.getLogger("turnover").level == logging.NOTSET:
+    logging.getLogger("turnover").setLevel(logging.INFO)
 
 
 @task(cache_policy=NO_CACHE)

@@ -100,7 +100,7 @@ def run_replay(db_path: str, start, end, replay_settings: ReplaySettings):
 replay_settings = ReplaySettings()
 result = run_replay(db_path, start, end, replay_settings)
 per_series = result.per_series.merge(names, on=["location_id", "drug_id"], how="left")
-print(f"{result.weeks} weekly reviews, {per_series['drug_id'].groupby(per_series['policy']).size().iloc[0]} series per policy")
+print(f"{result.weeks} weekly reviews, {len(per_series) // per_series['policy'].nunique()} series per policy")
 
 # %% [markdown]
 # ## Totals, side by side
@@ -137,10 +137,13 @@ plt.show()
 # ## Series by series
 #
 # Each point is one location x drug. Left: average stock held under a rule (x) and under
-# `turnover` (y), in value, log scales; points below the diagonal hold less with `turnover`.
-# Right: fill rate under the rule (x) and under `turnover` (y); points above the diagonal served
-# more of their demand. A drug low on the right and low on the left is one where `turnover` saved
-# stock at the cost of service: look at its reason in the par levels.
+# `turnover` (y), in value, log scales; points below the diagonal hold less with `turnover`
+# (series holding nothing under one of the policies, such as dead items, are left out and counted
+# in the title). Right: the share of demand left unmet, in %, under the rule (x) and under
+# `turnover` (y); points above the diagonal lost more sales with `turnover`. The unmet axis is
+# linear up to 1 % and logarithmic beyond, so the many series at 0 stay visible. A point high on
+# the right and low on the left is a drug where `turnover` saved stock at the cost of service:
+# look at its reason in the par levels.
 
 
 # %%
@@ -150,21 +153,32 @@ def side_by_side(per_series: pd.DataFrame, metric: str, baseline: str) -> pd.Dat
     return wide[[baseline, "turnover"]].dropna()
 
 
+def plot_on_hand(ax, per_series: pd.DataFrame, baseline: str) -> None:
+    value = side_by_side(per_series, "avg_on_hand_value", baseline)
+    held = value[(value > 0).all(axis=1)]
+    ax.scatter(held[baseline], held["turnover"], s=12, alpha=0.6)
+    limits = [held.min().min(), held.max().max()]
+    ax.plot(limits, limits, color="black", ls=":", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel=f"{baseline}: average on-hand value",
+           ylabel="turnover: average on-hand value", title=f"stock held ({len(value) - len(held)} series with none left out)")
+
+
+def plot_unmet(ax, per_series: pd.DataFrame, baseline: str) -> None:
+    unmet_percent = 100 * (1 - side_by_side(per_series, "fill_rate", baseline))
+    ax.scatter(unmet_percent[baseline], unmet_percent["turnover"], s=12, alpha=0.6, color="tab:red")
+    top = max(unmet_percent.max().max(), 1.0) * 1.2
+    ax.plot([0, top], [0, top], color="black", ls=":", lw=1)
+    ax.set_xscale("symlog", linthresh=1)  # linear to 1 %, log beyond: the zeros stay on the plot
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set(xlim=(-0.05, top), ylim=(-0.05, top), xlabel=f"{baseline}: demand unmet (%)",
+           ylabel="turnover: demand unmet (%)", title="demand left unmet")
+
+
 baselines = [p for p in result.totals["policy"] if p != "turnover"]
 fig, axes = plt.subplots(len(baselines), 2, figsize=(11, 4.5 * len(baselines)), squeeze=False)
 for row, baseline in enumerate(baselines):
-    value = side_by_side(per_series, "avg_on_hand_value", baseline).clip(lower=0.01)
-    ax = axes[row, 0]
-    ax.scatter(value[baseline], value["turnover"], s=12, alpha=0.6)
-    limits = [value.min().min(), value.max().max()]
-    ax.plot(limits, limits, color="black", ls=":", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel=f"{baseline}: average on-hand value", ylabel="turnover: average on-hand value")
-    fill = side_by_side(per_series, "fill_rate", baseline)
-    ax = axes[row, 1]
-    ax.scatter(fill[baseline], fill["turnover"], s=12, alpha=0.6, color="tab:green")
-    ax.plot([0, 1], [0, 1], color="black", ls=":", lw=1)
-    low = max(0.0, min(fill.min().min(), 0.9) - 0.02)
-    ax.set(xlim=(low, 1.005), ylim=(low, 1.005), xlabel=f"{baseline}: fill rate", ylabel="turnover: fill rate")
+    plot_on_hand(axes[row, 0], per_series, baseline)
+    plot_unmet(axes[row, 1], per_series, baseline)
 fig.tight_layout()
 plt.show()
 

@@ -54,7 +54,7 @@ from turnover.policy import pars_from_quantiles, vital_floor_units
 from turnover.settings import Settings
 
 SERVICE_LEVELS = (0.90, 0.95, 0.97, 0.98, 0.99, 0.995)
-LEAD_TIMES_DAYS = (1, 2, 3, 5, 7)
+LEAD_TIMES_DAYS = (1, 2, 4, 7)
 REVIEW_PERIODS_DAYS = (3, 7, 14)
 SAMPLE_SIZE = 10
 
@@ -186,13 +186,14 @@ def scenario(name: str, value: float, lead_time_days, review_period_days: int, s
 review_days = settings.policy.review_period_days
 run_lead_days = run_pars["lead_time_days"].to_numpy()
 tiers = run_pars["service_level"].to_numpy(dtype=float)
+baseline = scenario("run tiers", np.nan, run_lead_days, review_days, tiers)
 scenarios = pd.concat([
-    scenario("run tiers", np.nan, run_lead_days, review_days, tiers),
+    baseline,
     *(scenario("service level", level, run_lead_days, review_days, level) for level in SERVICE_LEVELS),
     *(scenario("lead time days", days, days, review_days, tiers) for days in LEAD_TIMES_DAYS),
-    *(scenario("review period days", days, run_lead_days, days, tiers) for days in REVIEW_PERIODS_DAYS),
+    *(scenario("review period days", days, run_lead_days, days, tiers) if days != review_days
+      else baseline.assign(scenario="review period days", value=days) for days in REVIEW_PERIODS_DAYS),
 ], ignore_index=True)
-baseline = scenarios[scenarios["scenario"] == "run tiers"]
 gap = (baseline["par_level_units"].to_numpy() - run_pars["run_par_level_units"].to_numpy()) / np.maximum(
     run_pars["run_par_level_units"].to_numpy(), 1)
 # The run simulated further ahead (for its par calendar), so its draws differ a little from these.

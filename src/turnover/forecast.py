@@ -208,13 +208,14 @@ def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: 
     return f"{chosen} chosen by backtest ({label} {means[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
 
 
-#: ``map_batches(work, batches, step)``: ``work`` over batches of series indices, results in batch order;
-#: ``step`` ("backtest" or "forecast") names the pass for progress. The default runs them one after
-#: another in this process; the flow passes one that runs them as tasks on its task runner.
-BatchMap = Callable[[Callable[[list[int]], Any], list[list[int]], str], list[Any]]
+#: ``map_batches(work, batches, step)``: ``work(batch)`` for each batch (each holds only its own series'
+#: inputs, and ``len(batch)`` is its series count), results in batch order; ``step`` ("backtest" or
+#: "forecast") names the pass for progress. The default runs them one after another in this process;
+#: the flow passes one that runs them as tasks on its task runner.
+BatchMap = Callable[[Callable[[Any], Any], list[Any], str], list[Any]]
 
 
-def serial_map(work: Callable[[list[int]], Any], batches: list[list[int]], step: str = "") -> list[Any]:
+def serial_map(work: Callable[[Any], Any], batches: list[Any], step: str = "") -> list[Any]:
     return [work(batch) for batch in batches]
 
 
@@ -247,7 +248,8 @@ def forecast_panel(
         work = _prepare(panel, window, as_of, settings, signals or {}, reuse)
         batches = batches_of(len(work.keys), batch_series)
         if reuse is None:
-            selected = map_batches(partial(_single_threaded, partial(_select_batch, work)), batches, "backtest")
+            selected = map_batches(partial(_single_threaded, _select_batch), [work.subset(b) for b in batches],
+                                   "backtest")
             chosen = [c for part in selected for c in part.chosen]
             near, near_report = fit_calibration(_pits(selected, settings, near=True), work.targets)
             everywhere, all_report = fit_calibration(_pits(selected, settings, near=False), work.targets)
@@ -258,7 +260,7 @@ def forecast_panel(
             chosen, near, everywhere = list(reuse.chosen), reuse.near, reuse.all
             calibration_report, score_rows = pd.DataFrame(), []
         final = _prepare_final(work, chosen, near, everywhere)
-        parts = map_batches(partial(_single_threaded, partial(_forecast_batch, final)), batches, "forecast")
+        parts = map_batches(partial(_single_threaded, _forecast_batch), [final.subset(b) for b in batches], "forecast")
     keys_frame = panel.keys.reset_index(drop=True)
     forecast_rows = [frame for part in parts for frame in part[0]]
     calendar_rows = [frame for part in parts for frame in part[2]]
@@ -276,7 +278,7 @@ def forecast_panel(
     )
 
 
-def _single_threaded(work: Callable[[list[int]], Any], batch: list[int]) -> Any:
+def _single_threaded(work: Callable[[Any], Any], batch: Any) -> Any:
     """``work(batch)`` with BLAS/OpenMP pools at one thread (also on a Dask worker)."""
     with threadpool_limits(limits=1):
         return work(batch)
@@ -301,6 +303,19 @@ class _PanelWork:
     step: int
     first_forecast: int
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, batch: list[int]) -> _PanelWork:
+        """The same work for the series ``batch`` only (renumbered from 0): what one batch task receives."""
+        levels = self.service_levels[batch]
+        window = replace(self.window, lead_time_days=np.asarray(self.window.lead_time_days)[batch], service_level=levels)
+        return replace(self, keys=[self.keys[i] for i in batch], histories=[self.histories[i] for i in batch],
+                       classes=[self.classes[i] for i in batch], contexts=[self.contexts[i] for i in batch],
+                       candidates=[self.candidates[i] for i in batch],
+                       global_folds={j: self.global_folds[i] for j, i in enumerate(batch) if i in self.global_folds},
+                       service_levels=levels, window=window)
+
 
 @dataclass(frozen=True)
 class _Selected:
@@ -323,6 +338,12 @@ class _FinalWork:
     horizon_paths: int
     starts: list[date]
     windows: DayWindows
+
+    def __len__(self) -> int:
+        return len(self.work)
+
+    def subset(self, batch: list[int]) -> _FinalWork:
+        return replace(self, work=self.work.subset(batch), chosen=[self.chosen[i] for i in batch])
 
 
 def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
@@ -363,13 +384,13 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
                       service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
 
 
-def _select_batch(work: _PanelWork, batch: list[int]) -> _Selected:
-    """Pass 1 for ``batch``: backtest each series' candidates on rolling origins and choose."""
+def _select_batch(work: _PanelWork) -> _Selected:
+    """Pass 1 for a batch: backtest each series' candidates on rolling origins and choose."""
     settings = work.settings
     season_length = calendar.SEASON_LENGTH[settings.period]
     unit = "weeks" if settings.period == "week" else "months"
     score_rows, pit_rows, chosen = [], [], []
-    for i in batch:
+    for i in range(len(work)):
         location_id, drug_id = work.keys[i]
         y, context, candidates = work.histories[i], work.contexts[i], work.candidates[i]
         with quiet_fitting():
@@ -433,12 +454,12 @@ def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibr
     return _FinalWork(work, chosen, near, everywhere, horizon, horizon_paths, starts, windows)
 
 
-def _forecast_batch(final: _FinalWork, batch: list[int]) -> tuple[list[pd.DataFrame], list[tuple], list[pd.DataFrame]]:
-    """Pass 3 for ``batch``: fit the chosen model on the whole history, simulate, read the quantiles at the
+def _forecast_batch(final: _FinalWork) -> tuple[list[pd.DataFrame], list[tuple], list[pd.DataFrame]]:
+    """Pass 3 for a batch: fit the chosen model on the whole history, simulate, read the quantiles at the
     recalibrated levels: per period, and over L and L + R (this week and each calendar week)."""
     work, window = final.work, final.work.window
     forecast_rows, protection_rows, calendar_rows = [], [], []
-    for i in batch:
+    for i in range(len(work)):
         location_id, drug_id = work.keys[i]
         y = work.histories[i]
         service_level = float(work.service_levels[i])
