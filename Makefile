@@ -16,7 +16,17 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/turnover run --demo
 
+# The report test renders the HTML in headless Chromium (Debian's package): installed here when missing and
+# apt-get is usable (root); otherwise that one test is skipped with its reason (CI requires it).
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+
 test: $(BIN)/.installed
+ifeq ($(CHROMIUM),)
+	-@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the report test"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not installed (needs root apt-get): the report's browser test will be skipped"; fi
+endif
 	$(BIN)/ruff check src flows tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
