@@ -62,14 +62,15 @@ def api_url_for_local_workers(execution: ExecutionSettings) -> Iterator[None]:
         os.environ.pop("PREFECT_API_URL", None)
 
 
-def on_task_runner(execution: ExecutionSettings) -> BatchMap:
-    """A ``BatchMap`` that runs each batch as a ``series_batch`` task on ``task_runner(execution)``, reporting
-    progress over series as batches complete, and returns the results in batch order."""
+@contextmanager
+def batches_on_task_runner(execution: ExecutionSettings) -> Iterator[BatchMap]:
+    """A ``BatchMap`` that runs each batch as a ``series_batch`` task on ``task_runner(execution)`` (started once
+    for the block: a local cluster is not started per pass), reporting progress over series as batches
+    complete, and returning the results in batch order."""
+    with api_url_for_local_workers(execution), task_runner(execution) as runner:
 
-    def map_batches(work: Callable[[Any], Any], batches: list[Any], step: str) -> list[Any]:
-        total = sum(len(b) for b in batches)
-        done = 0
-        with api_url_for_local_workers(execution), task_runner(execution) as runner:
+        def map_batches(work: Callable[[Any], Any], batches: list[Any], step: str) -> list[Any]:
+            total, done = sum(len(b) for b in batches), 0
             futures = [runner.submit(series_batch, {"work": work, "batch": batch,
                                                     "batch_label": f"{step} {k + 1}/{len(batches)}"})
                        for k, batch in enumerate(batches)]
@@ -79,6 +80,6 @@ def on_task_runner(execution: ExecutionSettings) -> BatchMap:
                 done += len(batch)
                 progress_log.info("%s: %d of %d series", step, done, total,
                                   extra={"step": step, "done": done, "total": total})
-        return results
+            return results
 
-    return map_batches
+        yield map_batches

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.execution import on_task_runner
+from flows.execution import batches_on_task_runner
 from turnover import __version__, pipeline
 from turnover.digest import to_markdown
 from turnover.io.ingest import LoadReport
@@ -70,7 +70,8 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
 
 @task(cache_policy=NO_CACHE, retries=1)
 def forecast(settings: Settings, run_id: str, as_of: date) -> int:
-    return pipeline.forecast(settings, run_id, as_of, map_batches=on_task_runner(settings.execution))
+    with batches_on_task_runner(settings.execution) as map_batches:
+        return pipeline.forecast(settings, run_id, as_of, map_batches=map_batches)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
