@@ -245,7 +245,7 @@ def forecast_panel(
     one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
-        work = _prepare(panel, window, as_of, settings, signals or {}, reuse)
+        work = _prepare(panel, window, as_of, settings, signals or {}, reuse, map_batches)
         batches = batches_of(len(work.keys), batch_series)
         if reuse is None:
             selected = map_batches(partial(_single_threaded, _select_batch), [work.subset(b) for b in batches],
@@ -347,7 +347,7 @@ class _FinalWork:
 
 
 def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
-             signals: dict[str, dict[int, float]], reuse: Selection | None) -> _PanelWork:
+             signals: dict[str, dict[int, float]], reuse: Selection | None, map_batches: BatchMap) -> _PanelWork:
     """Histories, classes and model contexts per series; sibling profiles and the global model's folds."""
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
@@ -378,7 +378,7 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
         contexts.append(replace(context, members=tuple(candidates)))
     # The global model is backtested once per fold for all series, here, before the batches.
     global_folds = {} if reuse else global_backtest(histories, contexts, candidates_by_series, horizon_fc, step,
-                                                    settings)
+                                                    settings, map_batches)
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
     return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds,
                       service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
@@ -482,29 +482,55 @@ def fit_global(histories, contexts, horizon: int, season_length: int, seed: int)
             histories, [c.origin for c in contexts])
 
 
-def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int,
-                    settings: ForecastSettings) -> dict[int, dict[int, np.ndarray]]:
+def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int, settings: ForecastSettings,
+                    map_batches: BatchMap = serial_map) -> dict[int, dict[int, np.ndarray]]:
     """Fold paths of the global model for every series that lists it: ``{series: {cutoff: paths}}``.
 
     Every series ends the period before the first forecast, so "k periods before the end" is one
     calendar date for all of them: each fold trains one global model on every history cut there.
+    The folds are independent, so they run as batches too (one fold each).
     """
     wanted = [i for i, c in enumerate(candidates_by_series) if GLOBAL_GBM in c]
     if not wanted:
         return {}
-    season_length = contexts[0].season_length
-    folds: dict[int, dict[int, np.ndarray]] = {}
-    for j in range(settings.backtest_cutoffs):
-        back = horizon + j * step
-        cut = [h[: max(len(h) - back, 0)] for h in histories]
-        try:
-            model = fit_global(cut, contexts, horizon, season_length, settings.seed + j)
-        except ValueError:  # too little history this far back
+    folds = [_GlobalFold(j, histories, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
+    paths_by_fold = map_batches(partial(_single_threaded, _global_fold), folds, "global model")
+    out: dict[int, dict[int, np.ndarray]] = {}
+    for fold_paths in paths_by_fold:
+        if fold_paths is None:  # too little history this far back: this fold and the older ones are skipped
             break
-        for i, point in model.predict_points(wanted, horizon).items():
-            rng = series_rng(settings.seed, "global", str(i), 2 + j)
-            folds.setdefault(i, {})[len(cut[i])] = model.sample_paths(i, horizon, settings.backtest_paths, rng, point)
-    return folds
+        for i, (cutoff, paths) in fold_paths.items():
+            out.setdefault(i, {})[cutoff] = paths
+    return out
+
+
+@dataclass(frozen=True)
+class _GlobalFold:
+    """One fold of the global model's backtest: train on every history cut ``horizon + j * step`` from its end."""
+
+    j: int
+    histories: list[np.ndarray]
+    contexts: list[SeriesContext]
+    wanted: list[int]
+    horizon: int
+    step: int
+    settings: ForecastSettings
+
+    def __len__(self) -> int:
+        return 1
+
+
+def _global_fold(fold: _GlobalFold) -> dict[int, tuple[int, np.ndarray]] | None:
+    """``{series: (cutoff, paths)}`` for one fold, or None when there is too little history to train."""
+    settings, back = fold.settings, fold.horizon + fold.j * fold.step
+    cut = [h[: max(len(h) - back, 0)] for h in fold.histories]
+    try:
+        model = fit_global(cut, fold.contexts, fold.horizon, fold.contexts[0].season_length, settings.seed + fold.j)
+    except ValueError:
+        return None
+    return {i: (len(cut[i]), model.sample_paths(i, fold.horizon, settings.backtest_paths,
+                                                series_rng(settings.seed, "global", str(i), 2 + fold.j), point))
+            for i, point in model.predict_points(fold.wanted, fold.horizon).items()}
 
 
 def sibling_profiles(keys, histories, classes, first_forecast: int, season_length: int,
