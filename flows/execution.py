@@ -25,7 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from turnover.forecast import BatchMap
 from turnover.settings import ExecutionSettings
 
-#: ``turnover run`` draws its progress bar from this logger's records (``extra``: step, done, total).
+#: ``turnover run`` draws its progress bar from this logger's records (``extra``: step, done, total, unit).
 progress_log = logging.getLogger("turnover.progress")
 
 
@@ -71,6 +71,7 @@ def batches_on_task_runner(execution: ExecutionSettings) -> Iterator[BatchMap]:
 
         def map_batches(work: Callable[[Any], Any], batches: list[Any], step: str) -> list[Any]:
             total, done = sum(len(b) for b in batches), 0
+            unit = getattr(batches[0], "progress_unit", "series") if batches else "series"
             futures = [runner.submit(series_batch, {"work": work, "batch": batch,
                                                     "batch_label": f"{step} {k + 1}/{len(batches)}"})
                        for k, batch in enumerate(batches)]
@@ -78,8 +79,8 @@ def batches_on_task_runner(execution: ExecutionSettings) -> Iterator[BatchMap]:
             for batch, future in zip(batches, futures, strict=True):
                 results.append(future.result())
                 done += len(batch)
-                progress_log.info("%s: %d of %d series", step, done, total,
-                                  extra={"step": step, "done": done, "total": total})
+                progress_log.info("%s: %d of %d %s", step, done, total, unit,
+                                  extra={"step": step, "done": done, "total": total, "unit": unit})
             return results
 
         yield map_batches

@@ -182,7 +182,7 @@ def print_run(summary: dict) -> None:
 
 
 class _ProgressHandler(logging.Handler):
-    """Draws ``turnover.progress`` records (step, done, total) as a bar on the terminal."""
+    """Draws ``turnover.progress`` records (step, done, total, unit) as bars on the terminal."""
 
     def __init__(self, progress) -> None:
         super().__init__()
@@ -193,7 +193,7 @@ class _ProgressHandler(logging.Handler):
         if step is None:
             return
         if step not in self.bars:
-            self.bars[step] = self.progress.add_task(f"{step:<9}", total=total)
+            self.bars[step] = self.progress.add_task(f"{step:<12}", total=total, unit=getattr(record, "unit", "series"))
         self.progress.update(self.bars[step], completed=done, total=total)
 
 
@@ -207,7 +207,7 @@ def progress_bar():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     logger = logging.getLogger("turnover.progress")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("series"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
                   TimeElapsedColumn(), transient=False) as progress:
         handler = _ProgressHandler(progress)
         logger.addHandler(handler)

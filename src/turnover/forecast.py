@@ -515,6 +515,7 @@ class _GlobalFold:
     horizon: int
     step: int
     settings: ForecastSettings
+    progress_unit = "folds"  # what len() counts, for progress bars (series elsewhere)
 
     def __len__(self) -> int:
         return 1
