@@ -36,27 +36,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from turnover.io.outputs import find_run
 from turnover.io.warehouse import connect
 
 db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
 con = connect(db_path, read_only=True)
 
 
-def pick_run(con, run_id: str | None) -> tuple[str, object, str]:
-    """(run id, as-of date, period) of ``run_id``, else of the latest completed run."""
-    if run_id:
-        row = con.execute("select run_id, as_of, period from marts.runs where run_id = ?", [run_id]).fetchone()
-    else:
-        row = con.execute(
-            "select run_id, as_of, period from marts.runs where status = ? order by as_of desc, finished_at desc limit 1",
-            ["completed"],
-        ).fetchone()
-    if row is None:
-        raise RuntimeError(f"no run {run_id or '(completed)'} in {db_path}")
-    return row
-
-
-run_id, as_of, period = pick_run(con, os.environ.get("TURNOVER_RUN"))
+run_id, as_of, period, _ = find_run(con, os.environ.get("TURNOVER_RUN"))
 scores = con.execute(
     "select * exclude (run_id) from marts.backtest_scores where run_id = ? order by location_id, drug_id, model, train_periods",
     [run_id],

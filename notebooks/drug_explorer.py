@@ -27,18 +27,13 @@ import os
 
 import matplotlib.pyplot as plt
 
+from turnover.io.outputs import find_run
 from turnover.io.warehouse import connect
 
 db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
 con = connect(db_path, read_only=True)
 
-run = con.execute(
-    "select run_id, as_of, period from marts.runs where status = ? order by as_of desc, finished_at desc limit 1",
-    ["completed"],
-).fetchone()
-if run is None:
-    raise RuntimeError(f"no completed run in {db_path}")
-run_id, as_of, period = run
+run_id, as_of, period, _ = find_run(con)  # the latest completed run
 
 choices = con.execute(
     "select location_id, drug_id, drug_name from marts.par_levels where run_id = ? order by location_id, drug_id",

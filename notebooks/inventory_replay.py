@@ -46,6 +46,7 @@ import pandas as pd
 from IPython.display import display
 
 from turnover import pipeline
+from turnover.io.outputs import find_run
 from turnover.io.warehouse import open_warehouse
 from turnover.replay import ReplaySettings
 from turnover.settings import load_settings
@@ -55,22 +56,8 @@ replay_weeks = int(os.environ.get("TURNOVER_REPLAY_WEEKS", "8"))
 config_path = next(p for p in (Path("turnover.toml"), Path("../turnover.toml")) if p.is_file())
 
 
-def pick_run(con, run_id: str | None) -> tuple[str, object]:
-    """(run id, as-of date) of ``run_id``, else of the latest completed run."""
-    if run_id:
-        row = con.execute("select run_id, as_of from marts.runs where run_id = ?", [run_id]).fetchone()
-    else:
-        row = con.execute(
-            "select run_id, as_of from marts.runs where status = ? order by as_of desc, finished_at desc limit 1",
-            ["completed"],
-        ).fetchone()
-    if row is None:
-        raise RuntimeError(f"no run {run_id or '(completed)'} in {db_path}")
-    return row
-
-
 with open_warehouse(db_path, read_only=True) as con:
-    run_id, as_of = pick_run(con, os.environ.get("TURNOVER_RUN"))
+    run_id, as_of, _, _ = find_run(con, os.environ.get("TURNOVER_RUN"))
     names = con.execute(
         "select location_id, drug_id, drug_name, demand_class, model from marts.par_levels where run_id = ?", [run_id]
     ).df()

@@ -49,6 +49,7 @@ from turnover.calendar import last_history_start
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io.demand import DemandPanel
+from turnover.io.outputs import find_run
 from turnover.io.warehouse import open_warehouse
 from turnover.policy import pars_from_quantiles, vital_floor_units
 from turnover.settings import Settings
@@ -61,23 +62,8 @@ SAMPLE_SIZE = 10
 db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
 
 
-def pick_run(con, run_id: str | None) -> tuple[str, object, str, str]:
-    """(run id, as-of date, period, settings JSON) of ``run_id``, else of the latest completed run."""
-    if run_id:
-        row = con.execute("select run_id, as_of, period, settings from marts.runs where run_id = ?", [run_id]).fetchone()
-    else:
-        row = con.execute(
-            "select run_id, as_of, period, settings from marts.runs where status = ? order by as_of desc, finished_at desc"
-            " limit 1",
-            ["completed"],
-        ).fetchone()
-    if row is None:
-        raise RuntimeError(f"no run {run_id or '(completed)'} in {db_path}")
-    return row
-
-
 with open_warehouse(db_path, read_only=True) as con:
-    run_id, as_of, period, settings_json = pick_run(con, os.environ.get("TURNOVER_RUN"))
+    run_id, as_of, period, settings_json = find_run(con, os.environ.get("TURNOVER_RUN"))
     # The run's own settings (models, folds, seed): the same inputs give the run's numbers.
     settings = Settings.model_validate(json.loads(settings_json))
     run_pars = con.execute(

@@ -110,6 +110,20 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields: object) ->
         con.execute(f"update {schema.RUNS} set {name} = ? where run_id = ?", [value, run_id])
 
 
+def find_run(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> tuple[str, date, str, str]:
+    """``(run_id, as_of, period, settings JSON)`` of ``run_id``, else of the latest completed run (notebooks).
+
+    Raises:
+        LookupError: no such run (or no completed run).
+    """
+    where, args = ("run_id = ?", [run_id]) if run_id else ("status = 'completed'", [])
+    rows = con.execute(f"select run_id, as_of, period, settings from {schema.RUNS} where {where} "
+                       "order by as_of desc, finished_at desc limit 1", args).fetchall()
+    if not rows:
+        raise LookupError(f"no run {run_id!r} in the warehouse" if run_id else "no completed run in the warehouse")
+    return rows[0]
+
+
 def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
     """The latest runs, newest first, with what each read and scored."""
     return con.execute(
