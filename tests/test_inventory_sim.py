@@ -188,13 +188,14 @@ def test_baselines_never_use_demand_from_the_review_day_on(factory):
         assert factory(future_huge, params, history_offset=365)(state) == honest
 
 
-def test_the_cap_rule_rounds_a_binding_cap_down_to_whole_packs():
+def test_the_cap_rule_rounds_a_binding_cap_down_to_whole_packs_but_an_empty_shelf_gets_one_usable_pack():
     params = ItemParams(lead_time_days=0, review_period_days=1, pack_size_units=5)
-    targets = {0: (100.0, 9.0), 1: (7.0, 9.0), 2: (3.0, 9.0), 3: (7.0, None), 4: (50.0, 4.0)}
+    targets = {0: (100.0, 9.0), 1: (7.0, 9.0), 2: (3.0, 9.0), 3: (7.0, None), 4: (50.0, 4.0), 5: (50.0, 2.0)}
     rule = order_up_to_rule(lambda state: targets[state.day])
-    # 1000 a day empties the shelf, so the position is 0 at every review.
-    daily = simulate(np.full(5, 1000.0), params, rule).daily
-    assert daily["ordered_units"].tolist() == [5, 5, 5, 10, 0]
+    # 1000 a day empties the shelf, so the position is 0 at every review. Day 4: the cap (4 units) is under
+    # a pack of 5, but 80% of one pack would be used before it expires: the empty shelf gets one. Day 5: 40%.
+    daily = simulate(np.full(6, 1000.0), params, rule).daily
+    assert daily["ordered_units"].tolist() == [5, 5, 5, 10, 5, 0]
 
 
 @settings(max_examples=200, deadline=None)

@@ -244,7 +244,11 @@ def _reason(row, quantile_par: float, needed: float, capped: bool, vital_overrid
         if capped:
             cap = (f"expiry cap: only {row.expiry_cap_units:.0f} units can be used before a new lot expires "
                    f"({row.shelf_life_days:g} d shelf life), par needs {_units(needed)}")
-            parts.append(cap + ("; vital minimum overrides it" if vital_override else ""))
+            if vital_override:
+                cap += "; vital minimum overrides it"
+            elif row.order_units > row.expiry_cap_units + 1e-9:
+                cap += "; the shelf is empty: one pack anyway, at least half of it should be used in time"
+            parts.append(cap)
         if row.order_packs > 0:
             parts.append(f"order {what} to reach par from position {position:g}{'' if capped else rounding}")
         else:
