@@ -3,8 +3,11 @@ forecast, set par levels, export the CSVs and the report, and publish the run su
 
 Each task calls one step of :mod:`turnover.pipeline`, which opens its own warehouse connection and
 returns something small. Loads skip files already seen and run outputs replace their own
-partition, so a retried task does not duplicate anything. The per-series work inside ``forecast``
-runs as batch tasks on the task runner ``[execution]`` names (``flows.execution``).
+partition, so a retried task does not duplicate anything (tests/test_faults.py runs each retried
+step twice); ``build_demand`` (it starts the run) and ``publish_summary`` (an artifact) are not
+retried. The flow holds the warehouse from start to end: a second run is told it is busy. The
+per-series work inside ``forecast`` runs as batch tasks on the task runner ``[execution]`` names
+(``flows.execution``).
 """
 
 from __future__ import annotations
@@ -127,45 +130,47 @@ def weekly_par_levels(
         config: a ``turnover.toml``; overrides: settings on top of it (e.g. ``{"warehouse_path": ...}``).
     """
     settings = load_settings(config, **(overrides or {}))
-    parameters = {"history": history, "catalog": catalog, "on_hand": on_hand, "stockouts": stockouts,
-                  "closures": closures, "recalls": recalls, "shortages": shortages, "signals": signals,
-                  "as_of": as_of, "demo": demo, "mapping": mapping, "config": config, "overrides": overrides}
-    history = list(history or [])
-    reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures,
-                 "recalls": recalls, "shortages": shortages}
-    clock = StepClock()
-    if demo:
-        with clock("prepare demo"):
-            files = prepare_demo(settings)
-        history = history or files["history"]
-        reference = {kind: path or files[kind] for kind, path in reference.items()}
-        signals = signals or files["signals"]
-    run_id = str(flow_run.get_id() or "local")
-    with clock("load history"):
-        loads = load_history(settings, history, mapping) if history else []
-    with clock("load reference"):
-        counts = load_reference(settings, reference)
-        if signals:
-            counts |= load_signals(settings, signals)
-    with clock("build demand"):
-        as_of = build_demand(settings, run_id, as_of)
-    record = {"package_version": __version__, "parameters": parameters,
-              "inputs": pipeline.input_records(loads, {**reference, **(signals or {})}), **pipeline.row_accounting(loads)}
-    with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
-        try:
-            with clock("score forecasts"):
-                scored = score_forecasts(settings, run_id, as_of)
-            with clock("forecast"):
-                n_series = forecast(settings, run_id, as_of)
-            with clock("par levels"):
-                n_pars = set_par_levels(settings, run_id, as_of)
-            with clock("export"):
-                paths = export(settings, run_id, as_of)
-        finally:
-            record_run(settings, run_id, record | {"step_seconds": clock.seconds})
-    report = next((p for p in paths if p.endswith(".html")), None)
-    publish_summary(settings, run_id, report)
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads],
-            "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,
-            "output_dir": str(Path(settings.output_dir)), "report": report, "scored": scored,
-            "step_seconds": clock.seconds, "totals": pipeline.run_summary(settings, run_id)}
+    # One run per warehouse at a time: a second is told the warehouse is busy, before any work.
+    with pipeline.exclusive_run(settings):
+        parameters = {"history": history, "catalog": catalog, "on_hand": on_hand, "stockouts": stockouts,
+                      "closures": closures, "recalls": recalls, "shortages": shortages, "signals": signals,
+                      "as_of": as_of, "demo": demo, "mapping": mapping, "config": config, "overrides": overrides}
+        history = list(history or [])
+        reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures,
+                     "recalls": recalls, "shortages": shortages}
+        clock = StepClock()
+        if demo:
+            with clock("prepare demo"):
+                files = prepare_demo(settings)
+            history = history or files["history"]
+            reference = {kind: path or files[kind] for kind, path in reference.items()}
+            signals = signals or files["signals"]
+        run_id = str(flow_run.get_id() or "local")
+        with clock("load history"):
+            loads = load_history(settings, history, mapping) if history else []
+        with clock("load reference"):
+            counts = load_reference(settings, reference)
+            if signals:
+                counts |= load_signals(settings, signals)
+        with clock("build demand"):
+            as_of = build_demand(settings, run_id, as_of)
+        record = {"package_version": __version__, "parameters": parameters,
+                  "inputs": pipeline.input_records(loads, {**reference, **(signals or {})}), **pipeline.row_accounting(loads)}
+        with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
+            try:
+                with clock("score forecasts"):
+                    scored = score_forecasts(settings, run_id, as_of)
+                with clock("forecast"):
+                    n_series = forecast(settings, run_id, as_of)
+                with clock("par levels"):
+                    n_pars = set_par_levels(settings, run_id, as_of)
+                with clock("export"):
+                    paths = export(settings, run_id, as_of)
+            finally:
+                record_run(settings, run_id, record | {"step_seconds": clock.seconds})
+        report = next((p for p in paths if p.endswith(".html")), None)
+        publish_summary(settings, run_id, report)
+        return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads],
+                "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,
+                "output_dir": str(Path(settings.output_dir)), "report": report, "scored": scored,
+                "step_seconds": clock.seconds, "totals": pipeline.run_summary(settings, run_id)}

@@ -143,9 +143,14 @@ def _run(args: argparse.Namespace) -> int:
         print("turnover: nothing to load: give --history files, or --demo", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
+    from turnover.pipeline import exclusive_run
+    from turnover.settings import load_settings
 
-    with progress_bar():
+    # A busy warehouse or an output folder that cannot be written is said now, not after Prefect's server
+    # has started and the forecast has run; the flow holds the warehouse again (re-entrant) for deployments.
+    with exclusive_run(load_settings(args.config, **_overrides(args))), progress_bar():
+        from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
+
         summary = weekly_par_levels(
             history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
             closures=args.closures, recalls=args.recalls, shortages=args.shortages, signals=dict(args.signal) or None,
@@ -245,12 +250,13 @@ def _replay(args: argparse.Namespace) -> int:
         raise ValueError(f"--to {args.end} must be after --from {args.start}")
     overrides = {k: v for k, v in {"warehouse_path": args.db, "output_dir": args.out}.items() if v}
     settings = load_settings(args.config, **overrides)
-    for report in pipeline.load_history(settings, args.history, args.mapping) if args.history else []:
-        print(f"loaded  {report.summary()}")
-    if args.catalog:
-        pipeline.load_reference(settings, catalog=args.catalog)
-    result, written = pipeline.replay(settings, args.start, args.end,
-                                      ReplaySettings(args.reselect_every, args.days_of_supply))
+    with pipeline.exclusive_run(settings):  # it rebuilds the staging tables a weekly run reads
+        for report in pipeline.load_history(settings, args.history, args.mapping) if args.history else []:
+            print(f"loaded  {report.summary()}")
+        if args.catalog:
+            pipeline.load_reference(settings, catalog=args.catalog)
+        result, written = pipeline.replay(settings, args.start, args.end,
+                                          ReplaySettings(args.reselect_every, args.days_of_supply))
     print(f"replay  {args.start} .. {args.end}: {result.weeks} weekly reviews, "
           f"{len(result.per_series) // 3} location x drug series")
     print(format_totals(result.totals))
@@ -305,7 +311,7 @@ def format_runs(runs) -> str:
         "scored": [f"{s.get('periods', 0)} from {len(s.get('forecast_runs', []))} run(s)" if s else "" for s in scored],
         "drift": [s.get("drift_flags", "") if s else "" for s in scored],
         "version": runs["package_version"],
-        "files": [len(o) if o is not None else 0 for o in runs["outputs"]],
+        "files": [len(o) if hasattr(o, "__len__") else 0 for o in runs["outputs"]],  # null while running
     })
     return table.to_string(index=False, na_rep="")
 
@@ -328,7 +334,7 @@ def format_run(run) -> str:
     if scored:
         lines.append(f"scored    {scored.get('periods', 0)} forecast periods of runs {', '.join(scored['forecast_runs'])}; "
                      f"{scored.get('drift_flags', 0)} drift flags")
-    lines += [f"output    {path}" for path in (run["outputs"] if run["outputs"] is not None else [])]
+    lines += [f"output    {path}" for path in (run["outputs"] if hasattr(run["outputs"], "__len__") else [])]
     lines.append(f"params    {run['parameters']}")
     return "\n".join(lines)
 
@@ -350,17 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from turnover.io.ingest import IngestError
+    from turnover.io.outputs import OutputError
     from turnover.io.warehouse import WarehouseError
 
     try:
         return {"run": _run, "runs": _runs, "demo": _demo, "replay": _replay}[args.command](args)
-    except (IngestError, WarehouseError, FileNotFoundError, ValueError, ValidationError) as exc:
+    except (IngestError, WarehouseError, OutputError, OSError, ValueError, ValidationError) as exc:
         message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc).replace("\n", " ")
         print(f"turnover: error: {message}", file=sys.stderr)
         return 1
     except Exception as exc:  # anything else: one line here, the traceback is in the run's log above
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"turnover: error: {type(exc).__name__}: {first} (the run is recorded as failed)", file=sys.stderr)
+        recorded = " (the run is recorded as failed)" if args.command == "run" else ""
+        print(f"turnover: error: {type(exc).__name__}: {first}{recorded}", file=sys.stderr)
         return 1
 
 

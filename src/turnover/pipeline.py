@@ -2,12 +2,14 @@
 
 Each step opens its own warehouse connection, does its work through the io and domain modules,
 and returns something small (counts, a date, paths). Steps are idempotent: a load skips files
-already in the ledger, and a run's outputs replace that run's partition.
+already in the ledger, and a run's outputs replace that run's partition. A run holds the warehouse
+from its first step to its last (:func:`exclusive_run`), so a second run is refused at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
@@ -36,7 +38,7 @@ from turnover.io.reference import (
     read_reference,
 )
 from turnover.io.signals import load_signal, read_signals
-from turnover.io.warehouse import file_sha256, open_warehouse
+from turnover.io.warehouse import connect, file_sha256, held_elsewhere, held_here, hold, open_warehouse
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
 from turnover.recalls import match_recalls
@@ -108,8 +110,30 @@ def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = N
     return latest
 
 
+@contextmanager
+def exclusive_run(settings: Settings) -> Iterator[None]:
+    """Hold the warehouse for a run, after checking, before any work, that no other process has it and that
+    the output folder can be written (re-entrant: the CLI checks before Prefect starts, the flow again).
+
+    Raises:
+        WarehouseError: the warehouse is busy (another run, or a process with the file open).
+        OutputError: the output folder cannot be written or created.
+    """
+    with hold(settings.warehouse_path):
+        connect(settings.warehouse_path).close()  # busy if a notebook or a shell has the file open
+        outputs.check_writable(settings.output_dir)
+        yield
+
+
 def start_run(settings: Settings, run_id: str, as_of: date) -> None:
+    """Record the run as started. Runs still marked running whose process has ended (no other process holds
+    the warehouse) are recorded as interrupted."""
     with open_warehouse(settings.warehouse_path) as con:
+        if not held_elsewhere(settings.warehouse_path):
+            interrupted = outputs.mark_interrupted(con, run_id)
+            if interrupted:
+                log.warning("%d earlier run(s) had been interrupted (killed or stopped before finishing): "
+                            "recorded as interrupted", interrupted)
         outputs.start_run(con, run_id, as_of, settings.forecast.period, outputs.settings_json(settings))
 
 
@@ -162,9 +186,14 @@ def run_summary(settings: Settings, run_id: str) -> dict:
 
 
 def list_runs(settings: Settings, limit: int = 20):
-    """The latest runs recorded in the warehouse, newest first (read-only)."""
+    """The latest runs recorded in the warehouse, newest first (read-only). A run marked running while no
+    process holds the warehouse was interrupted, and is shown so."""
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        return outputs.read_runs(con, limit)
+        runs = outputs.read_runs(con, limit)
+    path = settings.warehouse_path
+    if not (held_here(path) or held_elsewhere(path)):
+        runs.loc[runs["status"] == "running", "status"] = "interrupted"
+    return runs
 
 
 def record_run(settings: Settings, run_id: str, **fields) -> None:
@@ -201,7 +230,11 @@ def input_records(loads: list[LoadReport], reference: dict[str, str | Path | Non
     """What the run read, for its record: each dispensing file with its hash and row accounting, and each
     reference file with its hash."""
     records = [{"kind": "dispensing", "path": r.file_path, "sha256": r.file_sha256, "rows_read": r.rows_read,
-                "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected, "already_loaded": r.already_loaded}
+                "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected, "already_loaded": r.already_loaded,
+                "encoding": r.encoding, "refused_columns": list(r.refused_columns),
+                "rows_overlapping": r.rows_overlapping, "replaced_files": list(r.replaced_files),
+                "rows_replaced": r.rows_replaced, "drugs_not_in_catalog": len(r.drugs_not_in_catalog or ()),
+                "suspect_ndcs": len(r.suspect_ndcs)}
                for r in loads]
     records += [{"kind": kind, "path": str(path), "sha256": file_sha256(path)}
                 for kind, path in reference.items() if path]
@@ -252,12 +285,11 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
     protection = result.protection.assign(review_period_days=settings.policy.review_period_days)
     models = protection["model"].value_counts().sort_index()
     with open_warehouse(settings.warehouse_path) as con:
-        outputs.write_run_table(con, schema.FORECAST, run_id, result.forecast)
-        outputs.write_run_table(con, schema.PROTECTION_DEMAND, run_id, protection)
-        outputs.write_run_table(con, schema.PAR_CALENDAR, run_id, result.calendar)
-        outputs.write_run_table(con, schema.DEMAND_CLASS, run_id, result.classes)
-        outputs.write_run_table(con, schema.BACKTEST_SCORES, run_id, result.scores)
-        outputs.write_run_table(con, schema.CALIBRATION, run_id, result.calibration)
+        outputs.write_run_tables(con, run_id, {
+            schema.FORECAST: result.forecast, schema.PROTECTION_DEMAND: protection, schema.PAR_CALENDAR: result.calendar,
+            schema.DEMAND_CLASS: result.classes, schema.BACKTEST_SCORES: result.scores,
+            schema.CALIBRATION: result.calibration,
+        })
         outputs.record_run(con, run_id, models={str(k): int(v) for k, v in models.items()})
     log.info("forecast %d series", len(protection))
     return len(protection)
@@ -309,11 +341,10 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
     totals = run_totals(pars, lot_rows, quarantine, shortage_rows)
     with open_warehouse(settings.warehouse_path) as con:
-        outputs.write_run_table(con, schema.PAR_LEVELS, run_id, pars)
-        outputs.write_run_table(con, schema.PAR_CALENDAR, run_id, finish_calendar(calendar_raw, pars))
-        outputs.write_run_table(con, schema.LOTS, run_id, lot_rows)
-        outputs.write_run_table(con, schema.QUARANTINE, run_id, quarantine)
-        outputs.write_run_table(con, schema.SHORTAGE_FLAGS, run_id, shortage_rows)
+        outputs.write_run_tables(con, run_id, {
+            schema.PAR_LEVELS: pars, schema.PAR_CALENDAR: finish_calendar(calendar_raw, pars), schema.LOTS: lot_rows,
+            schema.QUARANTINE: quarantine, schema.SHORTAGE_FLAGS: shortage_rows,
+        })
         outputs.append_recall_audit(con, run_id, as_of, quarantine)
         outputs.record_summary(con, run_id, totals)
     log.info("par levels: %s", totals)
@@ -326,7 +357,11 @@ def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
-    lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them."""
+    lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them.
+
+    All are staged before any is renamed into place (``outputs.write_files_atomic``), and the run is recorded
+    completed only after: a run that fails or is killed here leaves the previous files, whole.
+    """
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
@@ -349,12 +384,16 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
             f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
             f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
         }
-        written = [outputs.write_csv_atomic(frame, out / name) for name, frame in frames.items()]
-        for location, rows in pars.groupby("location_id", sort=True):
-            name = f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"
-            written.append(outputs.write_csv_atomic(rows, out / "by_location" / name))
-        digest = replace(read_digest(con, run_id), outputs=tuple(str(p) for p in written))
-        written.append(outputs.write_text_atomic(render_html(digest), out / f"report_{stamp}.html"))
+        digest = read_digest(con, run_id)
+    # File names from data (location ids) are reduced to one safe name component: never a path.
+    files = {out / name: outputs.write_csv(frame) for name, frame in frames.items()}
+    for location, rows in pars.groupby("location_id", sort=True):
+        files[out / "by_location" / f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"] = (
+            outputs.write_csv(rows))
+    digest = replace(digest, outputs=tuple(str(p) for p in files))
+    files[out / f"report_{stamp}.html"] = outputs.write_text(render_html(digest))
+    written = outputs.write_files_atomic(files)
+    with open_warehouse(settings.warehouse_path) as con:
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written
 

@@ -73,6 +73,8 @@ CANONICAL_MAPPING = ColumnMapping(
 
 
 class IngestSettings(BaseModel):
+    """How dispensing exports are read: column mappings and the bounds a row must be within."""
+
     mappings: list[ColumnMapping] = Field(default_factory=list)
     max_abs_quantity_units: float = Field(
         100_000.0, gt=0, description="Rows beyond this absolute quantity are rejected as implausible."

@@ -32,12 +32,14 @@ import io
 import json
 import logging
 import re
+import zlib
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from turnover.io.csv_files import detect_encoding
 from turnover.io.ingest import IngestError
 from turnover.io.warehouse import normalize_ndc
 
@@ -299,10 +301,12 @@ def _read_content(path: Path) -> str | object:
     """The file's parsed JSON, or its text when it is not JSON (CSV)."""
     try:
         data = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else path.read_bytes()
+    except (EOFError, zlib.error) as exc:
+        raise IngestError(f"{path}: not a complete gzip file ({exc}); was it cut off in transfer?") from exc
     except OSError as exc:
         raise IngestError(f"{path}: cannot read: {exc}") from exc
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(detect_encoding(data[:1 << 16]))  # UTF-8 with or without BOM, or UTF-16
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # old FDA exports; every byte decodes, nothing is lost
     if not text.lstrip().startswith(("{", "[")):
@@ -311,6 +315,8 @@ def _read_content(path: Path) -> str | object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError(f"{path}: not valid JSON: line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise IngestError(f"{path}: not an openFDA file: JSON nested too deeply to read") from exc
 
 
 def _json_records(path: Path, data: object, kind: str, record_keys: tuple[str, ...]) -> list[tuple[int, dict]]:

@@ -28,8 +28,9 @@ import duckdb
 import pandas as pd
 
 from turnover import schema
+from turnover.io.csv_files import CsvText, csv_text, duckdb_csv_error
 from turnover.io.fda import read_recalls, read_shortages
-from turnover.io.ingest import IngestError, file_format, read_header, reader_params
+from turnover.io.ingest import IngestError, file_format, read_header
 from turnover.io.warehouse import file_sha256, quote_identifier, transaction
 
 log = logging.getLogger(__name__)
@@ -122,16 +123,47 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
-    header = read_header(con, path)
+    if file_format(path) == "parquet":
+        _stage_reference(con, path, checks, read_header(con, path), None)
+        return _replace_reference(con, path, kind, table, checks, key, select, bad_rows, derived)
+    with csv_text(path) as text:
+        _stage_reference(con, path, checks, list(text.columns), text)
+    return _replace_reference(con, path, kind, table, checks, key, select, bad_rows, derived)
+
+
+# Line of the k-th record of a CSV reference file: DuckDB skips blank lines (a broken line fails the
+# whole file), so record k sits after every blank line with fewer than k records before it.
+REFERENCE_LINES_SQL = """
+create or replace temp table _ref as
+with ranked as (
+    select line - 2 - (row_number() over (order by line) - 1) as records_before,
+           row_number() over (order by line) as n_blank
+    from (select unnest($blank_lines::bigint[]) as line)
+),
+blank as (  -- consecutive blank lines share records_before: the record after them follows the last
+    select records_before, max(n_blank) as n_blank from ranked group by records_before
+)
+select r.* replace (r.k + 1 + coalesce(b.n_blank, 0) as line)
+from (select *, line - 1 as k from _ref) r asof left join blank b on r.k > b.records_before
+"""
+
+
+def _stage_reference(con, path: Path, checks: tuple[ColumnCheck, ...], header: list[str], text: CsvText | None) -> None:
+    """``_ref``: the file's rows typed by ``checks``, with their line and first failing check."""
     missing = [c.name for c in checks if c.required and c.name not in header]
     if missing:
         raise IngestError(f"{path}: missing required column(s) {missing} (header is {header})")
+    ambiguous = [c.name for c in checks if text is not None and c.name in text.duplicated]
+    if ambiguous:
+        raise IngestError(f"{path}: line 1: column(s) {ambiguous} appear more than once in the header")
     typed, failure = _typed_select(checks, header)
-    counter = "file_row_number + 1" if file_format(path) == "parquet" else "row_number() over () + 1"
-    reader = "read_parquet($path, file_row_number = true)" if file_format(path) == "parquet" else (
-        "read_csv($path, header = true, delim = $delim, quote = '\"', escape = '\"', columns = $columns)"
-    )
-    params = reader_params(path)
+    if text is None:
+        reader, counter, params = "read_parquet($path, file_row_number = true)", "file_row_number + 1", {"path": str(path)}
+    else:
+        reader = ("read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
+                  "columns = $columns)")
+        counter = "row_number() over () + 1"
+        params = {"path": str(text.path), "delim": text.delimiter, "columns": {n: "VARCHAR" for n in text.columns}}
     try:
         con.execute(
             f"create or replace temp table _ref as select {counter} as line, {typed}, {failure} as failure "
@@ -139,7 +171,13 @@ def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[
             params,
         )
     except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+        raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
+    if text is not None and text.blank_lines:
+        con.execute(REFERENCE_LINES_SQL, {"blank_lines": list(text.blank_lines)})
+
+
+def _replace_reference(con, path: Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
+                       select: str | None, bad_rows: tuple[str, str] | None, derived: tuple[str, ...]) -> int:
     bad = con.execute("select line, failure[1], failure[2] from _ref where failure is not null order by line limit 5").fetchall()
     if bad:
         details = "; ".join(f"line {line}, column {col}: {reason}" for line, col, reason in bad)

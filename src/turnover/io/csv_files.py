@@ -1,0 +1,207 @@
+"""CSV exports as DuckDB can read them: encoding, byte-order mark, gzip, line endings, header, delimiter.
+
+DuckDB's CSV reader is fast but wants clean input: it reads a UTF-16 big-endian file as no rows at
+all, stops at a line ending that differs from the first, and reads a cut-off gzip stream as if it were
+whole. So every CSV is first copied to a temporary UTF-8 file with ``\\n`` line endings, and DuckDB
+reads the copy. The copy has the same physical lines as the original (``\\r\\n``, ``\\r`` and ``\\n``
+each end one line), so the line numbers DuckDB reports are the file's own.
+
+Encoding: a UTF-16 byte-order mark means UTF-16; a first line with a NUL byte at every other position
+means UTF-16 without a mark; otherwise UTF-8 (with or without a mark) when the whole file decodes
+as UTF-8, else Latin-1, in which every byte is a character (Windows-1252 punctuation such as curly
+quotes then reads as control characters in text columns; ids, dates and numbers are ASCII).
+
+Header: line 1. The delimiter is the candidate (``, ; tab |``) most frequent in it. Blank names
+become ``column<N>``; a name that appears twice keeps its first position and later copies are
+renamed ``<name> (<N>)`` (reading one of them is refused by the caller as ambiguous).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+DELIMITERS = (",", ";", "\t", "|")
+CHUNK_CHARS = 1 << 20
+MAX_HEADER_CHARS = 1 << 20
+
+
+class IngestError(ValueError):
+    """A file cannot be loaded at all; the message names the file (and line and column where one is at fault)."""
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """A CSV export copied as UTF-8 with ``\\n`` line endings, and what was learnt reading it."""
+
+    path: Path  # the copy DuckDB reads
+    encoding: str  # of the original: utf-8, utf-16 or latin-1
+    delimiter: str
+    columns: tuple[str, ...]  # unique header names, in file order
+    duplicated: tuple[str, ...]  # header names that appear more than once
+    blank_lines: tuple[int, ...]  # physical lines with nothing on them (DuckDB skips them)
+
+
+def detect_encoding(head: bytes) -> str:
+    """A Python codec for a file starting with ``head`` (UTF-8 is confirmed later on the whole file)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    first = head.split(b"\n\x00", 1)[0].split(b"\x00\n", 1)[0][:2000]
+    if len(first) >= 4 and first[1::2].count(0) == len(first[1::2]) and 0 not in first[0::2]:
+        return "utf-16-le"
+    if len(first) >= 4 and first[0::2].count(0) == len(first[0::2]) and 0 not in first[1::2]:
+        return "utf-16-be"
+    return "utf-8"
+
+
+def _open_bytes(path: Path) -> BinaryIO:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn what reading a damaged or unreadable file raises into one clear error."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise IngestError(f"{path}: not a complete gzip file ({exc}); was it cut off in transfer?") from exc
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read: {exc}") from exc
+
+
+def _blank_lines(chunk: str, previous: str, newlines: int) -> list[int]:
+    """Numbers of the blank lines ending in ``chunk``: each "\n" right after another "\n".
+
+    ``previous`` is the last character before the chunk, ``newlines`` the "\n" before it.
+    """
+    ends = [0] if previous == "\n" and chunk.startswith("\n") else []
+    found = chunk.find("\n\n")
+    while found != -1:
+        ends.append(found + 1)
+        found = chunk.find("\n\n", found + 1)
+    numbers, counted, seen = [], 0, newlines
+    for end in ends:
+        seen += chunk.count("\n", counted, end)
+        counted = end
+        numbers.append(seen + 1)
+    return numbers
+
+
+def _copy(path: Path, encoding: str, target: Path) -> tuple[int, ...]:
+    """Copy ``path`` decoded with ``encoding`` to ``target`` (UTF-8, "\n"); returns its blank lines.
+
+    Raises:
+        UnicodeDecodeError: the file is not in ``encoding``.
+    """
+    blank: list[int] = []
+    newlines, previous = 0, "\n"  # so that a file starting with "\n" has a blank line 1
+    with (
+        _open_bytes(path) as raw,
+        io.TextIOWrapper(raw, encoding=encoding, newline=None) as text,  # universal newlines -> "\n"
+        open(target, "w", encoding="utf-8", newline="") as out,
+    ):
+        while chunk := text.read(CHUNK_CHARS):
+            out.write(chunk)
+            blank += _blank_lines(chunk, previous, newlines)
+            newlines += chunk.count("\n")
+            previous = chunk[-1]
+    return tuple(blank)
+
+
+def parse_header(path: Path, first: str) -> tuple[str, list[str]]:
+    """The delimiter and the (stripped) names of header line ``first``.
+
+    Raises:
+        IngestError: the line is empty, blank, overlong or not parseable.
+    """
+    if len(first) >= MAX_HEADER_CHARS and not first.endswith("\n"):
+        raise IngestError(f"{path}: line 1: header longer than {MAX_HEADER_CHARS:,} characters; not a CSV export?")
+    if not first:
+        raise IngestError(f"{path}: empty file (no header line)")
+    first = first.rstrip("\n")
+    if not first.strip():
+        raise IngestError(f"{path}: line 1 is blank (the header must be on line 1)")
+    counts = {d: first.count(d) for d in DELIMITERS}
+    delimiter = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+    try:
+        names = next(csv.reader([first], delimiter=delimiter, strict=True), [])
+    except csv.Error as exc:
+        raise IngestError(f"{path}: line 1: cannot read the header: {exc}") from exc
+    return delimiter, [n.strip() for n in names]
+
+
+def unique_names(names: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Header names made unique (blank -> ``column<N>``, repeats -> ``<name> (<N>)``), and the repeated names."""
+    out: list[str] = []
+    for position, name in enumerate(names, start=1):
+        name = name or f"column{position}"
+        candidate, n = name, 1
+        while candidate in out:
+            n += 1
+            candidate = f"{name} ({n})"
+        out.append(candidate)
+    duplicated = tuple(sorted({n for n in names if n and names.count(n) > 1}))
+    return tuple(out), duplicated
+
+
+def read_csv_header(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The delimiter and unique column names of a CSV export, from its first line only.
+
+    Raises:
+        IngestError: see :func:`parse_header`; or the file cannot be opened.
+    """
+    with _readable(path):
+        with _open_bytes(path) as raw:
+            encoding = detect_encoding(raw.read(1 << 16))
+        with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None) as text:
+            first = text.readline(MAX_HEADER_CHARS)
+    delimiter, names = parse_header(path, first)
+    return delimiter, unique_names(names)[0]
+
+
+@contextmanager
+def csv_text(path: Path) -> Iterator[CsvText]:
+    """``path`` copied for DuckDB into a temporary file, removed when the block ends.
+
+    Raises:
+        IngestError: an empty file, a blank or overlong header, a damaged gzip stream, or an unreadable file.
+    """
+    with tempfile.TemporaryDirectory(prefix="turnover-ingest-") as tmp:
+        copy = Path(tmp) / "export.csv"
+        with _readable(path):
+            with _open_bytes(path) as raw:
+                encoding = detect_encoding(raw.read(1 << 16))
+            try:
+                blank = _copy(path, encoding, copy)
+            except UnicodeDecodeError:
+                encoding = "latin-1"  # every byte decodes: nothing is lost
+                blank = _copy(path, encoding, copy)
+        with open(copy, encoding="utf-8", newline="") as handle:
+            delimiter, names = parse_header(path, handle.readline(MAX_HEADER_CHARS))
+        columns, duplicated = unique_names(names)
+        label = {"utf-8-sig": "utf-8", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(encoding, encoding)
+        yield CsvText(copy, label, delimiter, columns, duplicated, blank)
+
+
+def duckdb_csv_error(exc: Exception) -> str:
+    """DuckDB's CSV error in one line: ``line N: <what is wrong>`` when it names a line."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    what = next((item for item in lines if item.startswith(("Expected Number", "Value with", "Invalid unicode",
+                                                             "Maximum line size"))), lines[0] if lines else "")
+    return f"line {line.group(1)}: {what}" if line else what

@@ -1,0 +1,70 @@
+"""Exports that overlap ones loaded before, and corrected re-sends that replace them.
+
+Decided per location and day, inside the load's transaction, on the staged rows ``_ingest_checked``:
+
+- A row that another file loaded already (same location and day, and a time within that file's
+  first-to-last time that day; rows dated without a time all overlap) is rejected, naming that file
+  (``sql/dispensing_overlap.sql``). A week sent twice under two names is not counted twice; a
+  rolling "last 7 days" export loads only its new day; a morning and an afternoon export of one day
+  with their times both load.
+- A corrected re-send replaces an earlier file when it has the same file name (other bytes: the same
+  bytes are skipped before this) and has rows for every location and day the earlier file loaded
+  rows for. The earlier file's rows move to ``raw.dispensing_rejects`` with the reason "replaced by
+  corrected re-send <path>", and its ledger counts move with them, so for every file read = loaded +
+  rejected still holds and nothing is deleted. A same-name file that covers less (another week's
+  ``export.csv``, or a re-send missing a day) replaces nothing, and its overlapping rows are rejected
+  as above.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from turnover import schema
+from turnover.io.warehouse import sql_text
+
+
+def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
+    """Apply the corrected re-send rule (module docstring): earlier files with this file's name whose every
+    location and day this file covers have their rows moved to the rejects. Returns their paths and rows."""
+    con.execute(
+        "create or replace temp table _ingest_days as select distinct location_id, cast(dispensed_at as date) as day "
+        "from _ingest_checked where reason is null"
+    )
+    candidates = con.execute(
+        f"select f.file_sha256, f.file_path from {schema.LOADED_FILES} f where f.rows_loaded > 0 "
+        f"and exists (select 1 from {schema.DISPENSING} d join _ingest_days n on n.location_id = d.location_id "
+        "and n.day = cast(d.dispensed_at as date) where d.file_sha256 = f.file_sha256) order by f.loaded_at"
+    ).fetchall()
+    replaced, rows = [], 0
+    for old_sha, old_path in candidates:
+        if Path(old_path).name != path.name:
+            continue
+        uncovered = con.execute(
+            f"select count(*) from (select distinct location_id, cast(dispensed_at as date) as day "
+            f"from {schema.DISPENSING} where file_sha256 = $old) anti join _ingest_days using (location_id, day)",
+            {"old": old_sha},
+        ).fetchone()[0]
+        if uncovered:
+            continue
+        moved = con.execute(f"select count(*) from {schema.DISPENSING} where file_sha256 = ?", [old_sha]).fetchone()[0]
+        con.execute(
+            f"insert into {schema.DISPENSING_REJECTS} select file_sha256, $old_path, line, null, "
+            "'replaced by corrected re-send ' || $path || ' (sha256 ' || left($sha, 12) || ')', "
+            "strftime(dispensed_at, '%Y-%m-%d %H:%M:%S'), location_id, drug_id, quantity::varchar "
+            f"from {schema.DISPENSING} where file_sha256 = $old",
+            {"old": old_sha, "old_path": old_path, "path": str(path), "sha": sha},
+        )
+        con.execute(f"delete from {schema.DISPENSING} where file_sha256 = ?", [old_sha])
+        con.execute(
+            f"update {schema.LOADED_FILES} set rows_loaded = rows_loaded - $n, rows_rejected = rows_rejected + $n "
+            "where file_sha256 = $old", {"n": moved, "old": old_sha},
+        )
+        replaced.append(old_path)
+        rows += moved
+    return tuple(replaced), rows
+
+
+def reject_overlaps(con) -> None:
+    """Reject the staged rows another file loaded already (after :func:`replace_resent`)."""
+    con.execute(sql_text("dispensing_overlap"))

@@ -1,0 +1,34 @@
+"""Checks shared by the ingest tests: the row accounting of every load, against the tables."""
+
+from __future__ import annotations
+
+from turnover import schema
+from turnover.io.ingest import LoadReport
+
+
+def assert_accounted(con, report: LoadReport | None = None) -> None:
+    """For every file in the ledger, read = loaded + rejected, and the warehouse holds exactly that many
+    rows of it in ``raw.dispensing`` and in ``raw.dispensing_rejects``; no row belongs to no file."""
+    ledger = con.execute(f"""
+        select f.file_path, f.rows_read, f.rows_loaded, f.rows_rejected,
+               (select count(*) from {schema.DISPENSING} d where d.file_sha256 = f.file_sha256),
+               (select count(*) from {schema.DISPENSING_REJECTS} r where r.file_sha256 = f.file_sha256)
+        from {schema.LOADED_FILES} f
+    """).fetchall()
+    for path, read, loaded, rejected, in_dispensing, in_rejects in ledger:
+        assert read == loaded + rejected, f"{path}: read {read} != loaded {loaded} + rejected {rejected}"
+        assert (in_dispensing, in_rejects) == (loaded, rejected), f"{path}: tables hold {in_dispensing}, {in_rejects}"
+    for table in (schema.DISPENSING, schema.DISPENSING_REJECTS):
+        orphans = con.execute(
+            f"select count(*) from {table} where file_sha256 not in (select file_sha256 from {schema.LOADED_FILES})"
+        ).fetchone()[0]
+        assert orphans == 0, f"{table}: {orphans} rows of no loaded file"
+    if report is not None and not report.already_loaded:
+        assert report.rows_read == report.rows_loaded + report.rows_rejected, report.summary()
+        assert f"read {report.rows_read}, loaded {report.rows_loaded}, rejected {report.rows_rejected}" in report.summary()
+
+
+def table_counts(con) -> tuple[int, int, int]:
+    """Rows in raw.dispensing, raw.dispensing_rejects and raw.loaded_files."""
+    return tuple(con.execute(f"select count(*) from {t}").fetchone()[0]
+                 for t in (schema.DISPENSING, schema.DISPENSING_REJECTS, schema.LOADED_FILES))
