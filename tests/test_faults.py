@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import LATE_NOVEMBER, REPO, make_settings
 from turnover import cli, pipeline, schema
-from turnover.io import outputs
+from turnover.io import files
 from turnover.io.warehouse import connect, open_warehouse, quote_identifier
 
 CONFIG = str(REPO / "turnover.toml")
@@ -184,7 +184,7 @@ def test_a_read_only_output_folder_is_one_line_naming_it_before_any_work(tmp_pat
     out.mkdir()
     out.chmod(0o500)
     if os.geteuid() == 0:  # root writes in it all the same: what any other user gets is simulated
-        monkeypatch.setattr(outputs.tempfile, "TemporaryFile", refused(errno.EACCES))
+        monkeypatch.setattr(files.tempfile, "TemporaryFile", refused(errno.EACCES))
     try:
         assert cli.main(["run", "--config", CONFIG, "--demo", "--db", str(tmp_path / "w.duckdb"), "--out", str(out)]) == 1
     finally:
@@ -225,8 +225,8 @@ def test_an_export_that_cannot_write_fails_the_run_in_one_line_and_replaces_no_f
     if fault.startswith("disk full"):
         monkeypatch.setattr(os, "fsync", full_disk_at_file(3))
     else:
-        monkeypatch.setattr(outputs.tempfile, "NamedTemporaryFile", refused(errno.EROFS))
-    with pytest.raises(outputs.OutputError) as failed, pipeline.failures_recorded(settings, RUN):
+        monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", refused(errno.EROFS))
+    with pytest.raises(files.OutputError) as failed, pipeline.failures_recorded(settings, RUN):
         pipeline.export(settings, RUN, LATE_NOVEMBER)
     monkeypatch.undo()
     assert str(failed.value) == (f"cannot write to output folder {out}: {reason} (writing {failing}); "
@@ -241,14 +241,14 @@ def test_a_first_export_on_a_full_disk_leaves_no_file_at_all(demo_warehouse, tmp
     shutil.copy(demo_warehouse["path"], tmp_path / "warehouse.duckdb")
     settings = make_settings(tmp_path)
     monkeypatch.setattr(os, "fsync", full_disk_at_file(5))
-    with pytest.raises(outputs.OutputError, match=r"No space left on device \[ENOSPC\]"):
+    with pytest.raises(files.OutputError, match=r"No space left on device \[ENOSPC\]"):
         pipeline.export(settings, RUN, LATE_NOVEMBER)
     assert not [p for p in settings.output_dir.rglob("*") if p.is_file()]
 
 
 def test_files_staged_by_a_killed_export_are_removed_by_the_next(exported):
     settings, out = exported["settings"], exported["settings"].output_dir
-    leftover = out / f".par_levels_{LATE_NOVEMBER}.csv{outputs.TEMP_MARK}k1ll3d.tmp"
+    leftover = out / f".par_levels_{LATE_NOVEMBER}.csv{files.TEMP_MARK}k1ll3d.tmp"
     leftover.write_text('"location_id","drug_id"\n"STORE-01","000')  # half a file
     unrelated = out / ".someone-elses.tmp"
     unrelated.write_text("kept")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import DEMO_END, make_settings, run_pipeline
 from turnover import pipeline, schema
-from turnover.io import outputs
+from turnover.io import files, outputs
 from turnover.io.demo import write_openfda
 from turnover.io.warehouse import connect, normalize_ndc, open_warehouse
 from turnover.synthetic import DEMO_RECALLS, DEMO_SHORTAGES, generate_pharmacy
@@ -139,13 +139,13 @@ HOSTILE_FILE_PARTS = ["../../etc", "..\\x", "/etc/passwd", "C:\\Windows\\system3
 
 
 def test_a_name_made_from_an_id_is_one_file_name_in_its_folder_and_unique_per_id():
-    names = [outputs.safe_file_part(text) for text in HOSTILE_FILE_PARTS]
+    names = [files.safe_file_part(text) for text in HOSTILE_FILE_PARTS]
     for name in names:
         assert name not in {"", ".", ".."} and not name.startswith((".", "-")) and len(name) <= 80
         assert "/" not in name and "\\" not in name and "\x00" not in name and ":" not in name
         assert (Path("/out") / name).parent == Path("/out") and PureWindowsPath("C:/out", name).parent == PureWindowsPath("C:/out")
     assert len(set(names)) == len(names)  # "S/1" and "S_1" never share a file
-    assert outputs.safe_file_part("STORE-01") == "STORE-01"  # a plain id keeps its name
+    assert files.safe_file_part("STORE-01") == "STORE-01"  # a plain id keeps its name
 
 
 def test_files_named_after_location_ids_stay_in_the_output_folder(hostile):
@@ -161,7 +161,7 @@ def test_files_named_after_location_ids_stay_in_the_output_folder(hostile):
     by_location = sorted(out.glob("by_location/*.csv"))
     assert len(by_location) == len(hostile["locations"])
     locations = sorted({row[0] for f in by_location for row in read_csv_cells(f)[1:]})
-    assert locations == sorted(outputs.neutralise_formulas(pd.DataFrame({"l": hostile["locations"]}))["l"])
+    assert locations == sorted(files.neutralise_formulas(pd.DataFrame({"l": hostile["locations"]}))["l"])
     assert all(len({row[0] for row in read_csv_cells(f)[1:]}) == 1 for f in by_location)
 
 
@@ -200,7 +200,7 @@ def test_formula_text_is_neutralised_and_negative_numbers_stay_numbers(tmp_path)
         "order_units": [-2.5] * len(texts),
         "order_packs": [-3] * len(texts),
     })
-    path = outputs.write_csv_atomic(frame, tmp_path / "pars.csv")
+    path = files.write_csv_atomic(frame, tmp_path / "pars.csv")
     rows = read_csv_cells(path)
     expected = ["'=1+1", "'+1", "'-cmd", "'@SUM(A1)", "'\tx", "'\rx", "'-", "ok", "x=1"]
     assert [r[:3] for r in rows[1:]] == [[e, e, e] for e in expected]

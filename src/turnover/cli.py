@@ -355,8 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pydantic import ValidationError
 
+    from turnover.io.files import OutputError
     from turnover.io.ingest import IngestError
-    from turnover.io.outputs import OutputError
     from turnover.io.warehouse import WarehouseError
 
     try:

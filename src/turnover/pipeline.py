@@ -23,6 +23,7 @@ from turnover.digest import RunDigest
 from turnover.expiry import usage_curves
 from turnover.forecast import BatchMap, ProtectionWindow, forecast_panel, serial_map
 from turnover.io import demand as demand_io
+from turnover.io import files as file_io
 from turnover.io import outputs
 from turnover.io import tracking as tracking_io
 from turnover.io.demo import DemoFiles, demo_files, write_demo
@@ -121,7 +122,7 @@ def exclusive_run(settings: Settings) -> Iterator[None]:
     """
     with hold(settings.warehouse_path):
         connect(settings.warehouse_path).close()  # busy if a notebook or a shell has the file open
-        outputs.check_writable(settings.output_dir)
+        file_io.check_writable(settings.output_dir)
         yield
 
 
@@ -174,8 +175,8 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     names = series[["location_id", "drug_id", "drug_name"]]
     stem = f"replay_{start.isoformat()}_{end.isoformat()}"
     per_series = names.merge(result.per_series, on=["location_id", "drug_id"])
-    written = [outputs.write_csv_atomic(per_series.round(4), out / f"{stem}.csv"),
-               outputs.write_csv_atomic(result.totals.round(4), out / f"{stem}_totals.csv")]
+    written = [file_io.write_csv_atomic(per_series.round(4), out / f"{stem}.csv"),
+               file_io.write_csv_atomic(result.totals.round(4), out / f"{stem}_totals.csv")]
     return result, written
 
 
@@ -359,7 +360,7 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
     lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them.
 
-    All are staged before any is renamed into place (``outputs.write_files_atomic``), and the run is recorded
+    All are staged before any is renamed into place (``files.write_files_atomic``), and the run is recorded
     completed only after: a run that fails or is killed here leaves the previous files, whole.
     """
     out = Path(settings.output_dir)
@@ -386,13 +387,13 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
         }
         digest = read_digest(con, run_id)
     # File names from data (location ids) are reduced to one safe name component: never a path.
-    files = {out / name: outputs.write_csv(frame) for name, frame in frames.items()}
+    files = {out / name: file_io.write_csv(frame) for name, frame in frames.items()}
     for location, rows in pars.groupby("location_id", sort=True):
-        files[out / "by_location" / f"par_levels_{stamp}_{outputs.safe_file_part(str(location))}.csv"] = (
-            outputs.write_csv(rows))
+        files[out / "by_location" / f"par_levels_{stamp}_{file_io.safe_file_part(str(location))}.csv"] = (
+            file_io.write_csv(rows))
     digest = replace(digest, outputs=tuple(str(p) for p in files))
-    files[out / f"report_{stamp}.html"] = outputs.write_text(render_html(digest))
-    written = outputs.write_files_atomic(files)
+    files[out / f"report_{stamp}.html"] = file_io.write_text(render_html(digest))
+    written = file_io.write_files_atomic(files)
     with open_warehouse(settings.warehouse_path) as con:
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written

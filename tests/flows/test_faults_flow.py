@@ -183,18 +183,18 @@ def test_a_run_killed_mid_export_replaces_no_file_and_a_second_run_meanwhile_is_
 
 def test_a_disk_that_fills_during_the_export_is_one_clear_line_and_a_failed_run(prefect_server, tmp_path, monkeypatch,
                                                                                 capsys):
-    from turnover.io import outputs
+    from turnover.io import files
 
     monkeypatch.chdir(tmp_path)  # the demo is generated under ./data/demo
     db, out = tmp_path / "w.duckdb", tmp_path / "out"
-    stage = outputs._stage
+    stage = files._stage
 
     def fills_up(path, writer):
         if list(out.rglob("*.tmp")):  # the second file: the disk is full now
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return stage(path, writer)
 
-    monkeypatch.setattr(outputs, "_stage", fills_up)
+    monkeypatch.setattr(files, "_stage", fills_up)
     code = cli.main(["run", "--config", CONFIG, "--demo", "--db", str(db), "--out", str(out), "--as-of", AS_OF])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1

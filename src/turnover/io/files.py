@@ -1,0 +1,192 @@
+"""The files purchasing opens: spreadsheet-safe CSVs and the report, written all or nothing.
+
+CSV files are written to a temporary file in the output folder and renamed over the final name only
+when complete (``os.replace`` is atomic on one file system): a failed run leaves the previous file
+or none, never half of one. A run's files are all staged before the first is renamed, so a run that
+fails or is killed while writing replaces none of them. A process killed while staging leaves hidden
+``.<name>.turnover-*.tmp`` files (nothing can remove them at a SIGKILL); the next export in that
+folder removes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+TEMP_MARK = ".turnover-"  # in every staged file's name: what the sweep of leftovers may remove
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class OutputError(RuntimeError):
+    """An output file cannot be written; the message names the folder and the reason in one line."""
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    return [c for c in frame.columns
+            if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype | pd.CategoricalDtype)]
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text.
+
+    Only text columns: numbers (a negative order, a return) stay numbers.
+    """
+    out = frame.copy()
+    for column in _text_columns(out):
+        out[column] = out[column].astype(object).map(
+            lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+        )
+    return out
+
+
+class FileWriter(NamedTuple):
+    """How :func:`write_files_atomic` writes one file: its encoding and ``write(handle)``."""
+
+    encoding: str
+    write: Callable[[Any], object]
+
+
+def write_csv(frame: pd.DataFrame) -> FileWriter:
+    """``frame`` as a spreadsheet-safe CSV: UTF-8 with a byte-order mark (so spreadsheets detect UTF-8),
+    one header row, text quoted (ids and NDCs stay text with their leading zeros in tools that honour
+    quoting), formulas neutralised, dates ISO."""
+    return FileWriter("utf-8-sig", lambda handle: neutralise_formulas(frame).to_csv(
+        handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d"))
+
+
+def write_text(text: str) -> FileWriter:
+    """``text`` as UTF-8."""
+    return FileWriter("utf-8", lambda handle: handle.write(text))
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as a spreadsheet-safe CSV (:func:`write_csv`) to ``path``, atomically."""
+    return write_files_atomic({Path(path): write_csv(frame)})[0]
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_files_atomic({Path(path): write_text(text)})[0]
+
+
+def write_files_atomic(files: dict[Path, FileWriter]) -> list[Path]:
+    """Write every file of ``{path: writer}``: each is staged complete beside its final name, and only when
+    all are staged are they renamed over their final names, in order. A failure while staging removes the
+    staged files and replaces nothing. Returns the paths.
+
+    Raises:
+        OutputError: a file cannot be written (folder and reason named: disk full, read-only, ...).
+    """
+    paths = [Path(p) for p in files]
+    for folder in dict.fromkeys(p.parent for p in paths):
+        sweep_leftovers(folder)
+    staged: list[Path] = []
+    current, renamed = (paths[0] if paths else None), 0
+    try:
+        for current, writer in zip(paths, files.values(), strict=True):
+            staged.append(_stage(current, writer))
+            if len(staged) == 1 and len(paths) > 1:
+                _test_pause("export")
+        for temp, current in zip(staged, paths, strict=True):
+            os.replace(temp, current)
+            renamed += 1
+    except BaseException as exc:
+        for temp in staged:
+            temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise output_error(current, exc, renamed) from exc
+        raise
+    return paths
+
+
+def _stage(path: Path, writer: FileWriter) -> Path:
+    """The file written into a temporary file beside ``path`` and flushed to disk; returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", encoding=writer.encoding, newline="", dir=path.parent,
+                                         prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            writer.write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return Path(handle.name)
+
+
+def sweep_leftovers(folder: Path) -> list[Path]:
+    """Remove files staged by an export that was killed before it renamed them; returns them."""
+    if not folder.is_dir():
+        return []
+    leftovers = sorted(folder.glob(f".*{TEMP_MARK}*.tmp"))
+    for temp in leftovers:
+        temp.unlink(missing_ok=True)
+        log.info("removed %s, left by an export that did not finish", temp)
+    return leftovers
+
+
+def output_error(path: Path, exc: OSError, renamed: int = 0) -> OutputError:
+    """One line naming the output folder, the reason, the file, and whether earlier files were replaced."""
+    code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    kept = f"{renamed} file(s) were already replaced" if renamed else "files already there were left as they were"
+    return OutputError(f"cannot write to output folder {path.parent}: {reason}{code} (writing {path.name}); {kept}")
+
+
+def check_writable(folder: str | Path) -> None:
+    """Raise :class:`OutputError` now, before a run's work, if files cannot be written in ``folder`` (or
+    it cannot be created: the run creates it when absent, and nothing is created here)."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write to output folder {folder}: {existing} is a file, not a folder")
+    try:
+        if existing == folder:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"cannot create it in {existing}")
+    except OSError as exc:
+        code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
+        raise OutputError(f"cannot write to output folder {folder}: {exc.strerror or exc}{code}") from exc
+
+
+def _test_pause(point: str) -> None:
+    """Test hook: sleep here when ``TURNOVER_TEST_PAUSE_AT`` names ``point``, so a test can kill the process
+    at a known moment (tests/flows/test_faults_flow.py). The one point is ``export``: the first file staged,
+    none renamed. Unset (always, outside those tests) it costs one lookup."""
+    if os.environ.get("TURNOVER_TEST_PAUSE_AT") == point:
+        log.warning("paused at %s (TURNOVER_TEST_PAUSE_AT)", point)
+        time.sleep(float(os.environ.get("TURNOVER_TEST_PAUSE_SECONDS", "120")))
+
+
+def safe_file_part(text: str) -> str:
+    """``text`` as one file-name component that cannot leave its folder, unique per ``text``.
+
+    Ids from data never steer a path: anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``,
+    and an id changed by that (or too long) gets a short hash of itself, so two ids never share a file.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60]
+    if cleaned and cleaned == text:
+        return cleaned
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned or 'id'}-{digest}"
+
+
