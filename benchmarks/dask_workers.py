@@ -15,6 +15,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +25,6 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from prefect import flow  # noqa: E402
 
@@ -57,8 +57,7 @@ def demo_panel(root: Path, copies: int) -> tuple[Settings, DemandPanel, pd.DataF
         signals = pipeline.signals_by_drug(con, settings)
     keys = pd.concat([panel.keys.assign(location_id=panel.keys["location_id"] + (f"-{k}" if k else ""))
                       for k in range(copies)], ignore_index=True)
-    lengths = np.tile(np.diff(panel.offsets), copies)
-    big = DemandPanel(keys, np.concatenate([[0], np.cumsum(lengths)]), np.tile(panel.units, copies))
+    big = replace(panel.take(list(range(len(panel))) * copies), keys=keys)
     return settings, big, pd.concat([series] * copies, ignore_index=True), signals
 
 

@@ -65,7 +65,7 @@ def main() -> None:
         pipeline.start_run(settings, "bench", as_of)
         n_series = timed("demand series (SQL)", rows, lambda: pipeline.build_demand(settings, as_of))
         timed("forecast", rows, lambda: pipeline.forecast(settings, "bench", as_of), n_series, "series")
-        timed("par levels", rows, lambda: pipeline.set_par_levels(settings, "bench"), n_series, "series")
+        timed("par levels", rows, lambda: pipeline.set_par_levels(settings, "bench", as_of), n_series, "series")
         timed("export CSVs", rows, lambda: pipeline.export(settings, "bench", as_of))
 
     print(f"\nweekly run on the demo: {n_rows:,} dispensing rows, {n_series} series\n")

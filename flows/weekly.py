@@ -13,7 +13,7 @@ per-series work inside ``forecast`` runs as batch tasks on the task runner ``[ex
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from prefect import flow, task
@@ -36,8 +36,7 @@ if logging.getLogger("turnover").level == logging.NOTSET:
 
 @task(cache_policy=NO_CACHE)
 def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
-    last_sunday = date.today() - timedelta(days=date.today().weekday() + 1)
-    files = pipeline.ensure_demo(settings, end=last_sunday)
+    files = pipeline.ensure_demo(settings)
     return {"history": [str(p) for p in files.history], "catalog": str(files.catalog), "on_hand": str(files.on_hand),
             "stockouts": str(files.stockouts), "closures": str(files.closures), "recalls": str(files.recalls),
             "shortages": str(files.shortages), "signals": {"ilinet": str(files.ilinet)}}

@@ -102,19 +102,10 @@ def read_panel(db_path: str, as_of, settings: Settings) -> DemandPanel:
             return demand_io.read_demand_panel(con)
 
 
-def subset_panel(panel: DemandPanel, rows: np.ndarray) -> DemandPanel:
-    """The panel restricted to ``rows`` (positions in ``panel.keys``), in that order."""
-    pieces = [panel.history(i) for i in rows]
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
-    return DemandPanel(panel.keys.iloc[rows].reset_index(drop=True), offsets,
-                       np.concatenate(pieces) if pieces else np.array([]))
-
-
 full_panel = read_panel(db_path, as_of, settings)
 position = {key: i for i, key in enumerate(zip(full_panel.keys["location_id"], full_panel.keys["drug_id"], strict=True))}
 run_pars = run_pars[[k in position for k in zip(run_pars["location_id"], run_pars["drug_id"], strict=True)]]
-panel = subset_panel(full_panel, np.array([position[k] for k in zip(run_pars["location_id"], run_pars["drug_id"],
-                                                                       strict=True)]))
+panel = full_panel.take([position[k] for k in zip(run_pars["location_id"], run_pars["drug_id"], strict=True)])
 run_pars = run_pars.reset_index(drop=True)  # row i of run_pars is series i of panel
 print(f"{len(panel)} series, {len(panel.units)} weeks of history in all")
 
@@ -127,16 +118,13 @@ print(f"{len(panel)} series, {len(panel.units)} weeks of history in all")
 # reads the same simulated demand: differences between scenarios are the policy's, not noise.
 
 # %%
-# The correction is fitted for the levels the series ask for, so the first pass gives every level of
-# the grid (and the run's tiers) to some series. Models are chosen on MASE, which no level changes.
-if settings.forecast.selection_metric != "mase":
-    print("note: models are chosen on the scaled pinball loss, which depends on the level: choices may differ from the run")
-calibrated_levels = np.array(sorted({*SERVICE_LEVELS, *run_pars["service_level"].round(6)}))
+# The quantile correction is fitted for the run's tiers and for every level of the grid, so that the
+# scenarios that reuse these choices read corrected levels.
 first = forecast_panel(
     panel,
     ProtectionWindow(run_pars["lead_time_days"].to_numpy(), settings.policy.review_period_days,
-                     np.resize(calibrated_levels, len(panel))),
-    as_of, settings.forecast, signals,
+                     run_pars["service_level"].to_numpy(dtype=float)),
+    as_of, settings.forecast, signals, calibrate_levels=tuple(SERVICE_LEVELS),
 )
 selection = first.selection
 same_model = (first.protection["model"].to_numpy() == run_pars["model"].to_numpy()).mean()

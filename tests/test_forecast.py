@@ -141,3 +141,17 @@ def test_batches_of_any_size_run_in_any_order_give_the_same_forecast():
     many = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS, map_batches=backwards, batch_series=1)
     for name in ("forecast", "protection", "calendar", "classes", "scores", "calibration"):
         pd.testing.assert_frame_equal(getattr(one, name), getattr(many, name), obj=name)
+
+
+def test_levels_asked_for_ahead_are_recalibrated_for_a_later_call_that_reuses_the_selection():
+    keys = pd.DataFrame({"location_id": ["S1", "S2", "S3"], "drug_id": "FLU"})
+    histories = [seasonal_history(seed=s) for s in (1, 2, 3)]
+    panel = DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]), np.concatenate(histories))
+    window = ProtectionWindow(np.array([2, 2, 2]), 7, 0.95)
+    plain = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS).selection
+    ahead = forecast_panel(panel, window, date(2026, 11, 22), SETTINGS, calibrate_levels=(0.975,)).selection
+    assert ahead.chosen == plain.chosen  # the choice does not depend on the levels calibrated
+    assert ahead.near.levels
+    for model, levels in ahead.near.levels.items():
+        assert 0.975 in levels and 0.975 not in plain.near.levels[model]
+        assert levels[0.95] == plain.near.levels[model][0.95]

@@ -49,6 +49,12 @@ def add_periods(start: date, n: int, period: Period) -> date:
     return date(months // 12, months % 12 + 1, 1)
 
 
+def last_sunday(today: date | None = None) -> date:
+    """The Sunday before ``today`` (default: the machine's date): the last day of a complete ISO week."""
+    today = today or date.today()
+    return today - timedelta(days=today.weekday() + 1)
+
+
 def first_forecast_start(as_of: date, period: Period) -> date:
     """Start of the first forecast bucket: the bucket after the last one complete at ``as_of``.
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from turnover import __version__
@@ -116,11 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default="data/demo", metavar="DIR", help="where to write them (default data/demo)")
     demo.add_argument("--end", type=_date, metavar="DATE", help="last day of dispensing (default: last Sunday)")
     return parser
-
-
-def last_sunday(today: date | None = None) -> date:
-    today = today or date.today()
-    return today - timedelta(days=today.weekday() + 1)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -340,10 +335,11 @@ def format_run(run) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from turnover import calendar
     from turnover.io.demo import write_demo
     from turnover.synthetic import generate_pharmacy
 
-    files = write_demo(generate_pharmacy(args.end or last_sunday()), args.dir)
+    files = write_demo(generate_pharmacy(args.end or calendar.last_sunday()), args.dir)
     for path in [*files.history, files.catalog, files.on_hand, files.stockouts, files.closures, files.ilinet,
                  files.recalls, files.shortages]:
         print(f"wrote {path}")

@@ -51,9 +51,14 @@ class RunDigest:
 
     def plotted_keys(self) -> list[tuple[str, str]]:
         """The series to draw: the biggest movers first, then every flagged series, each once."""
-        keys = list(zip(self.changes["location_id"], self.changes["drug_id"], strict=True))
-        keys += list(zip(self.flags["location_id"], self.flags["drug_id"], strict=True))
-        return list(dict.fromkeys(keys))
+        return plotted_keys(self.changes, self.flags)
+
+
+def plotted_keys(changes: pd.DataFrame, flags: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(location_id, drug_id)`` of ``changes`` then of ``flags``, each once, in that order."""
+    keys = list(zip(changes["location_id"], changes["drug_id"], strict=True))
+    keys += list(zip(flags["location_id"], flags["drug_id"], strict=True))
+    return list(dict.fromkeys(keys))
 
 
 #: Totals in the markdown summary, in order, with their labels.

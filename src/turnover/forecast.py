@@ -228,12 +228,14 @@ def batches_of(n: int, size: int) -> list[list[int]]:
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
     signals: dict[str, dict[int, float]] | None = None, reuse: Selection | None = None,
-    map_batches: BatchMap = serial_map, batch_series: int = 64,
+    map_batches: BatchMap = serial_map, batch_series: int = 64, calibrate_levels: tuple[float, ...] = (),
 ) -> PanelForecast:
     """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
 
     With ``reuse`` (an earlier run's ``selection`` over the same series), the backtests and the
-    recalibration are skipped: each series refits its earlier choice on its current history.
+    recalibration are skipped: each series refits its earlier choice on its current history. The
+    recalibration covers the forecast quantiles, the window's service levels and ``calibrate_levels``
+    (levels a later call reusing the selection will ask for, e.g. a what-if's grid).
 
     The per-series passes run over batches of ``batch_series`` series through ``map_batches``
     (in this process by default; a Dask cluster through the flow's task runner). What is pooled
@@ -245,14 +247,19 @@ def forecast_panel(
     one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
-        work = _prepare(panel, window, as_of, settings, signals or {}, reuse, map_batches)
+        work = _prepare(panel, window, as_of, settings, signals or {}, reuse, map_batches, calibrate_levels)
         batches = batches_of(len(work.keys), batch_series)
         if reuse is None:
             selected = map_batches(partial(_single_threaded, _select_batch), [work.subset(b) for b in batches],
                                    "backtest")
             chosen = [c for part in selected for c in part.chosen]
-            near, near_report = fit_calibration(_pits(selected, settings, near=True), work.targets)
-            everywhere, all_report = fit_calibration(_pits(selected, settings, near=False), work.targets)
+            # Two maps: the par level reads demand over the next days, so it is calibrated on the first
+            # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
+            pits = pd.DataFrame([row for part in selected for row in part.pit_rows],
+                                columns=["model", "fold", "horizon", "pit"])
+            near, near_report = fit_calibration(pits[pits["horizon"] <= settings.calibration_horizon_periods],
+                                                work.targets)
+            everywhere, all_report = fit_calibration(pits, work.targets)
             calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
                                            ignore_index=True)
             score_rows = [row for part in selected for row in part.score_rows]
@@ -347,7 +354,8 @@ class _FinalWork:
 
 
 def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
-             signals: dict[str, dict[int, float]], reuse: Selection | None, map_batches: BatchMap) -> _PanelWork:
+             signals: dict[str, dict[int, float]], reuse: Selection | None, map_batches: BatchMap,
+             calibrate_levels: tuple[float, ...] = ()) -> _PanelWork:
     """Histories, classes and model contexts per series; sibling profiles and the global model's folds."""
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
@@ -379,7 +387,8 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     # The global model is backtested once per fold for all series, here, before the batches.
     global_folds = {} if reuse else global_backtest(histories, contexts, candidates_by_series, horizon_fc, step,
                                                     settings, map_batches)
-    targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in np.unique(service_levels))}))
+    levels = (*np.unique(service_levels), *calibrate_levels)
+    targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in levels)}))
     return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds,
                       service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
 
@@ -418,17 +427,6 @@ def _select_batch(work: _PanelWork) -> _Selected:
                 fold = last_cutoffs.index(s.cutoff)
                 pit_rows.extend((best, fold, h + 1, u) for h, u in enumerate(s.pits))
     return _Selected(score_rows, pit_rows, chosen)
-
-
-def _pits(selected: list[_Selected], settings: ForecastSettings, near: bool) -> pd.DataFrame:
-    """The chosen models' backtest PITs, pooled over batches; ``near``: only the first periods of each fold.
-
-    Two maps come from these: the par level reads demand over the next days, so it is calibrated on
-    the first periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
-    """
-    pits = pd.DataFrame([row for part in selected for row in part.pit_rows],
-                        columns=["model", "fold", "horizon", "pit"])
-    return pits[pits["horizon"] <= settings.calibration_horizon_periods] if near else pits
 
 
 def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibration,

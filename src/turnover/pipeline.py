@@ -53,12 +53,14 @@ from turnover.synthetic import generate_pharmacy
 log = logging.getLogger(__name__)
 
 
-def ensure_demo(settings: Settings, end: date) -> DemoFiles:
-    """The demo files in ``settings.demo_dir``, generated (ending on ``end``) if any is missing."""
+def ensure_demo(settings: Settings, end: date | None = None) -> DemoFiles:
+    """The demo files in ``settings.demo_dir``, generated (ending on ``end``, default last Sunday) if any is
+    missing."""
     files = demo_files(settings.demo_dir)
     if files.exist():
         log.info("demo data found in %s", settings.demo_dir)
         return files
+    end = end or calendar.last_sunday()
     log.info("generating demo data in %s (ending %s)", settings.demo_dir, end)
     return write_demo(generate_pharmacy(end), settings.demo_dir)
 

@@ -66,6 +66,12 @@ def detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
+def _file_encoding(path: Path) -> str:
+    """:func:`detect_encoding` of the file's first 64 KiB (decompressed)."""
+    with _open_bytes(path) as raw:
+        return detect_encoding(raw.read(1 << 16))
+
+
 def _open_bytes(path: Path) -> BinaryIO:
     if path.suffix.lower() == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
@@ -165,8 +171,7 @@ def read_csv_header(path: Path) -> tuple[str, tuple[str, ...]]:
         IngestError: see :func:`parse_header`; or the file cannot be opened.
     """
     with _readable(path):
-        with _open_bytes(path) as raw:
-            encoding = detect_encoding(raw.read(1 << 16))
+        encoding = _file_encoding(path)
         with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None) as text:
             first = text.readline(MAX_HEADER_CHARS)
     delimiter, names = parse_header(path, first)
@@ -183,8 +188,7 @@ def csv_text(path: Path) -> Iterator[CsvText]:
     with tempfile.TemporaryDirectory(prefix="turnover-ingest-") as tmp:
         copy = Path(tmp) / "export.csv"
         with _readable(path):
-            with _open_bytes(path) as raw:
-                encoding = detect_encoding(raw.read(1 << 16))
+            encoding = _file_encoding(path)
             try:
                 blank = _copy(path, encoding, copy)
             except UnicodeDecodeError:

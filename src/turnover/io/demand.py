@@ -64,6 +64,13 @@ class DemandPanel:
     def history(self, i: int) -> np.ndarray:
         return self.units[self.offsets[i] : self.offsets[i + 1]]
 
+    def take(self, rows) -> DemandPanel:
+        """The panel of the series at positions ``rows`` (of ``keys``), in that order."""
+        pieces = [self.history(i) for i in rows]
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+        return DemandPanel(self.keys.iloc[list(rows)].reset_index(drop=True), offsets,
+                           np.concatenate(pieces) if pieces else np.array([]))
+
 
 def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
     """The demand series in ``staging.series`` order (a series with no history gets an empty slice)."""

@@ -3,14 +3,12 @@ plotted series' history, forecast and par levels (``turnover.digest.RunDigest``)
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 import numpy as np
 import pandas as pd
 
 from turnover import schema
-from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, HISTORY_COLUMNS, PAR_COLUMNS, RunDigest
+from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, PAR_COLUMNS, RunDigest, plotted_keys
 from turnover.io.outputs import read_run_table, read_summary
 from turnover.io.tracking import read_scores
 from turnover.tracking import accuracy
@@ -21,10 +19,10 @@ HISTORY_PERIODS = 104  # periods of history drawn per plotted series
 
 def read_digest(con: duckdb.DuckDBPyConnection, run_id: str) -> RunDigest:
     """The digest of ``run_id`` (after its par levels are set)."""
-    run = con.execute(f"select as_of, period, outputs, scored from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
+    run = con.execute(f"select as_of, period, outputs from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
     if not run:
         raise ValueError(f"no run {run_id!r} in the warehouse")
-    as_of, period, written, scored = run[0]
+    as_of, period, written = run[0]
     previous = con.execute(
         f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
         "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
@@ -33,16 +31,13 @@ def read_digest(con: duckdb.DuckDBPyConnection, run_id: str) -> RunDigest:
     before = read_run_table(con, schema.PAR_LEVELS, previous[0]) if previous else pars.iloc[0:0]
     changes = par_changes(pars, before)
     flags = read_flags(con, run_id, pars)
-    digest_keys = list(dict.fromkeys([*zip(changes["location_id"], changes["drug_id"], strict=True),
-                                      *zip(flags["location_id"], flags["drug_id"], strict=True)]))
-    scored = json.loads(scored) if scored else {}
-    scores = read_scores(con, since=None)
-    scores = scores[scores["forecast_run_id"].isin(scored.get("forecast_runs", []))]
+    keys = plotted_keys(changes, flags)
+    scores = read_scores(con, scored_by=run_id)  # the earlier forecasts this run scored
     return RunDigest(
         run_id=run_id, as_of=as_of, period=period, totals=read_summary(con, run_id),
-        changes=changes, flags=flags, history=_history(con, digest_keys),
-        forecast=_keep(read_run_table(con, schema.FORECAST, run_id), digest_keys),
-        pars=_keep(pars, digest_keys)[list(PAR_COLUMNS)], outputs=tuple(written or ()),
+        changes=changes, flags=flags, history=_for_keys(con, keys, HISTORY_SQL, [HISTORY_PERIODS]),
+        forecast=_for_keys(con, keys, FORECAST_SQL, [run_id]),
+        pars=_keep(pars, keys)[list(PAR_COLUMNS)], outputs=tuple(written or ()),
         accuracy=accuracy(scores, ["model"]), previous_run_id=previous[0] if previous else None,
         previous_as_of=previous[1] if previous else None,
     )
@@ -103,19 +98,24 @@ def _keep(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
     return frame[index.isin(wanted)].reset_index(drop=True)
 
 
-def _history(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) -> pd.DataFrame:
-    """The last ``HISTORY_PERIODS`` periods of demand of ``keys`` (the demand series as built for the run)."""
-    if not keys:
-        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    wanted = pd.DataFrame(keys, columns=["location_id", "drug_id"])
-    con.register("_digest_keys", wanted)
+# The last HISTORY_PERIODS periods of demand of the plotted series (the demand series as built for the run).
+HISTORY_SQL = f"""
+select location_id, drug_id, period_start, units as demand_units
+from {schema.DEMAND_SERIES} semi join _digest_keys using (location_id, drug_id)
+qualify row_number() over (partition by location_id, drug_id order by period_start desc) <= ?
+order by 1, 2, 3
+"""
+# The run's per-period forecast of the plotted series.
+FORECAST_SQL = f"""
+select * exclude (run_id) from {schema.FORECAST} semi join _digest_keys using (location_id, drug_id)
+where run_id = ? order by location_id, drug_id, period_start
+"""
+
+
+def _for_keys(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]], sql: str, args: list) -> pd.DataFrame:
+    """``sql`` (which reads ``_digest_keys``) for the series ``keys`` only: the warehouse filters, not pandas."""
+    con.register("_digest_keys", pd.DataFrame(keys, columns=["location_id", "drug_id"]).astype(str))
     try:
-        return con.execute(
-            f"""
-            select location_id, drug_id, period_start, units as demand_units
-            from {schema.DEMAND_SERIES} d semi join _digest_keys k using (location_id, drug_id)
-            qualify row_number() over (partition by location_id, drug_id order by period_start desc) <= ?
-            order by 1, 2, 3
-            """, [HISTORY_PERIODS]).df()
+        return con.execute(sql, args).df()
     finally:
         con.unregister("_digest_keys")

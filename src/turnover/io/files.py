@@ -140,12 +140,16 @@ def sweep_leftovers(folder: Path) -> list[Path]:
     return leftovers
 
 
+def _reason(exc: OSError) -> str:
+    """The OS's reason with its errno name: ``No space left on device [ENOSPC]``."""
+    code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
+    return f"{exc.strerror or str(exc) or type(exc).__name__}{code}"
+
+
 def output_error(path: Path, exc: OSError, renamed: int = 0) -> OutputError:
     """One line naming the output folder, the reason, the file, and whether earlier files were replaced."""
-    code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
-    reason = exc.strerror or str(exc) or type(exc).__name__
     kept = f"{renamed} file(s) were already replaced" if renamed else "files already there were left as they were"
-    return OutputError(f"cannot write to output folder {path.parent}: {reason}{code} (writing {path.name}); {kept}")
+    return OutputError(f"cannot write to output folder {path.parent}: {_reason(exc)} (writing {path.name}); {kept}")
 
 
 def check_writable(folder: str | Path) -> None:
@@ -164,8 +168,7 @@ def check_writable(folder: str | Path) -> None:
         elif not os.access(existing, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, f"cannot create it in {existing}")
     except OSError as exc:
-        code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
-        raise OutputError(f"cannot write to output folder {folder}: {exc.strerror or exc}{code}") from exc
+        raise OutputError(f"cannot write to output folder {folder}: {_reason(exc)}") from exc
 
 
 def _test_pause(point: str) -> None:

@@ -71,9 +71,14 @@ def replace_scores(con: duckdb.DuckDBPyConnection, run_ids: list[str], through: 
     return len(rows)
 
 
-def read_scores(con: duckdb.DuckDBPyConnection, since: object | None = None) -> pd.DataFrame:
-    """Kept scores (optionally only periods from ``since``), oldest first."""
-    where, args = ("where period_start >= ?", [since]) if since is not None else ("", [])
+def read_scores(con: duckdb.DuckDBPyConnection, since: date | None = None, scored_by: str | None = None) -> pd.DataFrame:
+    """Kept scores: only periods from ``since``, or only those run ``scored_by`` scored, if given."""
+    where, args = [], []
+    if since is not None:
+        where, args = [*where, "period_start >= ?"], [*args, since]
+    if scored_by is not None:
+        where, args = [*where, "scored_by_run_id = ?"], [*args, scored_by]
     return con.execute(
-        f"select * exclude (scored_by_run_id, scored_at) from {schema.FORECAST_ACCURACY} {where} "
+        f"select * exclude (scored_by_run_id, scored_at) from {schema.FORECAST_ACCURACY} "
+        f"{'where ' + ' and '.join(where) if where else ''} "
         "order by forecast_run_id, location_id, drug_id, period_start", args).df()
