@@ -6,6 +6,7 @@ import pytest
 
 from turnover import backtest
 from turnover.calibration import fit_calibration
+from turnover.fitting import Group, group_paths
 from turnover.models import COMBINATION, SeriesContext
 
 CONTEXT = SeriesContext(season_length=52, window=26)
@@ -16,45 +17,66 @@ def test_cutoffs_form_an_expanding_window_that_ends_one_horizon_before_the_data(
     assert backtest.cutoffs(100, horizon=13, n_cutoffs=4, step=8, min_train=75) == [79, 87]
 
 
+def _fit_with(fit, Y, candidates, n_cutoffs=3, step=4):
+    return backtest.backtest_batch(
+        Y, candidates, fit=fit, min_history={}, horizon=13, n_cutoffs=n_cutoffs, step=step,
+        service_level=np.full(len(Y), 0.95), season_length=52, ties=np.full((len(Y), n_cutoffs, 13), 0.5),
+    )
+
+
 def test_folds_never_leak_the_future_into_training():
-    y = np.arange(120, dtype=float)
+    Y = np.vstack([np.arange(120, dtype=float), np.arange(120, dtype=float) * 2])
     seen = []
 
-    def spy(name, train, context, horizon, n_paths, rng):
-        seen.append((name, len(train), float(train.max())))
-        return np.tile(train[-1], (n_paths, horizon))
+    def spy(name, train, fold):
+        seen.append((name, train.shape[1], float(train[0].max())))
+        return np.repeat(train[:, None, -1:], 50, axis=1).repeat(13, axis=2)
 
-    scores = backtest.backtest_series(
-        y, ["moving_average", "exp_smoothing"], context=CONTEXT, horizon=13, n_cutoffs=3, step=4,
-        n_paths=50, service_level=0.95, rng=np.random.default_rng(0), fit=spy,
-    )
+    scores = _fit_with(spy, Y, ["moving_average", "exp_smoothing"])
     for _name, n_train, latest in seen:
         assert latest == n_train - 1  # the last value a fold saw is the one just before its cutoff
-    assert sorted({s.cutoff for s in scores}) == [99, 103, 107]
-    assert {s.model for s in scores} == {"moving_average", "exp_smoothing", COMBINATION}
+    assert scores.cutoffs == [99, 103, 107]
+    assert scores.models == ["moving_average", "exp_smoothing", COMBINATION]
+    assert np.isfinite(scores.mase).all()
 
 
 def test_changing_the_future_after_a_cutoff_changes_nothing_that_fold_forecast():
     y = np.random.default_rng(1).poisson(20, 120).astype(float)
     y_changed = y.copy()
     y_changed[99:] *= 10
+    U = np.random.default_rng(0).random((1, 3, 100, 13))
 
     def run(series):
         fold_paths = {}
 
-        def recording_fit(name, train, *args):
-            fold_paths[len(train)] = backtest.fit_paths(name, train, *args)
-            return fold_paths[len(train)]
+        def recording_fit(name, train, fold):
+            fold_paths[train.shape[1]] = group_paths(name, train, U[:, fold], Group([CONTEXT], [None]))
+            return fold_paths[train.shape[1]]
 
-        backtest.backtest_series(
-            series, ["exp_smoothing"], context=CONTEXT, horizon=13, n_cutoffs=3, step=4, n_paths=100,
-            service_level=0.95, rng=np.random.default_rng(0), fit=recording_fit,
-        )
+        _fit_with(recording_fit, series[None, :], ["exp_smoothing"])
         return fold_paths
 
     original, changed = run(y), run(y_changed)
     np.testing.assert_array_equal(original[99], changed[99])  # trained on y[:99]: untouched by the change
     assert not np.array_equal(original[103], changed[103])  # later folds do see the change
+
+
+def test_a_series_scores_the_same_alone_or_in_a_batch():
+    rng = np.random.default_rng(3)
+    Y = rng.poisson(rng.uniform(1, 30, (5, 1)), (5, 130)).astype(float)
+    U = rng.random((5, 6, 200, 13))
+
+    def fit(name, train, fold, rows=slice(None)):
+        return group_paths(name, train, U[rows, fold], Group([CONTEXT] * train.shape[0], [None] * train.shape[0]))
+
+    together = backtest.backtest_batch(Y, ["dynamic_harmonic", "tsb"], fit=fit, min_history={"dynamic_harmonic": 53},
+                                       horizon=13, n_cutoffs=6, step=8, service_level=np.full(5, 0.9),
+                                       season_length=52, ties=np.full((5, 6, 13), 0.5))
+    alone = backtest.backtest_batch(Y[2:3], ["dynamic_harmonic", "tsb"], fit=lambda n, t, f: fit(n, t, f, slice(2, 3)),
+                                    min_history={"dynamic_harmonic": 53}, horizon=13, n_cutoffs=6, step=8,
+                                    service_level=np.full(1, 0.9), season_length=52, ties=np.full((1, 6, 13), 0.5))
+    np.testing.assert_allclose(together.mase[:, 2], alone.mase[:, 0])
+    np.testing.assert_allclose(together.pits[:, 2], alone.pits[:, 0])
 
 
 def test_mase_of_the_seasonal_naive_on_its_own_training_pattern_is_one():
@@ -67,13 +89,13 @@ def test_mase_of_the_seasonal_naive_on_its_own_training_pattern_is_one():
 
 
 def test_selection_keeps_the_preferred_model_unless_another_is_clearly_better():
-    def fold(model, cutoff, mase):
-        return backtest.FoldScore(model, cutoff, mase, 0.0, 1.0, np.array([0.5]))
-
-    scores = [fold("a", 1, 1.00), fold("a", 2, 1.00), fold("b", 1, 0.97), fold("b", 2, 0.97)]
-    assert backtest.select(scores, "mase", ["a", "b"], tolerance=0.05) == "a"
-    assert backtest.select(scores, "mase", ["a", "b"], tolerance=0.0) == "b"
-    assert backtest.select([], "mase", ["a"]) is None
+    mase = np.array([[[1.00, 1.00]], [[0.97, 0.97]]])  # models x rows x cutoffs
+    scores = backtest.Scores(["a", "b"], [1, 2], mase, mase, mase, np.zeros((2, 1, 2, 1)))
+    assert backtest.select(scores, "mase", ["a", "b"], tolerance=0.05).tolist() == [0]
+    assert backtest.select(scores, "mase", ["a", "b"], tolerance=0.0).tolist() == [1]
+    unscored = backtest.Scores(["a"], [1], np.full((1, 1, 1), np.nan), *[np.full((1, 1, 1), np.nan)] * 2,
+                               np.zeros((1, 1, 1, 1)))
+    assert backtest.select(unscored, "mase", ["a"]).tolist() == [-1]
 
 
 def test_recalibration_restores_95_percent_coverage_of_an_overconfident_model():

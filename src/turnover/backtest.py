@@ -12,15 +12,19 @@ Scores per fold:
 - **Scaled pinball loss** at the service level alpha, with the same scale.
 - **PIT**: the share of simulated paths at or below the actual (ties split at random), per period;
   calibrated forecasts give uniform PITs, and a quantile at level a covers the actual iff PIT <= a.
+
+Everything works on a batch of series of equal length at once (rows), so the folds of thousands of
+series are a few array operations per model and cutoff.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from turnover.models import COMBINATION, DemandModel, SeriesContext, make_model, mix_paths
+from turnover.models import COMBINATION, mix_paths
 
 
 def cutoffs(n: int, horizon: int, n_cutoffs: int, step: int, min_train: int) -> list[int]:
@@ -29,125 +33,141 @@ def cutoffs(n: int, horizon: int, n_cutoffs: int, step: int, min_train: int) -> 
     return sorted(c for c in (last - i * step for i in range(n_cutoffs)) if c >= max(min_train, 1))
 
 
-def mase_scale(train: np.ndarray, season_length: int) -> float:
-    """In-sample MAE of the seasonal naive (or, under two seasons, the one-step naive) forecast."""
-    lag = season_length if len(train) >= 2 * season_length else 1
-    if len(train) <= lag:
-        return max(float(np.mean(np.abs(train))), 1e-9) if len(train) else 1.0
-    scale = float(np.mean(np.abs(train[lag:] - train[:-lag])))
-    if scale > 0:
-        return scale
-    mean = float(np.mean(np.abs(train)))
-    return mean if mean > 0 else 1.0  # a series of zeros: errors are then measured in units
+def mase_scale(train: np.ndarray, season_length: int) -> np.ndarray | float:
+    """In-sample MAE of the seasonal naive (or, under two seasons, the one-step naive) forecast: per row
+    of a 2-D ``train`` (equal lengths), or one number for a 1-D one."""
+    rows = np.atleast_2d(np.asarray(train, dtype=float))
+    n = rows.shape[1]
+    lag = season_length if n >= 2 * season_length else 1
+    if n == 0:
+        scale = np.ones(len(rows))
+    elif n <= lag:
+        scale = np.maximum(np.mean(np.abs(rows), axis=1), 1e-9)
+    else:
+        naive = np.mean(np.abs(rows[:, lag:] - rows[:, :-lag]), axis=1)
+        mean = np.mean(np.abs(rows), axis=1)
+        # a series of zeros: errors are then measured in units
+        scale = np.where(naive > 0, naive, np.where(mean > 0, mean, 1.0))
+    return float(scale[0]) if np.ndim(train) == 1 else scale
 
 
-def pinball(actual: np.ndarray, quantile: np.ndarray, level: float) -> float:
-    """Mean pinball (quantile) loss of ``quantile`` at ``level``."""
-    diff = actual - quantile
-    return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
+def pinball(actual: np.ndarray, quantile: np.ndarray, level: float | np.ndarray) -> float | np.ndarray:
+    """Mean pinball (quantile) loss of ``quantile`` at ``level`` (over the last axis; ``level`` per row)."""
+    diff = np.asarray(actual, dtype=float) - quantile
+    level = np.asarray(level, dtype=float)[..., None] if np.ndim(level) else level
+    loss = np.mean(np.maximum(level * diff, (level - 1) * diff), axis=-1)
+    return float(loss) if np.ndim(loss) == 0 else loss
 
 
-def pit(paths: np.ndarray, actual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Randomised PIT of each period's actual under the paths (shape ``(horizon,)``)."""
-    below = (paths < actual).mean(axis=0)
-    equal = (paths == actual).mean(axis=0)
-    return below + rng.random(len(actual)) * equal
+def row_quantile(paths: np.ndarray, level: float | np.ndarray, axis: int = 1, ordered: bool = False) -> np.ndarray:
+    """Quantile along ``axis`` (the paths) at ``level``, one level per row (axis 0), numpy's linear method
+    (``ordered``: the paths are already sorted along ``axis``)."""
+    ordered = paths if ordered else np.sort(paths, axis=axis)
+    n = ordered.shape[axis]
+    level = np.broadcast_to(np.asarray(level, dtype=float), (paths.shape[0],))
+    position = level * (n - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, n - 1)
+    shape = [len(level)] + [1] * (paths.ndim - 1)
+    weight = (position - below).reshape(shape)
+    low = np.take_along_axis(ordered, below.reshape(shape), axis=axis)
+    high = np.take_along_axis(ordered, above.reshape(shape), axis=axis)
+    return np.squeeze(low + weight * (high - low), axis=axis)
+
+
+def pit(paths: np.ndarray, actual: np.ndarray, ties: np.ndarray) -> np.ndarray:
+    """Randomised PIT of each period's actual under the paths: ``paths`` (rows, paths, horizon), ``actual``
+    and the tie-splitting uniforms ``ties`` (rows, horizon)."""
+    below = (paths < actual[:, None, :]).mean(axis=1)
+    equal = (paths == actual[:, None, :]).mean(axis=1)
+    return below + ties * equal
 
 
 @dataclass
-class FoldScore:
-    model: str
-    cutoff: int
-    mase: float
-    scaled_pinball: float
-    coverage_q95: float
-    pits: np.ndarray = field(repr=False)
+class Scores:
+    """A batch's backtest: ``models`` x rows x ``cutoffs`` arrays, NaN where a model was not scored."""
+
+    models: list[str]
+    cutoffs: list[int]  # training lengths, oldest first
+    mase: np.ndarray
+    scaled_pinball: np.ndarray
+    coverage_q95: np.ndarray
+    pits: np.ndarray  # models x rows x cutoffs x horizon
 
 
-def fit_paths(name: str, train: np.ndarray, context: SeriesContext, horizon: int, n_paths: int,
-              rng: np.random.Generator) -> np.ndarray:
-    """Paths of model ``name`` fitted on ``train`` (the one place a fold's model sees data)."""
-    model: DemandModel = make_model(name, context)
-    return model.fit(train).sample_paths(horizon, n_paths, rng)
+#: ``fit(name, train, fold)``: paths (rows, paths, horizon) of model ``name`` fitted on ``train`` (rows x
+#: periods) for fold ``fold`` (0 = the latest cutoff), NaN rows where it could not be fitted; None when the
+#: model cannot be fitted on this batch at all. The one place a fold's model sees data.
+FoldFit = Callable[[str, np.ndarray, int], "np.ndarray | None"]
 
 
-def min_history(name: str, context: SeriesContext) -> int:
-    return make_model(name, context).min_history
+def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_history: dict[str, int], horizon: int,
+                   n_cutoffs: int, step: int, service_level: np.ndarray, season_length: int, ties: np.ndarray) -> Scores:
+    """Score every candidate on every fold it has enough history for, and their equal combination (mixed
+    from the same fold paths: no extra fits) on the folds where every candidate was scored.
 
-
-def backtest_series(
-    y: np.ndarray,
-    candidates: list[str],
-    *,
-    context: SeriesContext,
-    horizon: int,
-    n_cutoffs: int,
-    step: int,
-    n_paths: int,
-    service_level: float,
-    rng: np.random.Generator,
-    fit=fit_paths,
-    precomputed: dict[str, dict[int, np.ndarray]] | None = None,
-) -> list[FoldScore]:
-    """Score every candidate on every fold it has enough history for, and their equal combination
-    (mixed from the same fold paths: no extra fits) on the folds where two or more were scored.
-
-    ``precomputed[name][cutoff]`` supplies a model's fold paths fitted outside this series' loop.
+    ``Y``: histories of equal length (rows); ``ties``: tie-splitting uniforms per row, fold and period.
     """
-    by_cutoff: dict[int, dict[str, np.ndarray]] = {}
-    for name in candidates:
-        if precomputed and name in precomputed:  # fitted elsewhere per fold (a global model)
-            for c, paths in precomputed[name].items():
-                by_cutoff.setdefault(c, {})[name] = paths
-            continue
-        try:
-            least = min_history(name, context)
-        except ValueError:
-            continue
-        for c in cutoffs(len(y), horizon, n_cutoffs, step, least):
-            try:
-                by_cutoff.setdefault(c, {})[name] = fit(name, y[:c], context, horizon, n_paths, rng)
-            except (ValueError, np.linalg.LinAlgError):
+    rows, n = Y.shape
+    all_cuts = cutoffs(n, horizon, n_cutoffs, step, 1)
+    models = [*candidates, COMBINATION] if len(candidates) >= 2 else list(candidates)
+    shape = (len(models), rows, len(all_cuts))
+    mase, pinball_loss, coverage = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    pits = np.full((*shape, horizon), np.nan)
+    for k, c in enumerate(all_cuts):
+        fold = (n - horizon - c) // step
+        train, actual = Y[:, :c], Y[:, c : c + horizon]
+        scale = mase_scale(train, season_length)
+        by_model = {}
+        for name in candidates:
+            if c >= max(min_history.get(name, 1), 1):
+                paths = fit(name, train, fold)
+                if paths is not None:
+                    by_model[name] = paths
+        if len(candidates) >= 2 and len(by_model) == len(candidates):
+            by_model[COMBINATION] = mix_paths(list(by_model.values()))
+        for name, paths in by_model.items():
+            m = models.index(name)
+            ok = np.all(np.isfinite(paths), axis=(1, 2))
+            if name == COMBINATION:
+                ok &= np.all([np.all(np.isfinite(p), axis=(1, 2)) for p in by_model.values()], axis=0)
+            if not ok.any():
                 continue
-    scores = []
-    for c, paths_by_model in sorted(by_cutoff.items()):
-        train, actual = y[:c], y[c : c + horizon]
-        scale = mase_scale(train, context.season_length)
-        if len(paths_by_model) >= 2 and len(paths_by_model) == len(candidates):
-            paths_by_model = {**paths_by_model, COMBINATION: mix_paths(list(paths_by_model.values()), n_paths)}
-        for name, paths in paths_by_model.items():
-            scores.append(_score(name, c, paths, actual, scale, service_level, rng))
-    return scores
+            p, a = np.sort(paths[ok], axis=1), actual[ok]
+            q95 = row_quantile(p, 0.95, ordered=True)
+            q_sl = row_quantile(p, service_level[ok], ordered=True)
+            mase[m, ok, k] = np.mean(np.abs(a - p.mean(axis=1)), axis=1) / scale[ok]
+            pinball_loss[m, ok, k] = pinball(a, q_sl, service_level[ok]) / scale[ok]
+            coverage[m, ok, k] = np.mean(a <= q95, axis=1)
+            pits[m, ok, k] = pit(p, a, ties[ok, fold])
+    return Scores(models, all_cuts, mase, pinball_loss, coverage, pits)
 
 
-def _score(name: str, cutoff: int, paths: np.ndarray, actual: np.ndarray, scale: float, service_level: float,
-           rng: np.random.Generator) -> FoldScore:
-    q95 = np.quantile(paths, 0.95, axis=0)
-    q_sl = np.quantile(paths, service_level, axis=0)
-    return FoldScore(
-        name, cutoff,
-        mase=float(np.mean(np.abs(actual - paths.mean(axis=0)))) / scale,
-        scaled_pinball=pinball(actual, q_sl, service_level) / scale,
-        coverage_q95=float(np.mean(actual <= q95)),
-        pits=pit(paths, actual, rng),
-    )
+def mean_scores(scores: Scores, metric: str) -> np.ndarray:
+    """Mean ``metric`` per model and row over the folds every scored model of that row shares (models x
+    rows; NaN where the model was not scored)."""
+    values = getattr(scores, metric)
+    finite = np.isfinite(values)
+    scored = finite.any(axis=2)
+    # Every scored model has the last fold (it has the most history), so ``common`` is never empty.
+    common = np.all(finite | ~scored[:, :, None], axis=0)[None] & finite
+    total = np.where(common, values, 0.0).sum(axis=2)
+    count = common.sum(axis=2)
+    return np.where(scored & (count > 0), total / np.maximum(count, 1), np.nan)
 
 
-def select(scores: list[FoldScore], metric: str, candidates: list[str], tolerance: float = 0.0) -> str | None:
-    """The first candidate (in preference order) whose mean ``metric`` is within ``tolerance`` of the best.
+def select(scores: Scores, metric: str, candidates: list[str], tolerance: float = 0.0) -> np.ndarray:
+    """Per row, the index (in ``scores.models``) of the first candidate, in preference order, whose mean
+    ``metric`` is within ``tolerance`` of the best; -1 where no model was scored.
 
     Models are compared on the folds they all share. With a handful of folds the winner is partly
-    luck; a tolerance keeps the preferred model unless another is clearly better. None when no
-    candidate was scored.
+    luck; a tolerance keeps the preferred model unless another is clearly better.
     """
-    by_model: dict[str, dict[int, float]] = {}
-    for s in scores:
-        by_model.setdefault(s.model, {})[s.cutoff] = getattr(s, metric)
-    if not by_model:
-        return None
-    # Every scored model has the last fold (it has the most history), so ``common`` is never empty.
-    common = set.intersection(*(set(v) for v in by_model.values()))
-    mean_score = {m: float(np.mean([v[c] for c in common])) for m, v in by_model.items()}
-    best = min(mean_score.values())
-    preference = [*candidates, COMBINATION]
-    return next(m for m in preference if m in mean_score and mean_score[m] <= best * (1 + tolerance))
+    means = np.nan_to_num(mean_scores(scores, metric), nan=np.inf)
+    if not len(means):
+        return np.full(scores.mase.shape[1], -1)
+    best = means.min(axis=0)
+    preference = [scores.models.index(m) for m in [*candidates, COMBINATION] if m in scores.models]
+    within = np.isfinite(means[preference]) & (means[preference] <= best * (1 + tolerance))
+    first = np.argmax(within, axis=0)
+    return np.where(within.any(axis=0), np.asarray(preference)[first], -1)

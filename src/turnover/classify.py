@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, fit_yearly_profile
+from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, Profiles
 
 ADI_CUTOFF, CV2_CUTOFF = 1.32, 0.49
 PERIODS_PER_MONTH = {52: 52 / 12, 12: 1.0}
@@ -38,10 +38,21 @@ def syntetos_boylan(y: np.ndarray) -> tuple[float, float, str]:
 
 def seasonality_strength(y: np.ndarray, season_length: int) -> float:
     """Strength of the yearly profile of ``log1p(y)`` in [0, 1]; NaN under two full seasons."""
-    if len(y) < 2 * season_length or not np.any(y > 0):
-        return float("nan")
+    return float(seasonality_strengths([y], season_length)[0])
+
+
+def seasonality_strengths(histories: list[np.ndarray], season_length: int) -> np.ndarray:
+    """:func:`seasonality_strength` of every history, the profiles of equal-length ones fitted together."""
+    out = np.full(len(histories), np.nan)
     period = YEAR_IN_PERIODS.get(season_length, float(season_length))
-    return fit_yearly_profile(np.log1p(y), period, MAX_HARMONICS).strength()
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(histories):
+        if len(y) >= 2 * season_length and np.any(y > 0):
+            by_length.setdefault(len(y), []).append(i)
+    for rows in by_length.values():
+        Z = np.log1p(np.vstack([histories[i] for i in rows]))
+        out[rows] = Profiles(period, MAX_HARMONICS).fit(Z).strength()
+    return out
 
 
 def lifecycle(y: np.ndarray, season_length: int) -> str:
@@ -56,15 +67,21 @@ def lifecycle(y: np.ndarray, season_length: int) -> str:
     return "recurring" if months_used >= 8 else "sporadic"
 
 
-def classify(y: np.ndarray, season_length: int) -> dict:
-    """Every class measure of one series."""
+def classify(y: np.ndarray, season_length: int, strength: float | None = None) -> dict:
+    """Every class measure of one series (``strength``: its seasonality strength, if already computed)."""
     recent = y[-2 * season_length :]
     adi, cv2, sb_class = syntetos_boylan(recent)
     return {
         "adi": adi,
         "cv2": cv2,
         "demand_class": sb_class,
-        "seasonality_strength": seasonality_strength(y, season_length),
+        "seasonality_strength": seasonality_strength(y, season_length) if strength is None else float(strength),
         "lifecycle": lifecycle(y, season_length),
         "nonzero_share_last_year": float(np.mean(y[-season_length:] > 0)) if len(y) else 0.0,
     }
+
+
+def classify_panel(histories: list[np.ndarray], season_length: int) -> list[dict]:
+    """:func:`classify` of every history, seasonality strengths fitted in batches."""
+    strengths = seasonality_strengths(histories, season_length)
+    return [classify(y, season_length, s) for y, s in zip(histories, strengths, strict=True)]

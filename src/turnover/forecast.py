@@ -30,8 +30,9 @@ from threadpoolctl import threadpool_limits
 
 from turnover import backtest, calendar, schema
 from turnover.calibration import Calibration, fit_calibration
-from turnover.classify import classify
+from turnover.classify import classify_panel
 from turnover.demand import censored_history
+from turnover.fitting import Group, group_paths, min_history
 from turnover.io.demand import DemandPanel
 from turnover.models import (
     BORROWED_PROFILE,
@@ -39,10 +40,13 @@ from turnover.models import (
     GLOBAL_GBM,
     SIGNAL_REGRESSION,
     GlobalGBM,
+    Profiles,
+    ResidualNoise,
     SeriesContext,
     SignalRegression,
+    make_model,
 )
-from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, YearlyProfile, average_profile, fit_yearly_profile
+from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, mean_profiles
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
@@ -97,14 +101,26 @@ class PanelForecast:
 class Selection:
     """Each series' chosen model and the recalibration maps: passes 1 and 2 of a run.
 
-    A later run over the same series can reuse it and only refit (pass 3): the weekly parameter
-    refresh between full reselections (and the inventory replay's weeks).
+    A later run can reuse it and only refit (pass 3): the weekly parameter refresh between full
+    reselections (and the inventory replay's weeks). ``by_backtest`` tells a backtest's choice from a
+    rule's (no, short or intermittent history); ``fresh`` which series this run selected (rather than reused).
     """
 
     keys: tuple[tuple[str, str], ...]
     chosen: tuple[tuple[str, str], ...]
     near: Calibration
     all: Calibration
+    by_backtest: tuple[bool, ...] = ()
+    fresh: tuple[bool, ...] = ()
+
+    def frame(self) -> pd.DataFrame:
+        """One row per series: location_id, drug_id, model, basis, by_backtest, fresh."""
+        n = len(self.keys)
+        return pd.DataFrame({
+            "location_id": [k[0] for k in self.keys], "drug_id": [k[1] for k in self.keys],
+            "model": [c[0] for c in self.chosen], "basis": [c[1] for c in self.chosen],
+            "by_backtest": list(self.by_backtest) or [True] * n, "fresh": list(self.fresh) or [True] * n,
+        })
 
 
 def choose_model(y: np.ndarray, season_length: int, settings: ForecastSettings) -> tuple[str, str]:
@@ -170,6 +186,12 @@ def quiet_fitting():
         yield
 
 
+def fit_paths(name: str, y: np.ndarray, context: SeriesContext, horizon: int, n_paths: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """Paths of model ``name`` fitted on one history (the per-series form of :func:`turnover.fitting.group_paths`)."""
+    return make_model(name, context).fit(y).sample_paths(horizon, n_paths, rng)
+
+
 def forecast_series(
     y: np.ndarray, horizon: int, context: SeriesContext, settings: ForecastSettings, rng: np.random.Generator,
     chosen: tuple[str, str] | None = None,
@@ -181,7 +203,7 @@ def forecast_series(
     for i, candidate in enumerate(chain):
         try:
             with quiet_fitting():
-                paths = backtest.fit_paths(candidate, y, context, horizon, settings.n_paths, rng)
+                paths = fit_paths(candidate, y, context, horizon, settings.n_paths, rng)
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.warning("%s failed (%s); falling back", candidate, exc)
             continue
@@ -196,16 +218,17 @@ def series_rng(seed: int, location_id: str, drug_id: str, stream: int = 0) -> np
     return np.random.default_rng([seed, zlib.crc32(location_id.encode()), zlib.crc32(drug_id.encode()), stream])
 
 
-def _basis_from_backtest(scores: list[backtest.FoldScore], chosen: str, metric: str, unit: str, n: int) -> str:
-    means = pd.DataFrame([(s.model, getattr(s, metric)) for s in scores], columns=["m", "v"]).groupby("m")["v"].mean()
-    others = means.drop(chosen).sort_values()
-    folds = sum(1 for s in scores if s.model == chosen)
+def _basis_from_backtest(names: list[str], means: np.ndarray, chosen: str, folds: int, metric: str, unit: str,
+                         n: int) -> str:
+    """The reason for a backtest's choice: its mean score against the best other (``means`` per ``names``)."""
+    scored = {m: v for m, v in zip(names, means, strict=True) if np.isfinite(v)}
+    others = sorted((v, m) for m, v in scored.items() if m != chosen)
     label = "MASE" if metric == "mase" else "scaled pinball"
-    if len(others) and others.iloc[0] < means[chosen]:
-        versus = f"; kept over {others.index[0]} {others.iloc[0]:.2f}, within the tolerance"
+    if others and others[0][0] < scored[chosen]:
+        versus = f"; kept over {others[0][1]} {others[0][0]:.2f}, within the tolerance"
     else:
-        versus = f" vs {others.index[0]} {others.iloc[0]:.2f}" if len(others) else ""
-    return f"{chosen} chosen by backtest ({label} {means[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
+        versus = f" vs {others[0][1]} {others[0][0]:.2f}" if others else ""
+    return f"{chosen} chosen by backtest ({label} {scored[chosen]:.2f}{versus}, {folds} folds) on {n} {unit}"
 
 
 #: ``map_batches(work, batches, step)``: ``work(batch)`` for each batch (each holds only its own series'
@@ -228,67 +251,90 @@ def batches_of(n: int, size: int) -> list[list[int]]:
 def forecast_panel(
     panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
     signals: dict[str, dict[int, float]] | None = None, reuse: Selection | None = None,
-    map_batches: BatchMap = serial_map, batch_series: int = 64, calibrate_levels: tuple[float, ...] = (),
+    map_batches: BatchMap = serial_map, batch_series: int = 1000, calibrate_levels: tuple[float, ...] = (),
 ) -> PanelForecast:
     """Classify, backtest, choose, recalibrate and forecast every series of ``panel``.
 
-    With ``reuse`` (an earlier run's ``selection`` over the same series), the backtests and the
-    recalibration are skipped: each series refits its earlier choice on its current history. The
+    With ``reuse`` (an earlier run's ``selection``), the backtests and the recalibration are skipped for
+    the series it covers: each refits its earlier choice on its current history, with the earlier
+    recalibration maps; series it does not cover (new ones) are classified, backtested and chosen. The
     recalibration covers the forecast quantiles, the window's service levels and ``calibrate_levels``
     (levels a later call reusing the selection will ask for, e.g. a what-if's grid).
 
     The per-series passes run over batches of ``batch_series`` series through ``map_batches``
-    (in this process by default; a Dask cluster through the flow's task runner). What is pooled
-    (sibling profiles, the global model, the recalibration) is computed here, once, so the result
-    does not depend on how the batches were run.
+    (in this process by default; a Dask cluster through the flow's task runner). Within a batch, the
+    series of equal length and candidates are fitted together, one array operation per model and fold
+    (:mod:`turnover.fitting`). What is pooled (sibling profiles, the global model, the recalibration)
+    is computed here, once, so the result does not depend on how the batches were run.
 
-    Runs single-threaded: every fit here is small, and BLAS or OpenMP threads spinning against each
-    other (statsmodels, then the trees) made it many times slower on two cores. Parallelism belongs
-    one level up, over batches of series.
+    Runs single-threaded: BLAS or OpenMP threads spinning against each other made it many times slower
+    on two cores. Parallelism belongs one level up, over batches of series.
     """
     with threadpool_limits(limits=1):
         work = _prepare(panel, window, as_of, settings, signals or {}, reuse, map_batches, calibrate_levels)
-        batches = batches_of(len(work.keys), batch_series)
+        stored = dict(zip(reuse.keys, reuse.chosen, strict=True)) if reuse is not None else {}
+        fresh = [i for i, key in enumerate(work.keys) if key not in stored]
+        chosen: list = [stored.get(key) for key in work.keys]
+        stored_flags = dict(zip(reuse.keys, reuse.by_backtest or [True] * len(reuse.keys), strict=True)) if reuse else {}
+        by_backtest = [stored_flags.get(key, False) for key in work.keys]
+        selected = []
+        if fresh:  # pass 1 for every series without a choice to reuse (all of them in a full run)
+            subsets = [work.subset([fresh[k] for k in b]) for b in batches_of(len(fresh), batch_series)]
+            selected = map_batches(partial(_single_threaded, _select_batch), subsets, "backtest")
+            picks = [c for part in selected for c in part.chosen]
+            flags = [f for part in selected for f in part.by_backtest]
+            for k, i in enumerate(fresh):
+                chosen[i], by_backtest[i] = picks[k], flags[k]
+        scores = pd.concat([part.scores for part in selected], ignore_index=True) if selected else \
+            pd.DataFrame(columns=SCORE_COLUMNS)
         if reuse is None:
-            selected = map_batches(partial(_single_threaded, _select_batch), [work.subset(b) for b in batches],
-                                   "backtest")
-            chosen = [c for part in selected for c in part.chosen]
             # Two maps: the par level reads demand over the next days, so it is calibrated on the first
             # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
-            pits = pd.DataFrame([row for part in selected for row in part.pit_rows],
-                                columns=["model", "fold", "horizon", "pit"])
+            pits = pd.concat([part.pits for part in selected], ignore_index=True)
             near, near_report = fit_calibration(pits[pits["horizon"] <= settings.calibration_horizon_periods],
                                                 work.targets)
             everywhere, all_report = fit_calibration(pits, work.targets)
             calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
                                            ignore_index=True)
-            score_rows = [row for part in selected for row in part.score_rows]
-        else:
-            chosen, near, everywhere = list(reuse.chosen), reuse.near, reuse.all
-            calibration_report, score_rows = pd.DataFrame(), []
+        else:  # the reused selection's maps (new series' PITs are too few to refit them)
+            near, everywhere, calibration_report = reuse.near, reuse.all, pd.DataFrame()
+        batches = batches_of(len(work.keys), batch_series)
         final = _prepare_final(work, chosen, near, everywhere)
         parts = map_batches(partial(_single_threaded, _forecast_batch), [final.subset(b) for b in batches], "forecast")
     keys_frame = panel.keys.reset_index(drop=True)
-    forecast_rows = [frame for part in parts for frame in part[0]]
-    calendar_rows = [frame for part in parts for frame in part[2]]
     return PanelForecast(
-        forecast=pd.concat(forecast_rows, ignore_index=True) if forecast_rows else
-        pd.DataFrame(columns=list(schema.FORECAST_CSV_COLUMNS)),
-        protection=pd.DataFrame([row for part in parts for row in part[1]], columns=PROTECTION_COLUMNS),
-        calendar=pd.concat(calendar_rows, ignore_index=True) if calendar_rows else
-        pd.DataFrame(columns=CALENDAR_COLUMNS),
+        forecast=_in_series_order([p.forecast for p in parts], schema.FORECAST_CSV_COLUMNS, "period_start"),
+        protection=_in_series_order([p.protection for p in parts], PROTECTION_COLUMNS),
+        calendar=_in_series_order([p.calendar for p in parts], CALENDAR_COLUMNS, "week_start"),
         classes=pd.concat([keys_frame, pd.DataFrame(work.classes, index=keys_frame.index)], axis=1),
-        scores=pd.DataFrame(score_rows, columns=["location_id", "drug_id", "model", "train_periods", "mase",
-                                                 "scaled_pinball", "coverage_q95", "chosen"]),
+        scores=scores.sort_values(["location_id", "drug_id", "model", "train_periods"], kind="stable",
+                                  ignore_index=True) if len(scores) else scores,
         calibration=calibration_report,
-        selection=Selection(tuple(work.keys), tuple(chosen), near, everywhere),
+        selection=Selection(tuple(work.keys), tuple(chosen), near, everywhere, tuple(by_backtest),
+                            tuple(key not in stored for key in work.keys)),
     )
+
+
+SCORE_COLUMNS = ["location_id", "drug_id", "model", "train_periods", "mase", "scaled_pinball", "coverage_q95", "chosen"]
+
+
+def _in_series_order(frames: list[pd.DataFrame], columns, *then: str) -> pd.DataFrame:
+    """The batches' frames as one, rows by series (location, drug) and then ``then``."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["location_id", "drug_id", *then], kind="stable", ignore_index=True)
 
 
 def _single_threaded(work: Callable[[Any], Any], batch: Any) -> Any:
     """``work(batch)`` with BLAS/OpenMP pools at one thread (also on a Dask worker)."""
     with threadpool_limits(limits=1):
         return work(batch)
+
+
+#: Series fitted together at most (bounds the arrays of paths: rows x paths x periods).
+GROUP_ROWS = {"backtest": 256, "forecast": 128}
 
 
 @dataclass
@@ -300,7 +346,8 @@ class _PanelWork:
     classes: list[dict]
     contexts: list[SeriesContext]
     candidates: list[list[str]]
-    global_folds: dict[int, dict[int, np.ndarray]]
+    global_folds: dict[int, dict[int, tuple[np.ndarray, float]]]  # series -> fold -> (scaled points, scale)
+    global_noise: dict[int, ResidualNoise]  # fold -> the fold model's residuals
     service_levels: np.ndarray
     targets: tuple[float, ...]
     window: ProtectionWindow
@@ -323,14 +370,22 @@ class _PanelWork:
                        global_folds={j: self.global_folds[i] for j, i in enumerate(batch) if i in self.global_folds},
                        service_levels=levels, window=window)
 
+    def groups(self, key: Callable[[int], Any], most: int) -> list[list[int]]:
+        """Series of equal history length and equal ``key(i)``, in chunks of at most ``most``."""
+        by_key: dict[Any, list[int]] = {}
+        for i in range(len(self)):
+            by_key.setdefault((len(self.histories[i]), key(i)), []).append(i)
+        return [rows[k : k + most] for rows in by_key.values() for k in range(0, len(rows), most)]
+
 
 @dataclass(frozen=True)
 class _Selected:
     """One batch's pass 1: backtest scores, the chosen models' PITs, and the choices."""
 
-    score_rows: list[tuple]
-    pit_rows: list[tuple]  # (model, fold, horizon, pit)
+    scores: pd.DataFrame  # SCORE_COLUMNS
+    pits: pd.DataFrame  # model, fold, horizon, pit
     chosen: list[tuple[str, str]]
+    by_backtest: list[bool]
 
 
 @dataclass
@@ -345,12 +400,15 @@ class _FinalWork:
     horizon_paths: int
     starts: list[date]
     windows: DayWindows
+    global_points: dict[int, tuple[np.ndarray, float]]  # series -> (scaled points, scale) of the final model
+    global_noise: ResidualNoise | None
 
     def __len__(self) -> int:
         return len(self.work)
 
     def subset(self, batch: list[int]) -> _FinalWork:
-        return replace(self, work=self.work.subset(batch), chosen=[self.chosen[i] for i in batch])
+        return replace(self, work=self.work.subset(batch), chosen=[self.chosen[i] for i in batch],
+                       global_points={j: self.global_points[i] for j, i in enumerate(batch) if i in self.global_points})
 
 
 def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings: ForecastSettings,
@@ -363,15 +421,16 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
     keys = [tuple(k) for k in panel.keys.itertuples(index=False)]
     service_levels = window.levels(len(keys))
-    if reuse is not None and reuse.keys != tuple(keys):
-        raise ValueError("reuse: the selection was made for other series")
+    reused = set(reuse.keys) if reuse is not None else set()
 
     first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
-    histories, classes_by_series = [], []
+    histories, censored = [], []
     for i in range(len(keys)):
         y, n_censored = censored_history(panel.history(i), season_length, settings.censor)
         histories.append(y)
-        classes_by_series.append({**classify(y, season_length), "censored_periods": n_censored})
+        censored.append(n_censored)
+    classes_by_series = [{**c, "censored_periods": n} for c, n in
+                         zip(classify_panel(histories, season_length), censored, strict=True)]
     borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
 
     contexts, candidates_by_series = [], []
@@ -385,48 +444,116 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
         candidates_by_series.append(candidates)
         contexts.append(replace(context, members=tuple(candidates)))
     # The global model is backtested once per fold for all series, here, before the batches.
-    global_folds = {} if reuse else global_backtest(histories, contexts, candidates_by_series, horizon_fc, step,
-                                                    settings, map_batches)
+    # (for the series that will be backtested: all of them, unless a selection is reused)
+    global_folds, global_noise = global_backtest(
+        histories, contexts, [[] if keys[i] in reused else c for i, c in enumerate(candidates_by_series)], horizon_fc,
+        step, settings, map_batches)
     levels = (*np.unique(service_levels), *calibrate_levels)
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in levels)}))
-    return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds,
+    return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds, global_noise,
                       service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
 
 
+def _uniforms(work: _PanelWork, rows: list[int], stream: int, shape: tuple[int, ...],
+              extra: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, list[np.random.Generator]]:
+    """Each series' own uniforms (``shape``, then ``extra`` if given) from its id-seeded generator, stacked
+    over ``rows``; and the generators, for what is fitted one series at a time."""
+    rngs = [series_rng(work.settings.seed, *work.keys[i], stream) for i in rows]
+    U = np.stack([rng.random(shape, dtype=np.float32) for rng in rngs])
+    V = np.stack([rng.random(extra) for rng in rngs]) if extra else None
+    return U, V, rngs
+
+
 def _select_batch(work: _PanelWork) -> _Selected:
-    """Pass 1 for a batch: backtest each series' candidates on rolling origins and choose."""
+    """Pass 1 for a batch: backtest each series' candidates on rolling origins and choose, the series of
+    equal length and candidates together."""
     settings = work.settings
     season_length = calendar.SEASON_LENGTH[settings.period]
     unit = "weeks" if settings.period == "week" else "months"
-    score_rows, pit_rows, chosen = [], [], []
-    for i in range(len(work)):
-        location_id, drug_id = work.keys[i]
-        y, context, candidates = work.histories[i], work.contexts[i], work.candidates[i]
+    chosen: list[tuple[str, str] | None] = [None] * len(work)
+    by_backtest = [False] * len(work)
+    score_frames, pit_frames = [], []
+    for rows in work.groups(lambda i: tuple(work.candidates[i]), GROUP_ROWS["backtest"]):
+        candidates = work.candidates[rows[0]]
+        if not candidates:
+            for i in rows:
+                chosen[i] = choose_model(work.histories[i], season_length, settings)
+            continue
+        Y = np.vstack([work.histories[i] for i in rows])
+        n_folds, horizon = settings.backtest_cutoffs, work.horizon_fc
+        U, ties, rngs = _uniforms(work, rows, 1, (n_folds, settings.backtest_paths, horizon), (n_folds, horizon))
+        contexts = [work.contexts[i] for i in rows]
+
+        def fold_fit(name: str, train: np.ndarray, fold: int, rows=rows, U=U, rngs=rngs, contexts=contexts):
+            if name == GLOBAL_GBM:
+                points = [work.global_folds.get(i, {}).get(fold) for i in rows]
+                if any(p is None for p in points) or fold not in work.global_noise:
+                    return None
+                return work.global_noise[fold].paths(np.vstack([p[0] for p in points]),
+                                                     np.array([p[1] for p in points]), U[:, fold])
+            return group_paths(name, train, U[:, fold], Group(contexts, rngs))
+
+        least = {m: h for m in candidates if (h := min_history(m, contexts[0])) is not None}
+        least[GLOBAL_GBM] = least.get(GLOBAL_GBM, 1)
         with quiet_fitting():
-            scores = backtest.backtest_series(
-                y, candidates, context=context, horizon=work.horizon_fc, n_cutoffs=settings.backtest_cutoffs,
-                step=work.step, n_paths=settings.backtest_paths, service_level=float(work.service_levels[i]),
-                rng=series_rng(settings.seed, location_id, drug_id, 1),
-                precomputed={GLOBAL_GBM: work.global_folds.get(i, {})},
-            ) if candidates else []
-        best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance) if scores else None
-        if best is None:
-            chosen.append(choose_model(y, season_length, settings))
-        else:
-            basis = _basis_from_backtest(scores, best, settings.selection_metric, unit, len(y))
-            if best == COMBINATION:
-                basis = f"equal mix of {', '.join(candidates)}: " + basis
-            if best == BORROWED_PROFILE:
-                basis = f"new item, season borrowed from {drug_id} at other locations: " + basis
-            chosen.append((best, basis))
-        last_cutoffs = sorted({s.cutoff for s in scores}, reverse=True)
-        for s in scores:
-            score_rows.append((location_id, drug_id, s.model, s.cutoff, s.mase, s.scaled_pinball, s.coverage_q95,
-                               s.model == best))
-            if s.model == best:
-                fold = last_cutoffs.index(s.cutoff)
-                pit_rows.extend((best, fold, h + 1, u) for h, u in enumerate(s.pits))
-    return _Selected(score_rows, pit_rows, chosen)
+            scores = backtest.backtest_batch(
+                Y, [m for m in candidates if m in least], fit=fold_fit, min_history=least, horizon=horizon,
+                n_cutoffs=n_folds, step=work.step, service_level=work.service_levels[rows],
+                season_length=season_length, ties=ties)
+        best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance)
+        score_frames.append(_score_frame(work, rows, scores, best))
+        pit_frames.append(_pit_frame(scores, best, Y.shape[1], horizon, work.step))
+        for r, i in enumerate(rows):
+            chosen[i] = _chosen(work, i, scores, r, best[r], candidates, unit)
+            by_backtest[i] = bool(best[r] >= 0)
+    return _Selected(
+        pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame(columns=SCORE_COLUMNS),
+        pd.concat(pit_frames, ignore_index=True) if pit_frames else pd.DataFrame(columns=["model", "fold", "horizon", "pit"]),
+        chosen,  # type: ignore[arg-type]
+        by_backtest,
+    )
+
+
+def _chosen(work: _PanelWork, i: int, scores: backtest.Scores, r: int, best: int, candidates: list[str],
+            unit: str) -> tuple[str, str]:
+    """Series ``i``'s model and the reason, from row ``r`` of its group's backtest."""
+    settings, y = work.settings, work.histories[i]
+    if best < 0:
+        return choose_model(y, calendar.SEASON_LENGTH[settings.period], settings)
+    values = getattr(scores, settings.selection_metric)[:, r, :]
+    finite = np.isfinite(values)
+    means = np.where(finite.any(axis=1), np.where(finite, values, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1),
+                     np.nan)
+    name = scores.models[best]
+    basis = _basis_from_backtest(scores.models, means, name, int(finite[best].sum()), settings.selection_metric, unit,
+                                 len(y))
+    if name == COMBINATION:
+        basis = f"equal mix of {', '.join(candidates)}: " + basis
+    if name == BORROWED_PROFILE:
+        basis = f"new item, season borrowed from {work.keys[i][1]} at other locations: " + basis
+    return name, basis
+
+
+def _score_frame(work: _PanelWork, rows: list[int], scores: backtest.Scores, best: np.ndarray) -> pd.DataFrame:
+    """One row per series, model and fold scored."""
+    m, r, k = np.nonzero(np.isfinite(scores.mase))
+    keys = np.array([work.keys[i] for i in rows], dtype=object).reshape(len(rows), 2)
+    return pd.DataFrame({
+        "location_id": keys[r, 0], "drug_id": keys[r, 1], "model": np.asarray(scores.models, dtype=object)[m],
+        "train_periods": np.asarray(scores.cutoffs)[k], "mase": scores.mase[m, r, k],
+        "scaled_pinball": scores.scaled_pinball[m, r, k], "coverage_q95": scores.coverage_q95[m, r, k],
+        "chosen": best[r] == m,
+    })
+
+
+def _pit_frame(scores: backtest.Scores, best: np.ndarray, n: int, horizon: int, step: int) -> pd.DataFrame:
+    """The chosen models' PITs: model, fold (0 = the latest), horizon, PIT."""
+    r = np.flatnonzero(best >= 0)
+    chosen_pits = scores.pits[best[r], r]  # rows x cutoffs x horizon
+    rr, k, h = np.nonzero(np.isfinite(chosen_pits))
+    folds = (n - horizon - np.asarray(scores.cutoffs)) // step
+    return pd.DataFrame({"model": np.asarray(scores.models, dtype=object)[best[r][rr]], "fold": folds[k],
+                         "horizon": h + 1, "pit": chosen_pits[rr, k, h]})
 
 
 def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibration,
@@ -440,38 +567,68 @@ def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibr
     horizon_paths = max(horizon, calendar.periods_to_cover(as_of, period, calendar_days))
     uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
         name == COMBINATION and GLOBAL_GBM in work.contexts[i].members)]
+    points: dict[int, tuple[np.ndarray, float]] = {}
+    noise = None
     if uses_global:
         season_length = calendar.SEASON_LENGTH[period]
         model = fit_global(work.histories, work.contexts, horizon_paths, season_length, settings.seed)
-        points = model.predict_points(uses_global, horizon_paths)
+        points, noise = model.predict_points(uses_global, horizon_paths), ResidualNoise(model.residuals_)
         for i in uses_global:
-            work.contexts[i] = replace(work.contexts[i], global_sampler=partial(model.sample_paths, i,
-                                                                                point=points.get(i)))
+            work.contexts[i] = replace(work.contexts[i], global_sampler=partial(noise_sampler, noise, points.get(i)))
     starts = calendar.forecast_period_starts(as_of, period, horizon_paths)
     windows = DayWindows(starts, period, as_of + timedelta(days=1))
-    return _FinalWork(work, chosen, near, everywhere, horizon, horizon_paths, starts, windows)
+    return _FinalWork(work, chosen, near, everywhere, horizon, horizon_paths, starts, windows, points, noise)
 
 
-def _forecast_batch(final: _FinalWork) -> tuple[list[pd.DataFrame], list[tuple], list[pd.DataFrame]]:
+def noise_sampler(noise: ResidualNoise, point: tuple[np.ndarray, float] | None, horizon: int, n_paths: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One series' global-model paths (what a per-series fallback calls)."""
+    if point is None:
+        raise ValueError("global_gbm: no forecast for this series (too little history)")
+    return noise.paths(point[0][None, :], np.array([point[1]]), rng.random((1, n_paths, horizon)))[0]
+
+
+@dataclass(frozen=True)
+class _Forecasts:
+    forecast: pd.DataFrame
+    protection: pd.DataFrame
+    calendar: pd.DataFrame
+
+
+def _forecast_batch(final: _FinalWork) -> _Forecasts:
     """Pass 3 for a batch: fit the chosen model on the whole history, simulate, read the quantiles at the
-    recalibrated levels: per period, and over L and L + R (this week and each calendar week)."""
-    work, window = final.work, final.work.window
-    forecast_rows, protection_rows, calendar_rows = [], [], []
-    for i in range(len(work)):
-        location_id, drug_id = work.keys[i]
-        y = work.histories[i]
-        service_level = float(work.service_levels[i])
-        result = forecast_series(y, final.horizon_paths, work.contexts[i], work.settings,
-                                 series_rng(work.settings.seed, location_id, drug_id), final.chosen[i])
-        forecast_rows.append(_period_frame(location_id, drug_id, final.starts[: final.horizon], result,
-                                           final.everywhere))
-        level = final.near.level(result.model, service_level)
-        protection_rows.append(_protection_row(location_id, drug_id, y, result, window.lead_time_days[i], window,
-                                               final.windows, level, service_level))
-        if window.calendar_weeks:
-            calendar_rows.append(_calendar_frame(location_id, drug_id, result, int(window.lead_time_days[i]), window,
-                                                 final.windows, level))
-    return forecast_rows, protection_rows, calendar_rows
+    recalibrated levels: per period, and over L and L + R (this week and each calendar week). Series of
+    equal length and model are fitted together; a series whose model fails falls back on its own."""
+    work = final.work
+    settings = work.settings
+    forecasts, protections, calendars = [], [], []
+    for rows in work.groups(lambda i: (final.chosen[i][0], work.contexts[i].members), GROUP_ROWS["forecast"]):
+        name = final.chosen[rows[0]][0]
+        Y = np.vstack([work.histories[i] for i in rows])
+        U, _, rngs = _uniforms(work, rows, 0, (settings.n_paths, final.horizon_paths))
+        group = Group([work.contexts[i] for i in rows], rngs)
+        if name in (GLOBAL_GBM, COMBINATION) and all(i in final.global_points for i in rows):
+            group = replace(group, global_points=np.vstack([final.global_points[i][0] for i in rows]),
+                            global_scales=np.array([final.global_points[i][1] for i in rows]),
+                            global_noise=final.global_noise)
+        with quiet_fitting():
+            paths = group_paths(name, Y, U, group)
+        models = [name] * len(rows)
+        bases = [final.chosen[i][1] for i in rows]
+        for r in np.flatnonzero(~np.all(np.isfinite(paths), axis=(1, 2))):
+            i = rows[r]  # this series' model failed: it falls back on its own
+            result = forecast_series(work.histories[i], final.horizon_paths, work.contexts[i], settings,
+                                     series_rng(settings.seed, *work.keys[i]), (name, bases[r]))
+            paths[r], models[r], bases[r] = result.paths, result.model, result.basis
+        for model in dict.fromkeys(models):
+            at = [r for r, m in enumerate(models) if m == model]
+            part = [rows[r] for r in at]
+            forecasts.append(_period_frame(final, part, model, paths[at]))
+            protection, cal = _protection(final, part, model, [bases[r] for r in at], paths[at])
+            protections.append(protection)
+            calendars.append(cal)
+    return _Forecasts(*(pd.concat(f, ignore_index=True) if f else pd.DataFrame()
+                        for f in (forecasts, protections, calendars)))
 
 
 def fit_global(histories, contexts, horizon: int, season_length: int, seed: int) -> GlobalGBM:
@@ -481,8 +638,10 @@ def fit_global(histories, contexts, horizon: int, season_length: int, seed: int)
 
 
 def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int, settings: ForecastSettings,
-                    map_batches: BatchMap = serial_map) -> dict[int, dict[int, np.ndarray]]:
-    """Fold paths of the global model for every series that lists it: ``{series: {cutoff: paths}}``.
+                    map_batches: BatchMap = serial_map,
+                    ) -> tuple[dict[int, dict[int, tuple[np.ndarray, float]]], dict[int, ResidualNoise]]:
+    """The global model's fold forecasts for every series that lists it: ``{series: {fold: (points, scale)}}``
+    and each fold model's residuals (fold 0 = the latest cutoff).
 
     Every series ends the period before the first forecast, so "k periods before the end" is one
     calendar date for all of them: each fold trains one global model on every history cut there.
@@ -490,16 +649,18 @@ def global_backtest(histories, contexts, candidates_by_series, horizon: int, ste
     """
     wanted = [i for i, c in enumerate(candidates_by_series) if GLOBAL_GBM in c]
     if not wanted:
-        return {}
+        return {}, {}
     folds = [_GlobalFold(j, histories, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
-    paths_by_fold = map_batches(partial(_single_threaded, _global_fold), folds, "global model")
-    out: dict[int, dict[int, np.ndarray]] = {}
-    for fold_paths in paths_by_fold:
-        if fold_paths is None:  # too little history this far back: this fold and the older ones are skipped
+    by_fold = map_batches(partial(_single_threaded, _global_fold), folds, "global model")
+    out: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    noise: dict[int, ResidualNoise] = {}
+    for j, fold in enumerate(by_fold):
+        if fold is None:  # too little history this far back: this fold and the older ones are skipped
             break
-        for i, (cutoff, paths) in fold_paths.items():
-            out.setdefault(i, {})[cutoff] = paths
-    return out
+        points, noise[j] = fold
+        for i, point in points.items():
+            out.setdefault(i, {})[j] = point
+    return out, noise
 
 
 @dataclass(frozen=True)
@@ -519,35 +680,44 @@ class _GlobalFold:
         return 1
 
 
-def _global_fold(fold: _GlobalFold) -> dict[int, tuple[int, np.ndarray]] | None:
-    """``{series: (cutoff, paths)}`` for one fold, or None when there is too little history to train."""
+def _global_fold(fold: _GlobalFold) -> tuple[dict[int, tuple[np.ndarray, float]], ResidualNoise] | None:
+    """The fold model's point forecasts per series and its residuals, or None when there is too little
+    history to train."""
     settings, back = fold.settings, fold.horizon + fold.j * fold.step
     cut = [h[: max(len(h) - back, 0)] for h in fold.histories]
     try:
         model = fit_global(cut, fold.contexts, fold.horizon, fold.contexts[0].season_length, settings.seed + fold.j)
     except ValueError:
         return None
-    return {i: (len(cut[i]), model.sample_paths(i, fold.horizon, settings.backtest_paths,
-                                                series_rng(settings.seed, "global", str(i), 2 + fold.j), point))
-            for i, point in model.predict_points(fold.wanted, fold.horizon).items()}
+    return model.predict_points(fold.wanted, fold.horizon), ResidualNoise(model.residuals_)
 
 
 def sibling_profiles(keys, histories, classes, first_forecast: int, season_length: int,
-                     settings: ForecastSettings) -> dict[str, YearlyProfile]:
-    """Per drug: the mean yearly profile of its seasonal series with two seasons of history.
+                     settings: ForecastSettings) -> dict[str, Profiles]:
+    """Per drug: the mean yearly profile of its seasonal series with two seasons of history (one row each).
 
     Profiles are fitted on absolute period indices (the series all end the period before
     ``first_forecast``), so a new store's series can use them in its own calendar.
     """
     period = YEAR_IN_PERIODS.get(season_length, float(season_length))
-    by_drug: dict[str, list[YearlyProfile]] = {}
-    for (_, drug_id), y, c in zip(keys, histories, classes, strict=True):
+    harmonics = min(MAX_HARMONICS, season_length // 2)
+    by_length: dict[int, list[int]] = {}
+    for i, (y, c) in enumerate(zip(histories, classes, strict=True)):
         strong = np.isfinite(c["seasonality_strength"]) and c["seasonality_strength"] >= settings.seasonal_strength_threshold
         if strong and len(y) >= settings.min_seasons * season_length:
-            profile = fit_yearly_profile(np.log1p(y), period, min(MAX_HARMONICS, season_length // 2),
-                                         origin=first_forecast - len(y))
-            by_drug.setdefault(drug_id, []).append(profile)
-    return {drug: average_profile(profiles) for drug, profiles in by_drug.items()}
+            by_length.setdefault(len(y), []).append(i)
+    if not by_length:
+        return {}
+    fitted, drugs = [], []
+    for n, rows in by_length.items():
+        Z = np.log1p(np.vstack([histories[i] for i in rows]))
+        fitted.append(Profiles(period, harmonics).fit(Z, first_forecast - n))
+        drugs.extend(keys[i][1] for i in rows)
+    pooled = Profiles(period, harmonics)
+    for name in ("harmonics_", "sin_", "cos_", "origin_"):
+        setattr(pooled, name, np.concatenate([getattr(p, name) for p in fitted]))
+    labels, means = mean_profiles(pooled, np.asarray(drugs, dtype=object))
+    return {str(drug): means.rows(np.array([k])) for k, drug in enumerate(labels)}
 
 
 PROTECTION_COLUMNS = [
@@ -563,13 +733,20 @@ CALENDAR_COLUMNS = [
 ]
 
 
-def _period_frame(location_id, drug_id, starts, result: SeriesForecast, calibration: Calibration) -> pd.DataFrame:
-    levels = [calibration.level(result.model, q) for q in schema.QUANTILE_LEVELS]
-    paths = result.paths[:, : len(starts)]
-    quantiles = np.quantile(paths, levels, axis=0)
+def _period_frame(final: _FinalWork, rows: list[int], model: str, paths: np.ndarray) -> pd.DataFrame:
+    """Mean and recalibrated quantiles per series and forecast period."""
+    starts = final.starts[: final.horizon]
+    levels = [final.everywhere.level(model, q) for q in schema.QUANTILE_LEVELS]
+    paths = np.sort(paths[:, :, : len(starts)], axis=1)
+    quantiles = [backtest.row_quantile(paths, level, ordered=True) for level in levels]  # series x periods each
+    keys = [final.work.keys[i] for i in rows]
     return pd.DataFrame({
-        "location_id": location_id, "drug_id": drug_id, "period_start": starts, "mean": paths.mean(axis=0),
-        **dict(zip(schema.QUANTILE_COLUMNS, quantiles, strict=True)), "model": result.model,
+        "location_id": np.repeat([k[0] for k in keys], len(starts)),
+        "drug_id": np.repeat([k[1] for k in keys], len(starts)),
+        "period_start": np.tile(np.array(starts, dtype=object), len(rows)),
+        "mean": paths.mean(axis=1).ravel(),
+        **{c: quantiles[k].ravel() for k, c in enumerate(schema.QUANTILE_COLUMNS)},
+        "model": model,
     })
 
 
@@ -589,6 +766,10 @@ class DayWindows:
                 self.starts, self.period, self.day_after + timedelta(days=offset_days), length_days)  # type: ignore[arg-type]
         return self._cache[key]
 
+    def matrix(self, offsets: list[int], length_days: int) -> np.ndarray:
+        """Weights of the windows starting at each of ``offsets`` (periods x windows)."""
+        return np.column_stack([self.weights(offset, length_days) for offset in offsets])
+
 
 def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) -> float:
     """The ``level`` quantile of demand summed over a window (``weights``: share of each period in it).
@@ -599,35 +780,43 @@ def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) ->
     return float(np.quantile(paths @ weights, level))
 
 
-def _protection_row(location_id, drug_id, y, result: SeriesForecast, lead_time_days, window: ProtectionWindow,
-                    windows: DayWindows, level: float, service_level: float) -> tuple:
-    """Mean and recalibrated service-level quantile of demand over L and L + R, from the day after as-of."""
-    lead = int(lead_time_days)
-    lead_weights = windows.weights(0, lead)
-    prot_weights = windows.weights(0, lead + window.review_period_days)
-    lead_demand, prot_demand = result.paths @ lead_weights, result.paths @ prot_weights
-    return (
-        location_id, drug_id, result.model, result.basis, len(y), lead, service_level, level,
-        float(lead_demand.mean()), protection_quantile(result.paths, lead_weights, level),
-        float(prot_demand.mean()), protection_quantile(result.paths, prot_weights, level),
-        float(result.paths[:, :4].sum(axis=1).mean()), float(y[-4:].sum()) if len(y) >= 4 else np.nan,
-    )
-
-
-def _calendar_frame(location_id, drug_id, result: SeriesForecast, lead: int, window: ProtectionWindow,
-                    windows: DayWindows, level: float) -> pd.DataFrame:
-    """Reviews 0 .. n-1 weeks after the day after as-of: mean demand that week and the quantiles of demand
-    over L and L + R from the review day."""
-    offsets = [7 * k for k in range(window.calendar_weeks)]
-
-    def weights(length: int) -> np.ndarray:
-        return np.column_stack([windows.weights(offset, length) for offset in offsets])
-
-    week, lead_d, prot_d = (result.paths @ weights(n) for n in (7, lead, lead + window.review_period_days))
-    return pd.DataFrame({
-        "location_id": location_id, "drug_id": drug_id,
-        "week_start": [windows.day_after + timedelta(days=offset) for offset in offsets],
-        "demand_mean_units": week.mean(axis=0),
-        "lead_time_demand_units": np.quantile(lead_d, level, axis=0),
-        "protection_demand_units": np.quantile(prot_d, level, axis=0),
+def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str],
+                paths: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per series: mean and recalibrated service-level quantile of demand over L and L + R from the day after
+    as-of (``PROTECTION_COLUMNS``); and per calendar week ahead the same from that week's review day."""
+    work, windows = final.work, final.windows
+    review = work.window.review_period_days
+    lead = np.asarray(work.window.lead_time_days, dtype=int)[rows]
+    service = work.service_levels[rows].astype(float)
+    level = np.array([final.near.level(model, s) for s in service])
+    weeks = work.window.calendar_weeks
+    offsets = [7 * k for k in range(max(weeks, 1))]
+    # per series (lead times differ): weights of L, L + R and the week, one column per review day
+    lead_w = np.stack([windows.matrix(offsets, int(d)) for d in lead])
+    prot_w = np.stack([windows.matrix(offsets, int(d) + review) for d in lead])
+    lead_d = np.einsum("sph,shk->spk", paths, lead_w)
+    prot_d = np.einsum("sph,shk->spk", paths, prot_w)
+    lead_q = backtest.row_quantile(lead_d, level)  # series x review days
+    prot_q = backtest.row_quantile(prot_d, level)
+    histories = [work.histories[i] for i in rows]
+    protection = pd.DataFrame({
+        "location_id": [work.keys[i][0] for i in rows], "drug_id": [work.keys[i][1] for i in rows],
+        "model": model, "basis": bases, "history_periods": [len(y) for y in histories], "lead_time_days": lead,
+        "service_level": service, "calibrated_level": level,
+        "lead_time_demand_mean": lead_d[:, :, 0].mean(axis=1), "lead_time_demand_units": lead_q[:, 0],
+        "protection_demand_mean": prot_d[:, :, 0].mean(axis=1), "protection_demand_units": prot_q[:, 0],
+        "forecast_next_4_units": paths[:, :, :4].sum(axis=2).mean(axis=1),
+        "actual_last_4_units": [float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
     })
+    if not weeks:
+        return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
+    week_mean = np.einsum("sph,hk->sk", paths, windows.matrix(offsets, 7)) / paths.shape[1]
+    calendar_frame = pd.DataFrame({
+        "location_id": np.repeat(protection["location_id"].to_numpy(), weeks),
+        "drug_id": np.repeat(protection["drug_id"].to_numpy(), weeks),
+        "week_start": np.tile(np.array([windows.day_after + timedelta(days=o) for o in offsets], dtype=object),
+                              len(rows)),
+        "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel(),
+        "protection_demand_units": prot_q.ravel(),
+    })
+    return protection, calendar_frame

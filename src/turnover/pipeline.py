@@ -21,10 +21,11 @@ import pandas as pd
 from turnover import calendar, schema, tracking
 from turnover.digest import RunDigest
 from turnover.expiry import usage_curves
-from turnover.forecast import BatchMap, ProtectionWindow, forecast_panel, serial_map
+from turnover.forecast import BatchMap, ProtectionWindow, Selection, forecast_panel, serial_map
 from turnover.io import demand as demand_io
 from turnover.io import files as file_io
 from turnover.io import outputs
+from turnover.io import selection as selection_io
 from turnover.io import tracking as tracking_io
 from turnover.io.demo import DemoFiles, demo_files, write_demo
 from turnover.io.digest import read_digest
@@ -270,32 +271,59 @@ def build_demand(settings: Settings, as_of: date) -> int:
 def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap = serial_map) -> int:
     """Classify, backtest, choose and forecast every series; store every frame; returns the series count.
 
-    The per-series work runs in batches of ``settings.execution.batch_series`` through ``map_batches``
-    (one after another here by default; the flow passes its task runner's map).
+    Incremental rule: a full reselection (every series backtested, recalibration refitted) when the latest
+    completed run's selection is ``forecast.reselect_every_days`` old or older, or there is none; in
+    between, series the stored selection chose by backtest refit that model on their new history with
+    the stored recalibration, and only new series and those chosen by rule (no, short or intermittent
+    history) are selected afresh. The per-series work runs in batches of ``settings.execution.batch_series``
+    through ``map_batches`` (one after another here by default; the flow passes its task runner's map).
     """
     with open_warehouse(settings.warehouse_path) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
         signals = signals_by_drug(con, settings)
+        stored = selection_io.read_latest_selection(con, settings.forecast.period, as_of)
     window = ProtectionWindow(
         lead_time_days=series["lead_time_days"].to_numpy(),
         review_period_days=settings.policy.review_period_days,
         service_level=series["service_level"].to_numpy(dtype=float),
         calendar_weeks=settings.policy.par_calendar_weeks,
     )
-    result = forecast_panel(panel, window, as_of, settings.forecast, signals, map_batches=map_batches,
+    reuse = reusable(stored, as_of, settings.forecast.reselect_every_days)
+    result = forecast_panel(panel, window, as_of, settings.forecast, signals, reuse=reuse, map_batches=map_batches,
                             batch_series=settings.execution.batch_series)
     protection = result.protection.assign(review_period_days=settings.policy.review_period_days)
     models = protection["model"].value_counts().sort_index()
+    selection = result.selection.frame()
+    reselected = reuse is None
+    selection = selection.assign(
+        selected_run_id=run_id if reselected else stored.selected_run_id,  # type: ignore[union-attr]
+        selected_as_of=as_of if reselected else stored.selected_as_of,  # type: ignore[union-attr]
+    ).drop(columns="fresh")
     with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_tables(con, run_id, {
             schema.FORECAST: result.forecast, schema.PROTECTION_DEMAND: protection, schema.PAR_CALENDAR: result.calendar,
             schema.DEMAND_CLASS: result.classes, schema.BACKTEST_SCORES: result.scores,
-            schema.CALIBRATION: result.calibration,
+            schema.CALIBRATION: result.calibration, schema.MODEL_SELECTION: selection,
         })
         outputs.record_run(con, run_id, models={str(k): int(v) for k, v in models.items()})
-    log.info("forecast %d series", len(protection))
+    fresh = int(sum(result.selection.fresh))
+    if reselected:
+        log.info("forecast %d series: full model reselection", len(protection))
+    else:
+        log.info("forecast %d series: refitted the models selected on %s; %d series selected afresh (new, or "
+                 "chosen by rule)", len(protection), stored.selected_as_of, fresh)  # type: ignore[union-attr]
     return len(protection)
+
+
+def reusable(stored: selection_io.StoredSelection | None, as_of: date, every_days: int) -> Selection | None:
+    """The stored selection's backtest choices, while it is under ``every_days`` old; else None (reselect)."""
+    if stored is None or every_days <= 0 or (as_of - stored.selected_as_of).days >= every_days:
+        return None
+    rows = stored.rows[stored.rows["by_backtest"].astype(bool)]
+    keys = tuple(zip(rows["location_id"], rows["drug_id"], strict=True))
+    return Selection(keys, tuple(zip(rows["model"], rows["basis"], strict=True)), stored.near, stored.all,
+                     (True,) * len(keys))
 
 
 def signals_by_drug(con, settings: Settings) -> dict[str, dict[int, float]]:

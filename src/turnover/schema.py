@@ -42,6 +42,7 @@ RECALL_AUDIT = "marts.recall_audit"  # append-only
 SHORTAGE_FLAGS = "marts.shortages"
 FORECAST_ACCURACY = "marts.forecast_accuracy"  # forecast vs actual, kept across runs
 DRIFT_FLAGS = "marts.drift_flags"
+MODEL_SELECTION = "marts.model_selection"  # per run: each series' model and the selection it came from
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export
 # carries (patient, prescriber, prescription identifiers) is never selected from the file.

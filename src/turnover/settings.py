@@ -138,6 +138,11 @@ class ForecastSettings(BaseModel):
     candidates_intermittent: list[str] = Field(
         default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
     )
+    reselect_every_days: int = Field(
+        28, ge=0, le=366,
+        description="A run reselects every series' model (backtests, recalibration) when the stored selection is "
+        "this old or older; runs in between refit the stored models on the new data (0: reselect every run).",
+    )
     censor: CensorSettings = Field(default_factory=CensorSettings)
     signals: list[SignalLink] = Field(
         default_factory=lambda: [SignalLink(name="ilinet", atc_prefixes=["J05AH"])],
@@ -220,7 +225,9 @@ class ExecutionSettings(BaseModel):
         0, ge=0, le=256, description="Without an address: start a local Dask cluster with this many worker processes "
         "(0: no cluster, the batches run in the flow's process)."
     )
-    batch_series: int = Field(64, ge=1, le=100_000, description="Series per batch (one task per batch).")
+    batch_series: int = Field(
+        1000, ge=1, le=100_000,
+        description="Series per batch (one task per batch; series within a batch are fitted together).")
 
     @property
     def uses_dask(self) -> bool:

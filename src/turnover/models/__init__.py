@@ -10,11 +10,26 @@ from dataclasses import dataclass
 
 from turnover.models.base import DemandModel, NotFittedError
 from turnover.models.baselines import MovingAverage, SeasonalNaive
+from turnover.models.batch import (
+    BatchModel,
+    BootstrapBatch,
+    BorrowedProfileBatch,
+    CrostonSBABatch,
+    ExpSmoothingBatch,
+    HarmonicBatch,
+    MovingAverageBatch,
+    NoHistoryBatch,
+    Profiles,
+    SeasonalNaiveBatch,
+    TSBBatch,
+    mix_paths,
+    stack_profiles,
+)
 from turnover.models.bootstrap import EmpiricalBootstrap, NoHistory
-from turnover.models.combination import Combination, mix_paths
+from turnover.models.combination import Combination
 from turnover.models.exponential_smoothing import ExpSmoothing, HoltWinters
-from turnover.models.global_gbm import GlobalGBM, GlobalSeries
-from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing, YearlyProfile
+from turnover.models.global_gbm import GlobalGBM, GlobalSeries, ResidualNoise
+from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing
 from turnover.models.intermittent import TSB, CrostonSBA
 from turnover.models.signal import SignalRegression
 
@@ -30,6 +45,17 @@ REGISTRY: dict[str, Callable[..., DemandModel]] = {
     "no_history": lambda season_length, window: NoHistory(),
 }
 
+#: The same models fitted on a batch of equal-length series at once (Holt-Winters is per series only).
+BATCH_REGISTRY: dict[str, Callable[..., BatchModel]] = {
+    "dynamic_harmonic": lambda season_length, window: HarmonicBatch(season_length=season_length),
+    "exp_smoothing": lambda season_length, window: ExpSmoothingBatch(),
+    "empirical_bootstrap": lambda season_length, window: BootstrapBatch(window=window),
+    "seasonal_naive": lambda season_length, window: SeasonalNaiveBatch(season_length=season_length),
+    "moving_average": lambda season_length, window: MovingAverageBatch(window=13 if season_length == 52 else 3),
+    "croston_sba": lambda season_length, window: CrostonSBABatch(),
+    "tsb": lambda season_length, window: TSBBatch(),
+    "no_history": lambda season_length, window: NoHistoryBatch(),
+}
 
 #: Names the ``model`` column gives to models built per series rather than from the registry.
 COMBINATION = "combination"  # an equal mix of the series' candidate models
@@ -45,7 +71,7 @@ class SeriesContext:
     season_length: int
     window: int
     members: tuple[str, ...] = ()  # for a combination
-    borrowed: YearlyProfile | None = None  # for a borrowed profile
+    borrowed: Profiles | None = None  # for a borrowed profile
     origin: int = 0  # absolute period index of the history's first period
     global_sampler: Callable | None = None  # (horizon, n_paths, rng) -> paths from the panel's global model
     signal: dict[int, float] | None = None  # external signal by absolute period index, for this drug
@@ -68,6 +94,6 @@ def make_model(name: str, context: SeriesContext) -> DemandModel:
     return REGISTRY[name](season_length=context.season_length, window=context.window)
 
 __all__ = [
-    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
-    "ProfileSmoothing", "YearlyProfile", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
+    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "ResidualNoise", "BATCH_REGISTRY", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
+    "ProfileSmoothing", "Profiles", "BatchModel", "BorrowedProfileBatch", "stack_profiles", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

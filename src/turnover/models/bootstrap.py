@@ -11,33 +11,22 @@ jitter of sizes).
 
 from __future__ import annotations
 
-import numpy as np
+from turnover.models.base import BatchBacked
+from turnover.models.batch import BootstrapBatch, NoHistoryBatch
 
-from turnover.models.base import DemandModel
 
-
-class EmpiricalBootstrap(DemandModel):
+class EmpiricalBootstrap(BatchBacked):
     """Resample the last ``window`` periods with replacement."""
-
-    min_history = 1
 
     def __init__(self, window: int = 26):
         self.window = window
 
-    def _fit(self, y: np.ndarray) -> None:
-        self.recent_ = y[-self.window :].copy()
-
-    def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.choice(self.recent_, size=(n_paths, horizon), replace=True)
+    def _batch(self) -> BootstrapBatch:
+        return BootstrapBatch(self.window)
 
 
-class NoHistory(DemandModel):
+class NoHistory(BatchBacked):
     """No dispensing to learn from: zero demand (the policy then applies the catalog minimum)."""
 
-    min_history = 0
-
-    def _fit(self, y: np.ndarray) -> None:
-        self.level_ = 0.0
-
-    def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        return np.zeros((n_paths, horizon))
+    def _batch(self) -> NoHistoryBatch:
+        return NoHistoryBatch()

@@ -2,7 +2,7 @@
 finding hard to beat (Makridakis, Spiliotis & Assimakopoulos 2020, "The M4 Competition", *IJF* 36(1):
 the median of SES, Holt and damped ("Comb") beat most single methods).
 
-Paths: an equal mixture, path k taken from member k mod m. The mixture's mean is the average of the
+Paths: an equal mixture, path k taken from member k mod m (:func:`turnover.models.batch.mix_paths`). The mixture's mean is the average of the
 members' means; its spread includes their disagreement, which a combination of point forecasts
 hides. Mixing whole paths keeps each path's joint structure over the periods, so sums over a lead
 time stay honest.
@@ -13,13 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from turnover.models.base import DemandModel
-
-
-def mix_paths(member_paths: list[np.ndarray], n_paths: int) -> np.ndarray:
-    """Equal mixture: path k from member k mod m (each member's paths are already random draws)."""
-    m = len(member_paths)
-    rows = [member_paths[k % m][k // m] for k in range(n_paths)]
-    return np.vstack(rows)
+from turnover.models.batch import mix_paths
 
 
 class Combination(DemandModel):
@@ -46,5 +40,7 @@ class Combination(DemandModel):
         self.fitted_ = fitted
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        per_member = -(-n_paths // len(self.fitted_))
-        return mix_paths([m.sample_paths(horizon, per_member, rng) for m in self.fitted_], n_paths)
+        # Every member is driven by the same random stream (as in a batch: the same uniforms), and path k
+        # of the mixture is member k mod m's path k.
+        seed = int(rng.integers(2**63))
+        return mix_paths([m.sample_paths(horizon, n_paths, np.random.default_rng(seed)) for m in self.fitted_])

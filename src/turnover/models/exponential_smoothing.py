@@ -18,30 +18,18 @@ from __future__ import annotations
 import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from turnover.models.base import DemandModel
-
-# The first residuals still carry the initial state's error; resampling them into the future lets a
-# bad start (a level estimated at 0.07 on a series near 7, seen on real fits) blow paths up.
-BURN_IN = 8
+from turnover.models.base import BatchBacked, DemandModel
+from turnover.models.batch import BURN_IN, ExpSmoothingBatch
 
 
 def simulate_log_paths(result, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-    """Paths of a fitted statsmodels exponential smoothing on the log scale, shape (n_paths, horizon),
+    """Paths of a fitted statsmodels exponential smoothing (Holt-Winters) on the log scale, shape (n_paths, horizon),
     driven by errors resampled from its in-sample residuals after a burn-in."""
     residuals = np.asarray(result.resid, dtype=float)
     pool = residuals[min(BURN_IN, len(residuals) // 4) :]
     errors = rng.choice(pool, size=(horizon, n_paths), replace=True)
     sims = result.simulate(horizon, repetitions=n_paths, error="add", random_errors=errors)
     return np.asarray(sims).reshape(horizon, n_paths).T
-
-
-def smooth_level(z: np.ndarray):
-    """Simple exponential smoothing of ``z`` (statsmodels), its start fixed at the mean of the first
-    periods so that only the smoothing weight is optimised: an estimated start can land far off."""
-    start = float(np.mean(z[: min(BURN_IN, len(z))]))
-    return ExponentialSmoothing(
-        z, trend=None, seasonal=None, initialization_method="known", initial_level=start
-    ).fit()
 
 
 class HoltWinters(DemandModel):
@@ -65,13 +53,9 @@ class HoltWinters(DemandModel):
         return np.expm1(simulate_log_paths(self.result_, horizon, n_paths, rng))
 
 
-class ExpSmoothing(DemandModel):
-    """Simple exponential smoothing (level only) on ``log1p(y)``: the non-seasonal fallback."""
+class ExpSmoothing(BatchBacked):
+    """Simple exponential smoothing (level only) on ``log1p(y)``: the non-seasonal fallback
+    (:class:`turnover.models.batch.ExpSmoothingBatch` with one row)."""
 
-    min_history = 4
-
-    def _fit(self, y: np.ndarray) -> None:
-        self.result_ = smooth_level(np.log1p(y))
-
-    def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        return np.expm1(simulate_log_paths(self.result_, horizon, n_paths, rng))
+    def _batch(self) -> ExpSmoothingBatch:
+        return ExpSmoothingBatch()

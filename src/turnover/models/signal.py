@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from turnover.models.base import DemandModel
-from turnover.models.exponential_smoothing import simulate_log_paths, smooth_level
-from turnover.models.harmonic import MAX_HARMONICS, YEAR_IN_PERIODS, fit_yearly_profile
+from turnover.models.batch import MAX_HARMONICS, SES, YEAR_IN_PERIODS
+from turnover.models.harmonic import fit_yearly_profile
 
 
 class SignalRegression(DemandModel):
@@ -46,7 +46,7 @@ class SignalRegression(DemandModel):
         design = np.column_stack([np.ones(n), np.arange(n) / n, x])
         coef, *_ = np.linalg.lstsq(design, z, rcond=None)
         self.beta_ = max(float(coef[2]), 0.0)  # more flu never means fewer antivirals
-        self.level_ = smooth_level(z - self.beta_ * x)
+        self.level_ = SES().fit(z - self.beta_ * x)
         # The signal's own future: yearly profile + decaying anomaly, fitted on its whole record up
         # to T (gaps, such as an unreported summer, filled by interpolation).
         known = [i for i in self.signal if i <= index[-1]]
@@ -55,17 +55,18 @@ class SignalRegression(DemandModel):
         xs = np.interp(span, span[~np.isnan(xs)], xs[~np.isnan(xs)])
         period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
         self.signal_profile_ = fit_yearly_profile(xs, period, MAX_HARMONICS, origin=int(span[0]))
-        anomaly = self.signal_profile_.residual
+        anomaly = self.signal_profile_.residual_[0]
         self.phi_ = float(np.clip(np.corrcoef(anomaly[:-1], anomaly[1:])[0, 1], 0.0, 0.98)) if len(anomaly) > 3 else 0.0
         self.last_index_, self.last_anomaly_ = int(index[-1]), float(anomaly[-1])
         # the intercept-and-drift part at T, held flat over the horizon
-        self.signal_base_ = float(xs[-1] - anomaly[-1] - self.signal_profile_.at(np.array([index[-1]]))[0])
+        self.signal_base_ = float(xs[-1] - anomaly[-1] - self.signal_profile_.at(np.array([index[-1] - span[0]]))[0, 0])
 
     def signal_forecast(self, horizon: int) -> np.ndarray:
         """Forecast of ``log1p(signal)`` for the next ``horizon`` periods."""
         future = self.last_index_ + np.arange(1, horizon + 1)
         decay = self.phi_ ** np.arange(1, horizon + 1)
-        return self.signal_base_ + self.signal_profile_.at(future) + decay * self.last_anomaly_
+        return self.signal_base_ + self.signal_profile_.at(future - self.signal_profile_.origin_[0])[0] + decay * self.last_anomaly_
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        return np.expm1(simulate_log_paths(self.level_, horizon, n_paths, rng) + self.beta_ * self.signal_forecast(horizon))
+        level = self.level_.sample_paths(rng.random((1, n_paths, horizon)))[0]
+        return np.expm1(level + self.beta_ * self.signal_forecast(horizon))

@@ -382,3 +382,16 @@ create table if not exists marts.drift_flags (
     backtest_mase   double,
     mase_ratio      double
 );
+
+-- Each run's model per series, and the full selection it came from: a weekly run between full
+-- reselections refits these (turnover.io.selection).
+create table if not exists marts.model_selection (
+    run_id            varchar not null,
+    location_id       varchar not null,
+    drug_id           varchar not null,
+    model             varchar not null,
+    basis             varchar,
+    by_backtest       boolean not null,   -- chosen by backtest (else by rule: no, short or intermittent history)
+    selected_run_id   varchar not null,   -- the run whose backtests chose it (this run, when it reselected)
+    selected_as_of    date not null
+);

@@ -1,0 +1,87 @@
+"""Simulated paths of one model for a group of series of equal length: the one place a model meets data.
+
+A group's histories are the rows of ``Y``; ``U`` holds each series' own uniforms (rows x paths x horizon),
+drawn from a generator seeded by the series' ids, so a series' paths do not depend on which group,
+batch or worker computed it. Models with a batch form (:data:`turnover.models.BATCH_REGISTRY`, the
+borrowed profile, the global model, combinations of these) are fitted on the whole group at once; the
+rest (Holt-Winters, the signal regression) one series at a time, with the series' own generator.
+A row whose model cannot be fitted comes back as NaN, for the caller to skip or fall back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from turnover.models import (
+    BATCH_REGISTRY,
+    BORROWED_PROFILE,
+    COMBINATION,
+    GLOBAL_GBM,
+    BorrowedProfileBatch,
+    ResidualNoise,
+    SeriesContext,
+    make_model,
+    mix_paths,
+    stack_profiles,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Group:
+    """What fitting a model on a group needs beyond the histories: per row its context and generator, and
+    the global model's point forecasts where it was fitted (``global_points``: rows x horizon, scaled)."""
+
+    contexts: list[SeriesContext]
+    rngs: list[np.random.Generator]
+    global_points: np.ndarray | None = None
+    global_scales: np.ndarray | None = None
+    global_noise: ResidualNoise | None = None
+
+    @property
+    def season_length(self) -> int:
+        return self.contexts[0].season_length
+
+
+def min_history(name: str, context: SeriesContext) -> int | None:
+    """Fewest periods model ``name`` accepts in ``context``; None when it cannot be built there."""
+    try:
+        return make_model(name, context).min_history
+    except ValueError:
+        return None
+
+
+def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
+    """Paths ``(rows, paths, horizon)`` of model ``name`` fitted on each row of ``Y``; NaN rows where it failed."""
+    season_length, window = group.season_length, group.contexts[0].window
+    if name in BATCH_REGISTRY:
+        return BATCH_REGISTRY[name](season_length=season_length, window=window).fit(Y).sample_paths(U)
+    if name == BORROWED_PROFILE and all(c.borrowed is not None for c in group.contexts):
+        profiles = stack_profiles([c.borrowed for c in group.contexts])
+        origins = np.array([c.origin for c in group.contexts])
+        return BorrowedProfileBatch(profiles, origins).fit(Y).sample_paths(U)
+    if name == GLOBAL_GBM:
+        if group.global_points is None or group.global_noise is None:
+            return np.full(U.shape, np.nan)
+        return group.global_noise.paths(group.global_points, group.global_scales, U)
+    if name == COMBINATION:
+        members = [m for m in group.contexts[0].members if (least := min_history(m, group.contexts[0])) is not None
+                   and Y.shape[1] >= least]
+        if not members:
+            return np.full(U.shape, np.nan)
+        return mix_paths([group_paths(m, Y, U, group) for m in members])
+    return _one_at_a_time(name, Y, U, group)
+
+
+def _one_at_a_time(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
+    out = np.full(U.shape, np.nan)
+    for i, (context, rng) in enumerate(zip(group.contexts, group.rngs, strict=True)):
+        try:
+            out[i] = make_model(name, context).fit(Y[i]).sample_paths(U.shape[2], U.shape[1], rng)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.debug("%s failed on a series (%s)", name, exc)
+    return out

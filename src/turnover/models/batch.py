@@ -1,0 +1,416 @@
+"""Demand models fitted on many series at once: one numpy operation over a batch instead of a fit per series.
+
+Every model of the registry (but Holt-Winters, whose 52 seasonal states are statsmodels' job) is written
+here once, for a batch of histories of equal length: ``Y`` of shape ``(series, periods)``. The
+per-series classes (``DynamicHarmonic``, ``TSB``, ...) are these with one row, so a model has one
+implementation whichever way it is called.
+
+Contract (scikit-learn style): settings in ``__init__``; ``fit(Y)`` returns ``self``; fitted state ends in
+``_``; ``sample_paths(U)`` turns uniforms ``U`` in [0, 1), shape ``(series, paths, horizon)``, into
+simulated demand of the same shape, never negative. The caller owns the randomness: one uniform per
+path and period is all any model here needs (a bootstrap index, a resampled error, or "used this
+period?" with the size index read from the same uniform), so a series' paths depend only on its own
+uniforms, whichever batch it was computed in.
+
+Simple exponential smoothing (SES) is the workhorse (the level of ``exp_smoothing``,
+``dynamic_harmonic``, ``borrowed_profile`` and ``signal_regression``): its start is fixed at the mean
+of the first periods and its weight alpha minimises the one-step squared error, as statsmodels'
+``ExponentialSmoothing(initialization_method="known").fit()`` does, found here by a grid over [0, 1]
+(step 0.05) refined around the best (step 0.005) for every series of the batch at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The first residuals still carry the initial state's error; resampling them into the future lets a
+# bad start (a level estimated at 0.07 on a series near 7, seen on real fits) blow paths up.
+BURN_IN = 8
+YEAR_IN_PERIODS = {52: 365.25 / 7, 12: 12.0}
+MAX_HARMONICS = 6  # up to six sine/cosine pairs: enough for a peak a few weeks wide
+_COARSE = np.linspace(0.0, 1.0, 21)
+_FINE = np.linspace(-0.05, 0.05, 21)
+
+
+def as_batch(Y: np.ndarray) -> np.ndarray:
+    """``Y`` as a float 2-D array of histories (validation is the per-series contract's job)."""
+    Y = np.asarray(Y, dtype=float)
+    return Y[None, :] if Y.ndim == 1 else Y
+
+
+def take_uniform(pool: np.ndarray, counts: np.ndarray | int, U: np.ndarray) -> np.ndarray:
+    """``pool[row, floor(U * count)]`` for each row: resampling with replacement from the first ``counts``
+    entries of each row of ``pool`` (``U``: ``(rows, paths, horizon)``)."""
+    counts = np.broadcast_to(np.asarray(counts), (pool.shape[0],))
+    index = np.minimum((U * counts[:, None, None]).astype(np.int64), np.maximum(counts, 1)[:, None, None] - 1)
+    rows = np.arange(pool.shape[0])[:, None, None]
+    return pool[rows, index]
+
+
+# --- simple exponential smoothing -------------------------------------------------------------------------
+
+
+def _sse(Z: np.ndarray, start: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """One-step squared error of SES with weights ``alphas`` (rows x candidates), started at ``start``."""
+    level = np.repeat(start[:, None], alphas.shape[1], axis=1)
+    sse = np.zeros_like(level)
+    for t in range(Z.shape[1]):
+        error = Z[:, t, None] - level
+        sse += error * error
+        level += alphas * error
+    return sse
+
+
+class SES:
+    """Simple exponential smoothing of each row of ``Z`` (already on the log scale)."""
+
+    def fit(self, Z: np.ndarray) -> SES:
+        Z = as_batch(Z)
+        rows = np.arange(len(Z))
+        start = Z[:, : min(BURN_IN, Z.shape[1])].mean(axis=1)
+        coarse = np.broadcast_to(_COARSE, (len(Z), len(_COARSE)))
+        best = _COARSE[np.argmin(_sse(Z, start, coarse), axis=1)]
+        fine = np.clip(best[:, None] + _FINE, 0.0, 1.0)
+        self.alpha_ = fine[rows, np.argmin(_sse(Z, start, fine), axis=1)]
+        level, resid = start.copy(), np.empty_like(Z)
+        for t in range(Z.shape[1]):
+            resid[:, t] = Z[:, t] - level
+            level += self.alpha_ * resid[:, t]
+        self.level_, self.resid_ = level, resid
+        return self
+
+    def sample_paths(self, U: np.ndarray) -> np.ndarray:
+        """Log-scale paths driven by errors resampled from the in-sample residuals after a burn-in:
+        ``z_h = l_{h-1} + e_h``, ``l_h = l_{h-1} + alpha e_h``."""
+        n = self.resid_.shape[1]
+        pool = self.resid_[:, min(BURN_IN, n // 4) :]
+        errors = take_uniform(pool, pool.shape[1], U)
+        before = np.cumsum(errors, axis=2) - errors
+        return self.level_[:, None, None] + self.alpha_[:, None, None] * before + errors
+
+
+# --- yearly Fourier profile ---------------------------------------------------------------------------------
+
+
+def fourier_terms(t: np.ndarray, period: float, harmonics: int) -> np.ndarray:
+    """``[sin(2 pi k t / period), cos(2 pi k t / period)]`` for k = 1..harmonics, shape (len(t), 2K)."""
+    if harmonics == 0:
+        return np.empty((len(t), 0))
+    angles = 2 * np.pi * np.outer(t, np.arange(1, harmonics + 1)) / period
+    return np.hstack([np.sin(angles), np.cos(angles)])
+
+
+class Profiles:
+    """Yearly profiles of a batch: per row K sine / cosine pairs (K by BIC, 0 .. max), on absolute indices.
+
+    ``sin_`` and ``cos_`` are ``(rows, max_harmonics)`` coefficients (zero beyond a row's K), ``origin_``
+    the absolute index of each row's first period, ``residual_`` what intercept, drift and profile leave.
+    """
+
+    def __init__(self, period: float, max_harmonics: int = MAX_HARMONICS):
+        self.period = period
+        self.max_harmonics = max_harmonics
+
+    def fit(self, Z: np.ndarray, origin: np.ndarray | int = 0) -> Profiles:
+        """OLS of each row on intercept, drift and K Fourier pairs, for every K; the K of least BIC per row."""
+        Z = as_batch(Z)
+        rows, n = Z.shape
+        origin = np.broadcast_to(np.asarray(origin, dtype=float), (rows,))
+        t = np.arange(n, dtype=float)
+        base = np.column_stack([np.ones(n), t / n])
+        best_bic = np.full(rows, np.inf)
+        self.harmonics_ = np.zeros(rows, dtype=int)
+        self.sin_ = np.zeros((rows, self.max_harmonics))
+        self.cos_ = np.zeros((rows, self.max_harmonics))
+        self.residual_ = np.zeros_like(Z)
+        # Rows sharing an origin share the design matrices: one least-squares solve per origin and K.
+        for o in np.unique(origin):
+            at = np.flatnonzero(origin == o)
+            for k in range(self.max_harmonics + 1):
+                design = np.hstack([base, fourier_terms(t + o, self.period, k)])
+                coef, *_ = np.linalg.lstsq(design, Z[at].T, rcond=None)
+                residual = Z[at] - (design @ coef).T
+                ssr = np.maximum(np.einsum("ij,ij->i", residual, residual), 1e-12)
+                bic = n * np.log(ssr / n) + design.shape[1] * np.log(n)
+                better = bic < best_bic[at]
+                if not better.any():
+                    continue
+                chosen = at[better]
+                best_bic[chosen] = bic[better]
+                self.harmonics_[chosen] = k
+                self.sin_[chosen], self.cos_[chosen] = 0.0, 0.0
+                self.sin_[chosen, :k] = coef[2 : 2 + k, better].T
+                self.cos_[chosen, :k] = coef[2 + k :, better].T
+                self.residual_[chosen] = residual[better]
+        self.origin_ = origin
+        return self
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """Each row's profile at periods ``t`` counted from the row's first period: ``(rows, len(t))``."""
+        absolute = self.origin_[:, None] + np.asarray(t, dtype=float)[None, :]
+        angles = 2 * np.pi * absolute[:, :, None] * np.arange(1, self.max_harmonics + 1) / self.period
+        return np.einsum("rtk,rk->rt", np.sin(angles), self.sin_) + np.einsum("rtk,rk->rt", np.cos(angles), self.cos_)
+
+    def strength(self) -> np.ndarray:
+        """max(0, 1 - Var(R) / Var(S + R)) per row over the fitted span (FPP3 sec. 4.3), S the profile."""
+        season = self.at(np.arange(self.residual_.shape[1]))
+        total = np.var(season + self.residual_, axis=1)
+        ratio = np.divide(np.var(self.residual_, axis=1), total, out=np.ones_like(total), where=total > 0)
+        return np.where(total > 0, np.maximum(0.0, 1 - ratio), 0.0)
+
+    def rows(self, index: np.ndarray) -> Profiles:
+        """The profiles of rows ``index`` (for a borrowed profile: one row per series)."""
+        out = Profiles(self.period, self.max_harmonics)
+        out.harmonics_, out.sin_, out.cos_ = self.harmonics_[index], self.sin_[index], self.cos_[index]
+        out.origin_, out.residual_ = self.origin_[index], self.residual_[index]
+        return out
+
+
+def stack_profiles(profiles: list[Profiles]) -> Profiles:
+    """One batch of the rows of several (one-row) profiles fitted with the same settings."""
+    out = Profiles(profiles[0].period, profiles[0].max_harmonics)
+    for name in ("harmonics_", "sin_", "cos_", "origin_"):
+        setattr(out, name, np.concatenate([getattr(p, name) for p in profiles]))
+    out.residual_ = np.zeros((len(out.origin_), 0))
+    return out
+
+
+def mean_profiles(profiles: Profiles, groups: np.ndarray) -> tuple[np.ndarray, Profiles]:
+    """The mean profile of the rows in each group (mean Fourier coefficients on absolute indices):
+    ``(group labels, one row per group)``."""
+    labels, inverse = np.unique(groups, return_inverse=True)
+    count = np.bincount(inverse, minlength=len(labels))[:, None]
+    out = Profiles(profiles.period, profiles.max_harmonics)
+    out.sin_ = np.zeros((len(labels), profiles.max_harmonics))
+    out.cos_ = np.zeros_like(out.sin_)
+    np.add.at(out.sin_, inverse, profiles.sin_)
+    np.add.at(out.cos_, inverse, profiles.cos_)
+    out.sin_, out.cos_ = out.sin_ / count, out.cos_ / count
+    out.harmonics_ = np.zeros(len(labels), dtype=int)
+    np.maximum.at(out.harmonics_, inverse, profiles.harmonics_)
+    out.origin_ = np.zeros(len(labels))
+    out.residual_ = np.zeros((len(labels), 0))
+    return labels, out
+
+
+# --- the models ---------------------------------------------------------------------------------------------
+
+
+class BatchModel:
+    """Base: ``fit(Y)`` on ``(series, periods)`` histories, ``sample_paths(U)`` -> ``(series, paths, horizon)``."""
+
+    min_history: int = 1
+
+    def fit(self, Y: np.ndarray) -> BatchModel:
+        self._fit(as_batch(Y))
+        self.n_obs_ = as_batch(Y).shape[1]
+        return self
+
+    def sample_paths(self, U: np.ndarray) -> np.ndarray:
+        paths = self._sample(np.asarray(U))
+        return np.clip(np.nan_to_num(paths, nan=0.0, posinf=0.0), 0.0, None)
+
+    def _fit(self, Y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ExpSmoothingBatch(BatchModel):
+    """SES of ``log1p(y)``, paths back-transformed with ``expm1`` path by path."""
+
+    min_history = 4
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self.level_ = SES().fit(np.log1p(Y))
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        return np.expm1(self.level_.sample_paths(U))
+
+
+class HarmonicBatch(BatchModel):
+    """Dynamic harmonic regression: a Fourier yearly profile (K by BIC) + SES of the level, on ``log1p(y)``."""
+
+    def __init__(self, season_length: int = 52, max_harmonics: int = MAX_HARMONICS):
+        self.season_length = season_length
+        self.max_harmonics = max_harmonics
+
+    @property
+    def min_history(self) -> int:  # type: ignore[override]
+        return self.season_length + 1
+
+    def _fit(self, Y: np.ndarray) -> None:
+        Z = np.log1p(Y)
+        period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
+        self.profile_ = Profiles(period, min(self.max_harmonics, self.season_length // 2)).fit(Z)
+        self.level_ = SES().fit(Z - self.profile_.at(np.arange(Z.shape[1])))
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        future = self.profile_.at(self.n_obs_ + np.arange(U.shape[2]))
+        return np.expm1(self.level_.sample_paths(U) + future[:, None, :])
+
+
+class BorrowedProfileBatch(BatchModel):
+    """A yearly profile given per row (the siblings' mean, on absolute indices) + SES of the row's own level."""
+
+    min_history = 4
+
+    def __init__(self, profiles: Profiles, origins: np.ndarray):
+        self.profiles = profiles
+        self.origins = origins
+
+    def _shifted(self) -> Profiles:
+        shifted = self.profiles.rows(np.arange(len(self.origins)))
+        shifted.origin_ = np.asarray(self.origins, dtype=float)
+        return shifted
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self.profile_ = self._shifted()
+        self.level_ = SES().fit(np.log1p(Y) - self.profile_.at(np.arange(Y.shape[1])))
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        future = self.profile_.at(self.n_obs_ + np.arange(U.shape[2]))
+        return np.expm1(self.level_.sample_paths(U) + future[:, None, :])
+
+
+class SeasonalNaiveBatch(BatchModel):
+    """Next year's period = this year's same period, plus resampled seasonal differences."""
+
+    def __init__(self, season_length: int = 52):
+        self.season_length = season_length
+
+    @property
+    def min_history(self) -> int:  # type: ignore[override]
+        return self.season_length + 2
+
+    def _fit(self, Y: np.ndarray) -> None:
+        m = self.season_length
+        self.last_season_ = Y[:, -m:].copy()
+        self.residuals_ = Y[:, m:] - Y[:, :-m]
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        horizon = U.shape[2]
+        point = self.last_season_[:, np.arange(horizon) % self.season_length]
+        return point[:, None, :] + take_uniform(self.residuals_, self.residuals_.shape[1], U)
+
+
+class MovingAverageBatch(BatchModel):
+    """The mean of the last ``window`` periods, flat, plus resampled one-step errors of the same rule."""
+
+    min_history = 2
+
+    def __init__(self, window: int = 13):
+        self.window = window
+
+    def _fit(self, Y: np.ndarray) -> None:
+        n = Y.shape[1]
+        w = min(self.window, n - 1)
+        self.level_ = Y[:, -w:].mean(axis=1)
+        csum = np.concatenate([np.zeros((len(Y), 1)), np.cumsum(Y, axis=1)], axis=1)
+        means = (csum[:, w:n] - csum[:, : n - w]) / w  # mean of y[t-w:t] for t = w .. n-1
+        self.residuals_ = Y[:, w:] - means
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        return self.level_[:, None, None] + take_uniform(self.residuals_, self.residuals_.shape[1], U)
+
+
+class BootstrapBatch(BatchModel):
+    """Resample the last ``window`` periods with replacement (zeros included)."""
+
+    def __init__(self, window: int = 26):
+        self.window = window
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self.recent_ = Y[:, -self.window :].copy()
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        return take_uniform(self.recent_, self.recent_.shape[1], U)
+
+
+class NoHistoryBatch(BatchModel):
+    """Nothing to learn from: zero demand (the policy then applies the catalog minimum)."""
+
+    min_history = 0
+
+    def _fit(self, Y: np.ndarray) -> None:
+        pass
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        return np.zeros(U.shape)
+
+
+def smooth_rows(values: np.ndarray, alpha: float, where: np.ndarray | None = None) -> np.ndarray:
+    """Exponential smoothing of each row started at its first value (at its first ``where`` value, and
+    updated only where ``where``): the intermittent methods' fixed-alpha smoother."""
+    where = np.ones(values.shape, dtype=bool) if where is None else where
+    level = np.full(len(values), np.nan)
+    for t in range(values.shape[1]):
+        v = values[:, t]
+        updated = np.where(np.isnan(level), v, level + alpha * (v - level))
+        level = np.where(where[:, t], updated, level)
+    return level
+
+
+class _SizeOccurrenceBatch(BatchModel):
+    """Paths from a per-period probability of use and a mean size: a period is used when its uniform is
+    below the probability, and its size is drawn (from the row's own non-zero sizes, rescaled to the
+    method's mean size) with the same uniform divided by the probability, uniform again given use."""
+
+    def _sizes(self, Y: np.ndarray) -> None:
+        nonzero = Y > 0
+        order = np.argsort(~nonzero, axis=1, kind="stable")  # non-zero sizes first, in time order
+        self.sizes_ = np.take_along_axis(Y, order, axis=1)
+        self.n_sizes_ = nonzero.sum(axis=1)
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        p = self.probability_[:, None, None]
+        used = (U < p) & (self.n_sizes_ > 0)[:, None, None]
+        given_use = np.divide(U, p, out=np.zeros_like(U, dtype=float), where=p > 0)
+        mean_size = np.divide(self.sizes_.sum(axis=1), self.n_sizes_, out=np.ones(len(p)), where=self.n_sizes_ > 0)
+        factor = np.divide(self.size_, mean_size, out=np.zeros(len(p)), where=mean_size > 0)
+        sizes = take_uniform(self.sizes_, self.n_sizes_, given_use) * factor[:, None, None]
+        return np.where(used, sizes, 0.0)
+
+
+class CrostonSBABatch(_SizeOccurrenceBatch):
+    """Croston's method with the Syntetos-Boylan bias correction: rate = (1 - alpha/2) z / p."""
+
+    def __init__(self, alpha: float = 0.1):
+        self.alpha = alpha
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self._sizes(Y)
+        nonzero = Y > 0
+        # the interval ending at each use: periods since the previous use (the first counts from -1)
+        t = np.arange(Y.shape[1])
+        last = np.maximum.accumulate(np.where(nonzero, t, -1), axis=1)
+        previous = np.concatenate([np.full((len(Y), 1), -1), last[:, :-1]], axis=1)
+        intervals = (t - previous).astype(float)
+        interval = np.maximum(np.nan_to_num(smooth_rows(intervals, self.alpha, nonzero), nan=1.0), 1.0)
+        size = np.nan_to_num(smooth_rows(Y, self.alpha, nonzero), nan=0.0)
+        self.size_ = size * (1 - self.alpha / 2)
+        self.probability_ = np.where(self.n_sizes_ > 0, 1.0 / interval, 0.0)
+
+
+class TSBBatch(_SizeOccurrenceBatch):
+    """Teunter-Syntetos-Babai: smoothed probability of use (every period) times smoothed size (on use)."""
+
+    def __init__(self, alpha: float = 0.1, beta: float = 0.1):
+        self.alpha = alpha
+        self.beta = beta
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self._sizes(Y)
+        self.probability_ = np.clip(smooth_rows((Y > 0).astype(float), self.beta), 0.0, 1.0)
+        self.size_ = np.nan_to_num(smooth_rows(Y, self.alpha, Y > 0), nan=0.0)
+
+
+def mix_paths(member_paths: list[np.ndarray]) -> np.ndarray:
+    """Equal mixture along the path axis: path k from member k mod m (each member's paths are already
+    random draws; every member was driven by the same uniforms, so path k of the mixture uses uniform row k)."""
+    m = len(member_paths)
+    out = np.empty_like(member_paths[0])
+    for j, paths in enumerate(member_paths):
+        out[..., j::m, :] = paths[..., j::m, :]
+    return out
