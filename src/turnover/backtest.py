@@ -136,7 +136,7 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
             p, a = np.sort(paths[ok], axis=1), actual[ok]
             q95 = row_quantile(p, 0.95, ordered=True)
             q_sl = row_quantile(p, service_level[ok], ordered=True)
-            mase[m, ok, k] = np.mean(np.abs(a - p.mean(axis=1)), axis=1) / scale[ok]
+            mase[m, ok, k] = np.mean(np.abs(a - p.mean(axis=1, dtype=np.float64)), axis=1) / scale[ok]
             pinball_loss[m, ok, k] = pinball(a, q_sl, service_level[ok]) / scale[ok]
             coverage[m, ok, k] = np.mean(a <= q95, axis=1)
             pits[m, ok, k] = pit(p, a, ties[ok, fold])

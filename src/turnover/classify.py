@@ -62,8 +62,10 @@ def lifecycle(y: np.ndarray, season_length: int) -> str:
         return "new"
     if not np.any(y[-int(round(4 * per_month)) :] > 0):
         return "dead"
-    last_year = y[-season_length:]
-    months_used = sum(bool(np.any(block > 0)) for block in np.array_split(last_year, 12))
+    last_year = y[-season_length:] > 0
+    # the year in 12 near-equal blocks (as np.array_split): used in how many of them
+    bounds = np.r_[0, np.cumsum([len(last_year) // 12 + (k < len(last_year) % 12) for k in range(12)])][:-1]
+    months_used = int(np.count_nonzero(np.add.reduceat(last_year, bounds)))
     return "recurring" if months_used >= 8 else "sporadic"
 
 

@@ -30,14 +30,22 @@ def zero_runs(y: np.ndarray) -> list[tuple[int, int]]:
 def flag_suspicious_zeros(y: np.ndarray, season_length: int, settings: CensorSettings) -> np.ndarray:
     """A copy of ``y`` with zero runs that look like stockouts set to NaN (see the module docstring)."""
     out = y.astype(float).copy()
+    runs = np.array(zero_runs(y), dtype=np.int64).reshape(-1, 2)
+    runs = runs[(runs[:, 1] - runs[:, 0] >= settings.min_zero_run) & (runs[:, 1] != len(y))]
+    if not len(runs):
+        return out
+    # observed and used periods in the half year before and after each run, from running counts
     half_year = season_length // 2
-    for start, stop in zero_runs(y):
-        if stop - start < settings.min_zero_run or stop == len(y):
-            continue
-        around = np.r_[y[max(0, start - half_year) : start], y[stop : stop + half_year]]
-        around = around[np.isfinite(around)]
-        if len(around) >= season_length // 4 and np.mean(around > 0) >= settings.min_nonzero_share:
-            out[start:stop] = np.nan
+    finite, used = np.isfinite(y), np.nan_to_num(y) > 0
+    seen = np.r_[0, np.cumsum(finite)]
+    hits = np.r_[0, np.cumsum(used & finite)]
+    start, stop = runs[:, 0], runs[:, 1]
+    before, after = np.maximum(start - half_year, 0), np.minimum(stop + half_year, len(y))
+    observed = seen[start] - seen[before] + seen[after] - seen[stop]
+    positive = hits[start] - hits[before] + hits[after] - hits[stop]
+    steady = (observed >= season_length // 4) & (positive >= settings.min_nonzero_share * np.maximum(observed, 1))
+    for a, b in runs[steady]:
+        out[a:b] = np.nan
     return out
 
 

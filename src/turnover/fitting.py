@@ -66,19 +66,19 @@ def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.nda
         return BorrowedProfileBatch(profiles, origins).fit(Y).sample_paths(U)
     if name == GLOBAL_GBM:
         if group.global_points is None or group.global_noise is None:
-            return np.full(U.shape, np.nan)
+            return np.full(U.shape, np.nan, dtype=np.float32)
         return group.global_noise.paths(group.global_points, group.global_scales, U)
     if name == COMBINATION:
         members = [m for m in group.contexts[0].members if (least := min_history(m, group.contexts[0])) is not None
                    and Y.shape[1] >= least]
         if not members:
-            return np.full(U.shape, np.nan)
+            return np.full(U.shape, np.nan, dtype=np.float32)
         return mix_paths([group_paths(m, Y, U, group) for m in members])
     return _one_at_a_time(name, Y, U, group)
 
 
 def _one_at_a_time(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
-    out = np.full(U.shape, np.nan)
+    out = np.full(U.shape, np.nan, dtype=np.float32)
     for i, (context, rng) in enumerate(zip(group.contexts, group.rngs, strict=True)):
         try:
             out[i] = make_model(name, context).fit(Y[i]).sample_paths(U.shape[2], U.shape[1], rng)

@@ -744,8 +744,8 @@ def _period_frame(final: _FinalWork, rows: list[int], model: str, paths: np.ndar
         "location_id": np.repeat([k[0] for k in keys], len(starts)),
         "drug_id": np.repeat([k[1] for k in keys], len(starts)),
         "period_start": np.tile(np.array(starts, dtype=object), len(rows)),
-        "mean": paths.mean(axis=1).ravel(),
-        **{c: quantiles[k].ravel() for k, c in enumerate(schema.QUANTILE_COLUMNS)},
+        "mean": paths.mean(axis=1, dtype=np.float64).ravel(),
+        **{c: quantiles[k].ravel().astype(float) for k, c in enumerate(schema.QUANTILE_COLUMNS)},
         "model": model,
     })
 
@@ -791,11 +791,13 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
     level = np.array([final.near.level(model, s) for s in service])
     weeks = work.window.calendar_weeks
     offsets = [7 * k for k in range(max(weeks, 1))]
-    # per series (lead times differ): weights of L, L + R and the week, one column per review day
-    lead_w = np.stack([windows.matrix(offsets, int(d)) for d in lead])
-    prot_w = np.stack([windows.matrix(offsets, int(d) + review) for d in lead])
-    lead_d = np.einsum("sph,shk->spk", paths, lead_w)
-    prot_d = np.einsum("sph,shk->spk", paths, prot_w)
+    # demand over L and L + R from each review day: series of equal lead time share the weights
+    lead_d = np.empty((len(rows), paths.shape[1], len(offsets)), dtype=np.float32)
+    prot_d = np.empty_like(lead_d)
+    for days in np.unique(lead):
+        at = lead == days
+        lead_d[at] = paths[at] @ windows.matrix(offsets, int(days)).astype(np.float32)
+        prot_d[at] = paths[at] @ windows.matrix(offsets, int(days) + review).astype(np.float32)
     lead_q = backtest.row_quantile(lead_d, level)  # series x review days
     prot_q = backtest.row_quantile(prot_d, level)
     histories = [work.histories[i] for i in rows]
@@ -803,20 +805,22 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
         "location_id": [work.keys[i][0] for i in rows], "drug_id": [work.keys[i][1] for i in rows],
         "model": model, "basis": bases, "history_periods": [len(y) for y in histories], "lead_time_days": lead,
         "service_level": service, "calibrated_level": level,
-        "lead_time_demand_mean": lead_d[:, :, 0].mean(axis=1), "lead_time_demand_units": lead_q[:, 0],
-        "protection_demand_mean": prot_d[:, :, 0].mean(axis=1), "protection_demand_units": prot_q[:, 0],
-        "forecast_next_4_units": paths[:, :, :4].sum(axis=2).mean(axis=1),
+        "lead_time_demand_mean": lead_d[:, :, 0].mean(axis=1, dtype=np.float64),
+        "lead_time_demand_units": lead_q[:, 0].astype(float),
+        "protection_demand_mean": prot_d[:, :, 0].mean(axis=1, dtype=np.float64),
+        "protection_demand_units": prot_q[:, 0].astype(float),
+        "forecast_next_4_units": paths[:, :, :4].sum(axis=2, dtype=np.float64).mean(axis=1),
         "actual_last_4_units": [float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
     })
     if not weeks:
         return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
-    week_mean = np.einsum("sph,hk->sk", paths, windows.matrix(offsets, 7)) / paths.shape[1]
+    week_mean = paths.mean(axis=1, dtype=np.float64) @ windows.matrix(offsets, 7)
     calendar_frame = pd.DataFrame({
         "location_id": np.repeat(protection["location_id"].to_numpy(), weeks),
         "drug_id": np.repeat(protection["drug_id"].to_numpy(), weeks),
         "week_start": np.tile(np.array([windows.day_after + timedelta(days=o) for o in offsets], dtype=object),
                               len(rows)),
-        "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel(),
-        "protection_demand_units": prot_q.ravel(),
+        "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel().astype(float),
+        "protection_demand_units": prot_q.ravel().astype(float),
     })
     return protection, calendar_frame

@@ -225,6 +225,9 @@ class ExecutionSettings(BaseModel):
         0, ge=0, le=256, description="Without an address: start a local Dask cluster with this many worker processes "
         "(0: no cluster, the batches run in the flow's process)."
     )
+    threads: int = Field(
+        0, ge=0, le=256, description="Without Dask: batches run in this many threads of the flow's process (0: one per "
+        "core).")
     batch_series: int = Field(
         1000, ge=1, le=100_000,
         description="Series per batch (one task per batch; series within a batch are fitted together).")

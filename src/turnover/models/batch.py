@@ -207,8 +207,9 @@ class BatchModel:
         return self
 
     def sample_paths(self, U: np.ndarray) -> np.ndarray:
+        """Paths as float32: a unit count to 7 significant digits, and half the memory and sorting time."""
         paths = self._sample(np.asarray(U))
-        return np.clip(np.nan_to_num(paths, nan=0.0, posinf=0.0), 0.0, None)
+        return np.clip(np.nan_to_num(paths, nan=0.0, posinf=0.0), 0.0, None).astype(np.float32)
 
     def _fit(self, Y: np.ndarray) -> None:
         raise NotImplementedError

@@ -177,7 +177,8 @@ class ResidualNoise:
         for h in range(U.shape[2]):
             pool = self.residuals[min(h + 1, max(self.residuals))]
             noise[:, :, h] = pool[np.minimum((U[:, :, h] * len(pool)).astype(np.int64), len(pool) - 1)]
-        return np.clip((points[:, None, : U.shape[2]] + noise) * np.asarray(scales)[:, None, None], 0.0, None)
+        paths = np.clip((points[:, None, : U.shape[2]] + noise) * np.asarray(scales)[:, None, None], 0.0, None)
+        return paths.astype(np.float32)
 
 
 def _thinned(residuals: np.ndarray, most: int = 4000) -> np.ndarray:
