@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from turnover import schema
@@ -68,3 +69,14 @@ def test_the_panel_lists_every_series_including_those_without_history(con):
     assert n == len(panel) == 3
     assert [len(panel.history(i)) for i in range(3)] == [3, 1, 0]
     assert panel.keys.iloc[2].tolist() == ["S2", "D9"]
+
+
+def test_a_fully_censored_week_keeps_every_later_series_aligned(con):
+    # D1 at S1 out of stock for the whole week of 11-09: that week is NaN, and D2's slice must still be D2's.
+    con.execute(f"insert into {schema.STOCKOUTS} values ('S1', 'D1', '2026-11-09', '2026-11-15')")
+    build_demand_series(con, date(2026, 11, 22), "week", PolicySettings())
+    panel = read_demand_panel(con)
+    assert panel.offsets[-1] == len(panel.units)
+    d1, d2 = panel.history(0), panel.history(1)
+    assert len(d1) == 3 and np.isnan(d1[1]) and d1[0] == 15.0
+    assert d2.tolist() == [0.0]

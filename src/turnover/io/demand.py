@@ -75,7 +75,7 @@ class DemandPanel:
 def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:
     """The demand series in ``staging.series`` order (a series with no history gets an empty slice)."""
     sized = con.execute(
-        f"select s.location_id, s.drug_id, count(d.units) as n from {schema.SERIES} s "
+        f"select s.location_id, s.drug_id, count(d.period_start) as n from {schema.SERIES} s "
         f"left join {schema.DEMAND_SERIES} d using (location_id, drug_id) group by all order by 1, 2"
     ).df()
     # A fully censored period has units = null: it reaches the models as NaN, to be filled in.
