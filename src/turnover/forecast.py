@@ -40,6 +40,7 @@ from turnover.models import (
     GLOBAL_GBM,
     SIGNAL_REGRESSION,
     GlobalGBM,
+    GlobalSeries,
     Profiles,
     ResidualNoise,
     SeriesContext,
@@ -647,7 +648,9 @@ def global_backtest(histories, contexts, candidates_by_series, horizon: int, ste
     calendar date for all of them: each fold trains one global model on every history cut there.
     The folds are independent, so they run as batches too (one fold each).
     """
-    wanted = [i for i, c in enumerate(candidates_by_series) if GLOBAL_GBM in c]
+    # only series whose latest fold leaves the global model enough history to forecast them
+    wanted = [i for i, c in enumerate(candidates_by_series)
+              if GLOBAL_GBM in c and len(histories[i]) - horizon >= GlobalSeries.min_history]
     if not wanted:
         return {}, {}
     folds = [_GlobalFold(j, histories, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
