@@ -84,6 +84,51 @@ def classify(y: np.ndarray, season_length: int, strength: float | None = None) -
 
 
 def classify_panel(histories: list[np.ndarray], season_length: int) -> list[dict]:
-    """:func:`classify` of every history, seasonality strengths fitted in batches."""
+    """:func:`classify` of every history: the series of equal length classified together, as arrays."""
     strengths = seasonality_strengths(histories, season_length)
-    return [classify(y, season_length, s) for y, s in zip(histories, strengths, strict=True)]
+    out: list[dict] = [{}] * len(histories)
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(histories):
+        by_length.setdefault(len(y), []).append(i)
+    for n, rows in by_length.items():
+        if n == 0:
+            for i in rows:
+                out[i] = classify(histories[i], season_length, strengths[i])
+            continue
+        Y = np.vstack([histories[i] for i in rows])
+        for k, measures in enumerate(_classify_rows(Y, season_length)):
+            out[rows[k]] = {"adi": measures["adi"], "cv2": measures["cv2"], "demand_class": measures["demand_class"],
+                            "seasonality_strength": float(strengths[rows[k]]), "lifecycle": measures["lifecycle"],
+                            "nonzero_share_last_year": measures["nonzero_share_last_year"]}
+    return out
+
+
+def _classify_rows(Y: np.ndarray, season_length: int) -> list[dict]:
+    """Syntetos-Boylan class, lifecycle and last-year share of use of each row (equal lengths, at least one)."""
+    rows, n = Y.shape
+    recent = Y[:, -2 * season_length :]
+    used = recent > 0
+    count = used.sum(axis=1)
+    sizes = np.where(used, recent, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = sizes.sum(axis=1) / count
+        variance = np.where(used, (recent - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+        cv2 = np.where(count > 1, variance / mean**2, np.where(count == 1, 0.0, np.nan))
+        adi = np.where(count > 0, recent.shape[1] / np.maximum(count, 1), np.inf)
+    smooth = adi < ADI_CUTOFF
+    low_cv = cv2 < CV2_CUTOFF
+    demand_class = np.where(count == 0, "none", np.where(smooth, np.where(low_cv, "smooth", "erratic"),
+                                                          np.where(low_cv, "intermittent", "lumpy")))
+    last_year = Y[:, -season_length:] > 0
+    per_month = PERIODS_PER_MONTH.get(season_length, season_length / 12)
+    if n < 9 * per_month:
+        life = np.full(rows, "new", dtype=object)
+    else:
+        length = last_year.shape[1]
+        bounds = np.r_[0, np.cumsum([length // 12 + (k < length % 12) for k in range(12)])][:-1]
+        months_used = np.count_nonzero(np.add.reduceat(last_year, bounds, axis=1), axis=1)
+        dead = ~np.any(Y[:, -int(round(4 * per_month)) :] > 0, axis=1)
+        life = np.where(dead, "dead", np.where(months_used >= 8, "recurring", "sporadic"))
+    share = last_year.mean(axis=1)
+    return [{"adi": float(adi[r]), "cv2": float(cv2[r]), "demand_class": str(demand_class[r]),
+             "lifecycle": str(life[r]), "nonzero_share_last_year": float(share[r])} for r in range(rows)]

@@ -68,3 +68,59 @@ def censored_history(y: np.ndarray, season_length: int, settings: CensorSettings
     flagged = flag_suspicious_zeros(y, season_length, settings) if settings.heuristic else y.astype(float)
     n_censored = int(np.isnan(flagged).sum())
     return (fill_censored(flagged, settings.fill_window) if n_censored else flagged), n_censored
+
+
+def censored_panel(histories: list[np.ndarray], season_length: int,
+                   settings: CensorSettings) -> tuple[list[np.ndarray], list[int]]:
+    """:func:`censored_history` of every history: the zero runs of equal-length series found and judged
+    together, as arrays; only the few series with periods to fill are filled one at a time."""
+    out: list[np.ndarray] = [np.empty(0)] * len(histories)
+    counts = [0] * len(histories)
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(histories):
+        by_length.setdefault(len(y), []).append(i)
+    for n, rows in by_length.items():
+        if n == 0:
+            for i in rows:
+                out[i] = histories[i].astype(float)
+            continue
+        Y = np.vstack([histories[i] for i in rows]).astype(float)
+        flagged = _flag_rows(Y, season_length, settings) if settings.heuristic else Y
+        missing = np.isnan(flagged)
+        for k, i in enumerate(rows):
+            counts[i] = int(missing[k].sum())
+            out[i] = fill_censored(flagged[k], settings.fill_window) if counts[i] else flagged[k]
+    return out, counts
+
+
+def _flag_rows(Y: np.ndarray, season_length: int, settings: CensorSettings) -> np.ndarray:
+    """:func:`flag_suspicious_zeros` of each row of ``Y`` (equal lengths), without a loop over rows or runs."""
+    rows, n = Y.shape
+    is_zero = np.zeros((rows, n + 2), dtype=bool)
+    is_zero[:, 1:-1] = Y == 0
+    edges = np.diff(is_zero.astype(np.int8), axis=1)
+    run_rows, start = np.nonzero(edges == 1)  # row-major: each row's starts and stops in order
+    _, stop = np.nonzero(edges == -1)
+    keep = (stop - start >= settings.min_zero_run) & (stop != n)
+    run_rows, start, stop = run_rows[keep], start[keep], stop[keep]
+    if not len(start):
+        return Y.copy()
+    half_year = season_length // 2
+    finite = np.isfinite(Y)
+    zeros = np.zeros((rows, 1))
+    seen = np.hstack([zeros, np.cumsum(finite, axis=1)])
+    hits = np.hstack([zeros, np.cumsum(finite & (np.nan_to_num(Y) > 0), axis=1)])
+    before, after = np.maximum(start - half_year, 0), np.minimum(stop + half_year, n)
+
+    def around(counts: np.ndarray) -> np.ndarray:
+        return (counts[run_rows, start] - counts[run_rows, before] + counts[run_rows, after]
+                - counts[run_rows, stop])
+
+    observed, positive = around(seen), around(hits)
+    steady = (observed >= season_length // 4) & (positive >= settings.min_nonzero_share * np.maximum(observed, 1))
+    paint = np.zeros((rows, n + 1))
+    np.add.at(paint, (run_rows[steady], start[steady]), 1)
+    np.add.at(paint, (run_rows[steady], stop[steady]), -1)
+    out = Y.copy()
+    out[np.cumsum(paint, axis=1)[:, :n] > 0] = np.nan
+    return out

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from turnover import backtest, calendar, schema
 from turnover.calibration import Calibration, fit_calibration
 from turnover.classify import classify_panel
-from turnover.demand import censored_history
+from turnover.demand import censored_panel
 from turnover.fitting import Group, group_paths, min_history
 from turnover.io.demand import DemandPanel
 from turnover.models import (
@@ -425,11 +425,7 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     reused = set(reuse.keys) if reuse is not None else set()
 
     first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
-    histories, censored = [], []
-    for i in range(len(keys)):
-        y, n_censored = censored_history(panel.history(i), season_length, settings.censor)
-        histories.append(y)
-        censored.append(n_censored)
+    histories, censored = censored_panel([panel.history(i) for i in range(len(keys))], season_length, settings.censor)
     classes_by_series = [{**c, "censored_periods": n} for c, n in
                          zip(classify_panel(histories, season_length), censored, strict=True)]
     borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
