@@ -77,16 +77,39 @@ def score_forecasts(forecasts: pd.DataFrame, actuals: pd.DataFrame, as_of: date,
 
 
 def _scales(runs: pd.DataFrame, actuals: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """The backtest's MASE scale per forecast run x series, on the history that run saw."""
+    """The backtest's MASE scale per forecast run x series, on the history that run saw.
+
+    Every demand series runs through the same last period, so a run ``k`` periods back saw each series
+    without its last ``k`` periods; the series of one run with equal lengths are scaled together, as rows.
+    """
     season_length = calendar.SEASON_LENGTH[period]
-    history = actuals.assign(period_start=pd.to_datetime(actuals["period_start"])).sort_values("period_start")
-    by_series = {key: rows for key, rows in history.groupby(["location_id", "drug_id"], sort=False)}
-    scales = []
-    for run_id, as_of, location_id, drug_id in runs.itertuples(index=False):
-        rows = by_series.get((location_id, drug_id))
-        y = np.array([]) if rows is None else rows.loc[rows["period_start"] <= pd.Timestamp(as_of), "units"].to_numpy(float)
-        scales.append((run_id, location_id, drug_id, mase_scale(np.nan_to_num(y), season_length)))
-    return pd.DataFrame(scales, columns=["forecast_run_id", "location_id", "drug_id", "scale"])
+    history = actuals.assign(period_start=pd.to_datetime(actuals["period_start"])).sort_values(
+        ["location_id", "drug_id", "period_start"], kind="stable")
+    sizes = history.groupby(["location_id", "drug_id"], sort=True).size()
+    index = pd.Series(np.arange(len(sizes)), index=sizes.index)
+    starts = np.r_[0, np.cumsum(sizes.to_numpy())[:-1]].astype(np.int64)
+    y = np.nan_to_num(history["units"].to_numpy(dtype=float))
+    periods = np.sort(history["period_start"].unique())
+    empty = mase_scale(np.array([]), season_length)
+    parts = []
+    for (run_id, as_of), wanted in runs.groupby(["forecast_run_id", "forecast_as_of"], sort=False):
+        later = len(periods) - np.searchsorted(periods, np.datetime64(pd.Timestamp(as_of)), side="right")
+        at = index.reindex(pd.MultiIndex.from_frame(wanted[["location_id", "drug_id"]])).to_numpy()
+        known = ~np.isnan(at)
+        rows = at[known].astype(np.int64)
+        seen = np.maximum(sizes.to_numpy()[rows] - later, 0)
+        scale = np.full(len(wanted), empty)
+        found = np.full(len(rows), empty)
+        for n in np.unique(seen):
+            if n:
+                group = np.flatnonzero(seen == n)
+                found[group] = mase_scale(y[starts[rows[group], None] + np.arange(n)], season_length)
+        scale[known] = found
+        parts.append(pd.DataFrame({"forecast_run_id": run_id, "location_id": wanted["location_id"].to_numpy(),
+                                   "drug_id": wanted["drug_id"].to_numpy(), "scale": scale}))
+    if not parts:
+        return pd.DataFrame(columns=["forecast_run_id", "location_id", "drug_id", "scale"])
+    return pd.concat(parts, ignore_index=True)
 
 
 def accuracy(scores: pd.DataFrame, by: list[str]) -> pd.DataFrame:
