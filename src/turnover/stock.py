@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover.expiry import UsageCurve, cap_for_stock, days_until
+from turnover.expiry import UsageCurve, cap_for_stock
 
 LOT_COLUMNS = ["location_id", "drug_id", "lot", "expiry_date", "units", "status", "projected_used_units",
                "projected_waste_units", "projected_waste_value", "action"]
@@ -49,33 +49,47 @@ def project_stock(series: pd.DataFrame, lots: pd.DataFrame, quarantine: pd.DataF
     """
     day_after = as_of + timedelta(days=1)
     lots = lots.assign(status=lot_status(lots, quarantine, as_of)) if len(lots) else lots.assign(status=[])
-    by_series = {key: rows for key, rows in lots.groupby(["location_id", "drug_id"], sort=False)}
+    lots = lots.sort_values(["location_id", "drug_id"], kind="stable").reset_index(drop=True)
+    # the lots as arrays, each series' lots a slice (no frame operations per series)
+    key_of = list(zip(lots["location_id"], lots["drug_id"], strict=True))
+    bounds: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(key_of):
+        bounds.setdefault(key, [i, i])[1] = i + 1
+    units_all = lots["units"].to_numpy(dtype=float)
+    status_all = lots["status"].to_numpy(dtype=object)
+    expiry_all = lots["expiry_date"].to_numpy(dtype=object)
+    expiry_days = (pd.to_datetime(lots["expiry_date"]) - pd.Timestamp(day_after)).dt.days.to_numpy(dtype=float)
+    usable_days_all = np.where(np.isnan(expiry_days), math.inf, np.maximum(expiry_days, 0.0))
+    lot_ids = lots["lot"].to_numpy(dtype=object)
     lot_rows, stock_rows = [], []
     for row in series.itertuples(index=False):
         key = (row.location_id, row.drug_id)
-        held = by_series.get(key, lots.iloc[:0])
+        start, stop = bounds.get(key, (0, 0))
         curve = curves.get(key)
-        usable = held[held["status"] == "usable"]
+        status = status_all[start:stop]
+        usable = np.flatnonzero(status == "usable") + start
         shelf = float(row.shelf_life_days) if pd.notna(row.shelf_life_days) else math.inf
         lead = int(row.lead_time_days)
         cost = float(row.unit_cost) if pd.notna(row.unit_cost) else math.nan
-        units = usable["units"].to_numpy(dtype=float)
-        days = np.array([days_until(_as_date(e), day_after) for e in usable["expiry_date"]], dtype=float)
+        units = units_all[usable]
+        days = usable_days_all[usable]
         if curve is not None:
             used_lots, used_total, cap = cap_for_stock(curve, units, days, row.on_order_units, lead, shelf)
         else:
             used_lots, used_total, cap = units.copy(), float(units.sum()), math.inf
         waste = units - used_lots
-        for lot, used_units, waste_units in zip(usable.itertuples(index=False), used_lots, waste, strict=True):
-            lot_rows.append((*key, lot.lot, lot.expiry_date, lot.units, "usable", used_units, waste_units,
-                             waste_units * cost, _action(waste_units, lot.expiry_date)))
-        for lot in held[held["status"] != "usable"].itertuples(index=False):
-            action = ("expired: remove from stock and return or destroy" if lot.status == "expired"
-                      else "quarantined: recalled, see quarantine list")
-            lot_rows.append((*key, lot.lot, lot.expiry_date, lot.units, lot.status, 0.0, 0.0, 0.0, action))
+        for i, used_units, waste_units in zip(usable, used_lots, waste, strict=True):
+            lot_rows.append((*key, lot_ids[i], expiry_all[i], units_all[i], "usable", used_units, waste_units,
+                             waste_units * cost, _action(waste_units, expiry_all[i])))
+        for i in range(start, stop):
+            if status_all[i] != "usable":
+                action = ("expired: remove from stock and return or destroy" if status_all[i] == "expired"
+                          else "quarantined: recalled, see quarantine list")
+                lot_rows.append((*key, lot_ids[i], expiry_all[i], units_all[i], status_all[i], 0.0, 0.0, 0.0, action))
+        held = units_all[start:stop]
         stock_rows.append((
-            *key, float(units.sum()), float(held.loc[held["status"] == "expired", "units"].sum()),
-            float(held.loc[held["status"] == "quarantined", "units"].sum()), float(waste.sum()),
+            *key, float(units.sum()), float(held[status == "expired"].sum()),
+            float(held[status == "quarantined"].sum()), float(waste.sum()),
             float(waste.sum()) * cost, used_total, cap,
         ))
     return pd.DataFrame(lot_rows, columns=LOT_COLUMNS), pd.DataFrame(stock_rows, columns=STOCK_COLUMNS)
