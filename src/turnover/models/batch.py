@@ -146,10 +146,17 @@ class Profiles:
         return self
 
     def at(self, t: np.ndarray) -> np.ndarray:
-        """Each row's profile at periods ``t`` counted from the row's first period: ``(rows, len(t))``."""
-        absolute = self.origin_[:, None] + np.asarray(t, dtype=float)[None, :]
-        angles = 2 * np.pi * absolute[:, :, None] * np.arange(1, self.max_harmonics + 1) / self.period
-        return np.einsum("rtk,rk->rt", np.sin(angles), self.sin_) + np.einsum("rtk,rk->rt", np.cos(angles), self.cos_)
+        """Each row's profile at periods ``t`` counted from the row's first period: ``(rows, len(t))``.
+
+        Rows sharing an origin (all of a group of equal-length series) share one Fourier basis."""
+        t = np.asarray(t, dtype=float)
+        out = np.empty((len(self.origin_), len(t)))
+        k = np.arange(1, self.max_harmonics + 1)
+        for origin in np.unique(self.origin_):
+            rows = np.flatnonzero(self.origin_ == origin)
+            angles = 2 * np.pi * np.outer(origin + t, k) / self.period
+            out[rows] = self.sin_[rows] @ np.sin(angles).T + self.cos_[rows] @ np.cos(angles).T
+        return out
 
     def strength(self) -> np.ndarray:
         """max(0, 1 - Var(R) / Var(S + R)) per row over the fitted span (FPP3 sec. 4.3), S the profile."""
