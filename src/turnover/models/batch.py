@@ -61,6 +61,20 @@ def _sse(Z: np.ndarray, start: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return sse
 
 
+def _parabolic_minimum(x: np.ndarray, f: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per row, the minimum of the parabola through the grid's best point ``k`` and its two neighbours (the
+    grid point itself at an edge or where the three do not curve upwards): the optimiser's last step."""
+    rows = np.arange(len(x))
+    inner = (k > 0) & (k < x.shape[1] - 1)
+    a, b, c = (x[rows, np.clip(k + d, 0, x.shape[1] - 1)] for d in (-1, 0, 1))
+    fa, fb, fc = (f[rows, np.clip(k + d, 0, x.shape[1] - 1)] for d in (-1, 0, 1))
+    denominator = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+    numerator = (b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)
+    curved = inner & (denominator < 0) & (fa >= fb) & (fc >= fb)
+    step = np.divide(numerator, denominator, out=np.zeros(len(x)), where=curved)
+    return np.where(curved, np.clip(b - 0.5 * step, a, c), b)
+
+
 class SES:
     """Simple exponential smoothing of each row of ``Z`` (already on the log scale)."""
 
@@ -71,7 +85,9 @@ class SES:
         coarse = np.broadcast_to(_COARSE, (len(Z), len(_COARSE)))
         best = _COARSE[np.argmin(_sse(Z, start, coarse), axis=1)]
         fine = np.clip(best[:, None] + _FINE, 0.0, 1.0)
-        self.alpha_ = fine[rows, np.argmin(_sse(Z, start, fine), axis=1)]
+        sse = _sse(Z, start, fine)
+        k = np.argmin(sse, axis=1)
+        self.alpha_ = _parabolic_minimum(fine, sse, k)
         level, resid = start.copy(), np.empty_like(Z)
         for t in range(Z.shape[1]):
             resid[:, t] = Z[:, t] - level
