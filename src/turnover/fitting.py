@@ -34,12 +34,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Group:
     """What fitting a model on a group needs beyond the histories: per row its context and generator, and
-    the global model's point forecasts where it was fitted (``global_points``: rows x horizon, scaled)."""
+    the global model's ``predict_points`` entries where it was fitted (``global_points``, one per row)."""
 
     contexts: list[SeriesContext]
     rngs: list[np.random.Generator]
-    global_points: np.ndarray | None = None
-    global_scales: np.ndarray | None = None
+    global_points: list[tuple[np.ndarray, float, int]] | None = None
     global_noise: ResidualNoise | None = None
 
     @property
@@ -67,7 +66,7 @@ def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.nda
     if name == GLOBAL_GBM:
         if group.global_points is None or group.global_noise is None:
             return np.full(U.shape, np.nan, dtype=np.float32)
-        return group.global_noise.paths(group.global_points, group.global_scales, U)
+        return group.global_noise.paths(group.global_points, U)
     if name == COMBINATION:
         members = [m for m in group.contexts[0].members if (least := min_history(m, group.contexts[0])) is not None
                    and Y.shape[1] >= least]

@@ -347,7 +347,7 @@ class _PanelWork:
     classes: list[dict]
     contexts: list[SeriesContext]
     candidates: list[list[str]]
-    global_folds: dict[int, dict[int, tuple[np.ndarray, float]]]  # series -> fold -> (scaled points, scale)
+    global_folds: dict[int, dict[int, tuple[np.ndarray, float, int]]]  # series -> fold -> predict_points entry
     global_noise: dict[int, ResidualNoise]  # fold -> the fold model's residuals
     service_levels: np.ndarray
     targets: tuple[float, ...]
@@ -401,7 +401,7 @@ class _FinalWork:
     horizon_paths: int
     starts: list[date]
     windows: DayWindows
-    global_points: dict[int, tuple[np.ndarray, float]]  # series -> (scaled points, scale) of the final model
+    global_points: dict[int, tuple[np.ndarray, float, int]]  # series -> the final model's predict_points entry
     global_noise: ResidualNoise | None
 
     def __len__(self) -> int:
@@ -486,8 +486,7 @@ def _select_batch(work: _PanelWork) -> _Selected:
                 points = [work.global_folds.get(i, {}).get(fold) for i in rows]
                 if any(p is None for p in points) or fold not in work.global_noise:
                     return None
-                return work.global_noise[fold].paths(np.vstack([p[0] for p in points]),
-                                                     np.array([p[1] for p in points]), U[:, fold])
+                return work.global_noise[fold].paths(points, U[:, fold])
             return group_paths(name, train, U[:, fold], Group(contexts, rngs))
 
         least = {m: h for m in candidates if (h := min_history(m, contexts[0])) is not None}
@@ -564,12 +563,12 @@ def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibr
     horizon_paths = max(horizon, calendar.periods_to_cover(as_of, period, calendar_days))
     uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
         name == COMBINATION and GLOBAL_GBM in work.contexts[i].members)]
-    points: dict[int, tuple[np.ndarray, float]] = {}
+    points: dict[int, tuple[np.ndarray, float, int]] = {}
     noise = None
     if uses_global:
         season_length = calendar.SEASON_LENGTH[period]
         model = fit_global(work.histories, work.contexts, horizon_paths, season_length, settings.seed)
-        points, noise = model.predict_points(uses_global, horizon_paths), ResidualNoise(model.residuals_)
+        points, noise = model.predict_points(uses_global, horizon_paths), model.noise()
         for i in uses_global:
             work.contexts[i] = replace(work.contexts[i], global_sampler=partial(noise_sampler, noise, points.get(i)))
     starts = calendar.forecast_period_starts(as_of, period, horizon_paths)
@@ -577,12 +576,12 @@ def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibr
     return _FinalWork(work, chosen, near, everywhere, horizon, horizon_paths, starts, windows, points, noise)
 
 
-def noise_sampler(noise: ResidualNoise, point: tuple[np.ndarray, float] | None, horizon: int, n_paths: int,
+def noise_sampler(noise: ResidualNoise, point: tuple[np.ndarray, float, int] | None, horizon: int, n_paths: int,
                   rng: np.random.Generator) -> np.ndarray:
     """One series' global-model paths (what a per-series fallback calls)."""
     if point is None:
         raise ValueError("global_gbm: no forecast for this series (too little history)")
-    return noise.paths(point[0][None, :], np.array([point[1]]), rng.random((1, n_paths, horizon)))[0]
+    return noise.paths([point], rng.random((1, n_paths, horizon)))[0]
 
 
 @dataclass(frozen=True)
@@ -605,9 +604,7 @@ def _forecast_batch(final: _FinalWork) -> _Forecasts:
         U, _, rngs = _uniforms(work, rows, 0, (settings.n_paths, final.horizon_paths))
         group = Group([work.contexts[i] for i in rows], rngs)
         if name in (GLOBAL_GBM, COMBINATION) and all(i in final.global_points for i in rows):
-            group = replace(group, global_points=np.vstack([final.global_points[i][0] for i in rows]),
-                            global_scales=np.array([final.global_points[i][1] for i in rows]),
-                            global_noise=final.global_noise)
+            group = replace(group, global_points=[final.global_points[i] for i in rows], global_noise=final.global_noise)
         with quiet_fitting():
             paths = group_paths(name, Y, U, group)
         models = [name] * len(rows)
@@ -636,7 +633,7 @@ def fit_global(histories, contexts, horizon: int, season_length: int, seed: int)
 
 def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int, settings: ForecastSettings,
                     map_batches: BatchMap = serial_map,
-                    ) -> tuple[dict[int, dict[int, tuple[np.ndarray, float]]], dict[int, ResidualNoise]]:
+                    ) -> tuple[dict[int, dict[int, tuple[np.ndarray, float, int]]], dict[int, ResidualNoise]]:
     """The global model's fold forecasts for every series that lists it: ``{series: {fold: (points, scale)}}``
     and each fold model's residuals (fold 0 = the latest cutoff).
 
@@ -651,7 +648,7 @@ def global_backtest(histories, contexts, candidates_by_series, horizon: int, ste
         return {}, {}
     folds = [_GlobalFold(j, histories, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
     by_fold = map_batches(partial(_single_threaded, _global_fold), folds, "global model")
-    out: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+    out: dict[int, dict[int, tuple[np.ndarray, float, int]]] = {}
     noise: dict[int, ResidualNoise] = {}
     for j, fold in enumerate(by_fold):
         if fold is None:  # too little history this far back: this fold and the older ones are skipped
@@ -679,7 +676,7 @@ class _GlobalFold:
         return 1
 
 
-def _global_fold(fold: _GlobalFold) -> tuple[dict[int, tuple[np.ndarray, float]], ResidualNoise] | None:
+def _global_fold(fold: _GlobalFold) -> tuple[dict[int, tuple[np.ndarray, float, int]], ResidualNoise] | None:
     """The fold model's point forecasts per series and its residuals, or None when there is too little
     history to train."""
     settings, back = fold.settings, fold.horizon + fold.j * fold.step
@@ -688,7 +685,7 @@ def _global_fold(fold: _GlobalFold) -> tuple[dict[int, tuple[np.ndarray, float]]
         model = fit_global(cut, fold.contexts, fold.horizon, fold.contexts[0].season_length, settings.seed + fold.j)
     except ValueError:
         return None
-    return model.predict_points(fold.wanted, fold.horizon), ResidualNoise(model.residuals_)
+    return model.predict_points(fold.wanted, fold.horizon), model.noise()
 
 
 def sibling_profiles(keys, histories, classes, first_forecast: int, season_length: int,

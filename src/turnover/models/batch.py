@@ -80,7 +80,6 @@ class SES:
 
     def fit(self, Z: np.ndarray) -> SES:
         Z = as_batch(Z)
-        rows = np.arange(len(Z))
         start = Z[:, : min(BURN_IN, Z.shape[1])].mean(axis=1)
         coarse = np.broadcast_to(_COARSE, (len(Z), len(_COARSE)))
         best = _COARSE[np.argmin(_sse(Z, start, coarse), axis=1)]
