@@ -20,13 +20,17 @@ It can serve only demand in ``[L, L + shelf)`` that stock already held (and on o
 
 and the order is cut to whole packs within the cap. Orders never exceed the expected use before
 expiry; the cap reads the mean, so it does not add waste on average.
+
+``UsageCurve`` is one series' curve; ``UsageCurves`` holds a whole run's in arrays (one row per series)
+and computes exactly what each ``UsageCurve`` would, the same floating-point operations in the same
+order, for all series at once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 
 import numpy as np
@@ -81,6 +85,116 @@ class UsageCurve:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if self.cumulative(mid) < units else (lo, mid)
         return float(hi)
+
+
+@dataclass(frozen=True)
+class UsageCurves:
+    """The ``UsageCurve`` of many series in arrays: row ``i`` is the series ``keys[i]``.
+
+    ``cumulative_days[i, :covered_days[i] + 1]`` is series ``i``'s ``[0, D(1), D(2), ...]`` (padded beyond).
+    """
+
+    keys: pd.MultiIndex  # (location_id, drug_id)
+    cumulative_days: np.ndarray
+    covered_days: np.ndarray
+    tail_units_per_day: np.ndarray
+    means_sum: np.ndarray  # each series' forecast means summed (the use of a series with no tail)
+
+    @classmethod
+    def from_curves(cls, keys: pd.MultiIndex, curves: list[UsageCurve]) -> UsageCurves:
+        """The arrays of the curves of ``keys`` (``curves[i]`` is ``keys[i]``'s)."""
+        tables = [c._cumulative_days for c in curves]
+        covered = np.array([len(t) - 1 for t in tables], dtype=np.int64)
+        cumulative = np.zeros((len(curves), int(covered.max(initial=0)) + 1))
+        for i, table in enumerate(tables):
+            cumulative[i, : len(table)] = table
+        return cls(keys, cumulative, covered, np.array([c.tail_units_per_day for c in curves], dtype=float),
+                   np.array([float(c.means.sum()) for c in curves]))
+
+    def rows(self, location_id, drug_id) -> np.ndarray:
+        """Row of each (location, drug), -1 where it has no curve."""
+        return self.keys.get_indexer(pd.MultiIndex.from_arrays([np.asarray(location_id), np.asarray(drug_id)]))
+
+    def cumulative(self, rows: np.ndarray, days) -> np.ndarray:
+        """``UsageCurve.cumulative(days)`` of each of ``rows`` (``days``: one per row)."""
+        days = np.broadcast_to(np.asarray(days, dtype=float), np.shape(rows))
+        out = np.zeros(len(rows))
+        positive = days > 0
+        endless = positive & np.isinf(days)
+        finite = positive & ~endless
+        r, d = rows[finite], days[finite]
+        covered = self.covered_days[r]
+        inside = self.cumulative_days[r, np.minimum(np.floor(d), covered).astype(np.int64)]
+        out[finite] = inside + self.tail_units_per_day[r] * np.maximum(d - covered, 0)
+        r = rows[endless]
+        total = self.means_sum[r]
+        out[endless] = np.where((self.tail_units_per_day[r] > 0) | (total > 0), math.inf, total)
+        return out
+
+    def days_of_cover(self, rows: np.ndarray, units, limit_days: int = 3 * 365) -> np.ndarray:
+        """``UsageCurve.days_of_cover(units)`` of each of ``rows``, by the same bisection, run for all at once
+        (``inf`` for a row of -1: no curve)."""
+        units = np.asarray(units, dtype=float)
+        out = np.full(len(rows), math.inf)
+        known = rows >= 0
+        out[known & (units <= 0)] = 0.0
+        searching = known & ~(units <= 0)
+        searching[searching] = ~(self.cumulative(rows[searching], np.full(searching.sum(), limit_days))
+                                 < units[searching])
+        lo, hi = np.zeros(len(rows), dtype=np.int64), np.full(len(rows), limit_days, dtype=np.int64)
+        active = searching & (hi - lo > 1)
+        while active.any():
+            mid = (lo + hi) // 2
+            short = np.zeros(len(rows), dtype=bool)
+            short[active] = self.cumulative(rows[active], mid[active]) < units[active]
+            lo = np.where(active & short, mid, lo)
+            hi = np.where(active & ~short, mid, hi)
+            active = searching & (hi - lo > 1)
+        out[searching] = hi[searching].astype(float)
+        return out
+
+
+def usage_table(forecast_means: pd.DataFrame, series: pd.DataFrame, period: str, day_after: date) -> UsageCurves:
+    """:func:`usage_curves` as one ``UsageCurves``: the forecast means per period (``location_id, drug_id,
+    period_start, mean``, each series' periods in order), then ``annual_usage_units`` / 365 a day."""
+    ids = forecast_means[["location_id", "drug_id"]]
+    keys = pd.MultiIndex.from_frame(ids.drop_duplicates())
+    row = keys.get_indexer(pd.MultiIndex.from_frame(ids))
+    position = ids.groupby(["location_id", "drug_id"], sort=False).cumcount().to_numpy()
+    days = pd.to_datetime(forecast_means["period_start"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    n, width = len(keys), int(position.max(initial=-1)) + 1
+    grid = np.full((n, width), np.iinfo(np.int64).min)
+    grid[row, position] = days
+    if n == 0 or not (grid == grid[0]).all():  # series with periods of their own: each curve on its own
+        curves = usage_curves(forecast_means, series, period, day_after)
+        return UsageCurves.from_curves(keys, [curves[k] for k in keys])
+    means = np.zeros((n, width))
+    means[row, position] = forecast_means["mean"].to_numpy(dtype=float)
+    starts = [date(1970, 1, 1) + timedelta(days=int(d)) for d in grid[0]]
+    cumulative = _cumulative_days(starts, period, means, day_after)
+    return UsageCurves(keys, cumulative, np.full(n, cumulative.shape[1] - 1), _tails(series, keys),
+                       means.sum(axis=1))
+
+
+def _tails(series: pd.DataFrame, keys: pd.MultiIndex) -> np.ndarray:
+    """Each key's ``max(annual_usage_units, 0) / 365`` (the series' last row if it has two; 0 without one),
+    as :func:`usage_curves` reads it."""
+    usage = series["annual_usage_units"].to_numpy(dtype=float)
+    per_day = np.where(0.0 > usage, 0.0, usage) / 365.0  # Python's max(usage, 0.0): NaN stays NaN
+    index = pd.MultiIndex.from_frame(series[["location_id", "drug_id"]])
+    last = ~index.duplicated(keep="last")
+    found = index[last].get_indexer(keys)
+    return np.where(found >= 0, per_day[last][np.maximum(found, 0)], 0.0)
+
+
+def _cumulative_days(starts: list[date], period: str, means: np.ndarray, day_after: date) -> np.ndarray:
+    """``UsageCurve._cumulative_days`` of every row of ``means`` (forecast means over the same ``starts``)."""
+    bounds = [*starts, calendar.add_periods(starts[-1], 1, period)]  # type: ignore[arg-type]
+    lengths = np.diff([(b - day_after).days for b in bounds])
+    daily = np.repeat(means / lengths, lengths, axis=1)
+    skip = (day_after - starts[0]).days
+    daily = daily[:, skip:] if skip >= 0 else np.hstack([np.zeros((len(means), -skip)), daily])
+    return np.hstack([np.zeros((len(means), 1)), np.cumsum(daily, axis=1)])
 
 
 def usage_curves(forecast_means: pd.DataFrame, series: pd.DataFrame, period: str,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from turnover import calendar, schema, tracking
 from turnover.digest import RunDigest
-from turnover.expiry import usage_curves
+from turnover.expiry import usage_table
 from turnover.forecast import BatchMap, ProtectionWindow, Selection, forecast_panel, serial_map
 from turnover.io import demand as demand_io
 from turnover.io import files as file_io
@@ -209,25 +209,42 @@ def record_run(settings: Settings, run_id: str, **fields) -> None:
 def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
     """Score earlier runs' forecasts against the periods dispensed since, keep the scores, and flag the series
     whose recent errors drifted beyond their backtest error. Run after ``build_demand`` (it reads the actuals
-    from the demand series built for ``as_of``)."""
+    from the demand series built for ``as_of``). The scores are computed and kept in the warehouse, each run x
+    series scaled by ``tracking.history_scales`` (``tracking.score_forecasts`` is the same on frames)."""
     period = settings.forecast.period
     with open_warehouse(settings.warehouse_path) as con:
         runs = tracking_io.read_completed_runs(con, period)
         earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of, settings.forecast.horizon_weeks)
-        scores = tracking.score_forecasts(tracking_io.read_forecasts(con, earlier), tracking_io.read_actuals(con),
-                                          as_of, period)
-        tracking_io.replace_scores(con, earlier, calendar.last_history_start(as_of, period), scores, run_id)
+        scales = _history_scales(con, tracking_io.read_scale_requests(con, earlier, as_of, period), period)
+        counts = tracking_io.score_forecasts(con, earlier, as_of, period, calendar.last_history_start(as_of, period),
+                                             scales, run_id)
         window_days = 7 * (settings.tracking.drift_window_periods + settings.forecast.horizon_weeks) + 31
-        recent = tracking_io.read_scores(con, since=as_of - timedelta(days=window_days))
-        backtest_mase = tracking_io.read_backtest_mase(con, sorted(recent["forecast_run_id"].unique()))
+        recent = tracking_io.read_recent_scores(con, as_of - timedelta(days=window_days),
+                                                settings.tracking.drift_window_periods)
+        backtest_mase = tracking_io.read_backtest_mase(
+            con, sorted(recent["forecast_run_id"].unique()),
+            recent[["forecast_run_id", "location_id", "drug_id"]].drop_duplicates())
         flags = tracking.drift_flags(recent, backtest_mase, settings.tracking)
         outputs.write_run_table(con, schema.DRIFT_FLAGS, run_id, flags)
-        scored = {"forecast_runs": sorted(scores["forecast_run_id"].unique().tolist()), "periods": len(scores),
-                  "drift_flags": len(flags)}
+        scored = {"forecast_runs": sorted(counts), "periods": sum(counts.values()), "drift_flags": len(flags)}
         outputs.record_run(con, run_id, scored=scored)
-    log.info("forecast vs actual: scored %d periods of %d earlier runs; %d drift flags", len(scores),
+    log.info("forecast vs actual: scored %d periods of %d earlier runs; %d drift flags", scored["periods"],
              len(scored["forecast_runs"]), len(flags))
     return scored
+
+
+def _history_scales(con, wanted: pd.DataFrame, period: str) -> pd.DataFrame:
+    """``forecast_run_id, series_index, scale``: the MASE scale of each run x series ``wanted`` (with its
+    ``forecast_as_of``) on the history that run saw, from the demand panel."""
+    scales = wanted[["forecast_run_id", "series_index"]].assign(scale=np.zeros(len(wanted)))
+    if len(wanted):
+        panel = demand_io.read_demand_panel(con)
+        periods = tracking_io.read_period_starts(con)
+        later = len(periods) - np.searchsorted(periods, wanted["forecast_as_of"].to_numpy(dtype="datetime64[ns]"),
+                                                side="right")
+        scales["scale"] = tracking.history_scales(panel.units, panel.offsets,
+                                                  wanted["series_index"].to_numpy(dtype=np.int64), later, period)
+    return scales
 
 
 def input_records(loads: list[LoadReport], reference: dict[str, str | Path | None]) -> list[dict]:
@@ -353,21 +370,20 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         )
         protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id).drop(
             columns=["service_level", "lead_time_days", "review_period_days"])
-        forecast_means = outputs.read_run_table(con, schema.FORECAST, run_id)[
-            ["location_id", "drug_id", "period_start", "mean"]]
+        forecast_means = outputs.read_run_table(con, schema.FORECAST, run_id,
+                                                ["location_id", "drug_id", "period_start", "mean"])
         lots = read_reference(con, schema.ON_HAND_LOTS)
         recalls = read_reference(con, schema.RECALLS)
         calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
     quarantine = match_recalls(lots, recalls)
-    curves = usage_curves(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
+    curves = usage_table(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
     lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
     series = series.merge(stock, on=["location_id", "drug_id"], how="left")
     offered = alternatives(series, set(series.loc[series["in_shortage"], "drug_id"]))
     series["alternatives"] = [offered.get(key, "") for key in series_keys(series)]
     unit = "weeks" if settings.forecast.period == "week" else "months"
     pars = par_levels(series, protection, policy, unit, settings.forecast.seasonal_strength_threshold)
-    cover = np.array([curves[k].days_of_cover(u) if k in curves else np.inf
-                      for k, u in zip(series_keys(pars), pars["usable_on_hand_units"], strict=True)])
+    cover = curves.days_of_cover(curves.rows(pars["location_id"], pars["drug_id"]), pars["usable_on_hand_units"])
     pars = turnover_kpis(pars, cover, policy)
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
     totals = run_totals(pars, lot_rows, quarantine, shortage_rows)
@@ -396,9 +412,9 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
-        pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
-        names = pars[["location_id", "drug_id", "drug_name"]]
-        pars = pars[list(schema.PAR_LEVEL_CSV_COLUMNS)].round(_CSV_ROUNDING)
+        stored_pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
+        names = stored_pars[["location_id", "drug_id", "drug_name"]]
+        pars = stored_pars[list(schema.PAR_LEVEL_CSV_COLUMNS)].round(_CSV_ROUNDING)
         classes = outputs.read_run_table(con, schema.DEMAND_CLASS, run_id)[["location_id", "drug_id", "demand_class"]]
         fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
         fc = fc[list(schema.FORECAST_CSV_COLUMNS)]
@@ -415,12 +431,13 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
             f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
             f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
         }
-        digest = read_digest(con, run_id)
+        digest = read_digest(con, run_id, stored_pars)
     # File names from data (location ids) are reduced to one safe name component: never a path.
     files = {out / name: file_io.write_csv(frame) for name, frame in frames.items()}
-    for location, rows in pars.groupby("location_id", sort=True):
-        files[out / "by_location" / f"par_levels_{stamp}_{file_io.safe_file_part(str(location))}.csv"] = (
-            file_io.write_csv(rows))
+    # The whole par-level file and one per location, each row formatted once (the whole file keeps its place).
+    files[out / f"par_levels_{stamp}.csv"], by_location = file_io.write_csv_by(pars, "location_id")
+    for location, writer in by_location.items():
+        files[out / "by_location" / f"par_levels_{stamp}_{file_io.safe_file_part(str(location))}.csv"] = writer
     digest = replace(digest, outputs=tuple(str(p) for p in files))
     files[out / f"report_{stamp}.html"] = file_io.write_text(render_html(digest))
     written = file_io.write_files_atomic(files)

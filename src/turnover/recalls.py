@@ -51,8 +51,11 @@ def match_recalls(lots: pd.DataFrame, recalls: pd.DataFrame) -> pd.DataFrame:
             by_package.setdefault(ndc, []).append(rec)
         for ndc in rec.product_ndcs if rec.product_ndcs is not None else []:
             by_product.setdefault(ndc, []).append(rec)
+    # Only lots of a recalled package or product can match: the rest are never looked at one by one.
+    drug = lots["drug_id"].astype(str)
+    recalled = drug.isin(list(by_package)) | drug.str[:9].isin(list(by_product))
     rows = []
-    for stock in lots.itertuples(index=False):
+    for stock in lots[recalled.to_numpy()].itertuples(index=False):
         drug = str(stock.drug_id)
         candidates = {r.recall_number: ("product NDC", r) for r in by_product.get(drug[:9], [])}
         candidates |= {r.recall_number: ("package NDC", r) for r in by_package.get(drug, [])}

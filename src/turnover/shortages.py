@@ -13,6 +13,7 @@ drugs stocked at the same location with the same generic name, or else the same 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from turnover.settings import ShortageSettings
@@ -65,17 +66,31 @@ def alternatives(series: pd.DataFrame, short_drugs: set[str]) -> dict[tuple[str,
         series: per location x drug ``drug_name``, ``generic_name``, ``atc_code``, ``usable_on_hand_units``.
         short_drugs: drug ids in shortage (never offered as an alternative).
     """
+    if series.empty:
+        return {}
+    location = series["location_id"].to_numpy(dtype=object)
+    drug = series["drug_id"].to_numpy(dtype=object)
+    generic = series["generic_name"].map(_norm).to_numpy(dtype=object)
+    atc_class = series["atc_code"].fillna("").str[:ATC_CLASS_CHARS].to_numpy(dtype=object)
+    short = series["drug_id"].isin(short_drugs).to_numpy()
+    stocked = (series["usable_on_hand_units"] > 0).to_numpy() & ~short
+    # Stocked rows by (location, generic) and (location, ATC class), each list in series order.
+    by_generic: dict[tuple, list[int]] = {}
+    by_class: dict[tuple, list[int]] = {}
+    for i in np.flatnonzero(stocked):
+        by_generic.setdefault((location[i], generic[i]), []).append(i)
+        by_class.setdefault((location[i], atc_class[i]), []).append(i)
+    names, units = series["drug_name"].to_numpy(dtype=object), series["usable_on_hand_units"].to_numpy(dtype=float)
+    atc_codes = series["atc_code"].to_numpy(dtype=object)
     out: dict[tuple[str, str], str] = {}
-    for location, rows in series.groupby("location_id", sort=False):
-        stocked = rows[(rows["usable_on_hand_units"] > 0) & ~rows["drug_id"].isin(short_drugs)]
-        for row in rows[rows["drug_id"].isin(short_drugs)].itertuples(index=False):
-            same_generic = stocked[(stocked["generic_name"].map(_norm) == _norm(row.generic_name))
-                                   & (stocked["drug_id"] != row.drug_id) & (_norm(row.generic_name) != "")]
-            atc = str(row.atc_code or "")[:ATC_CLASS_CHARS]
-            same_class = stocked[(stocked["atc_code"].fillna("").str[:ATC_CLASS_CHARS] == atc)
-                                 & (stocked["drug_id"] != row.drug_id)] if len(atc) == ATC_CLASS_CHARS else stocked[:0]
-            picks = [("same generic", same_generic), (f"same class {atc}", same_class.drop(same_generic.index))]
-            words = [f"{r.drug_name} ({r.drug_id}, {kind}): {r.usable_on_hand_units:g} on hand"
-                     for kind, frame in picks for r in frame.itertuples(index=False)]
-            out[(location, row.drug_id)] = "; ".join(words[:MAX_ALTERNATIVES]) or "no alternative in stock"
+    for i in np.flatnonzero(short):
+        same_generic = [j for j in by_generic.get((location[i], generic[i]), []) if drug[j] != drug[i]] \
+            if generic[i] != "" else []
+        atc = str(atc_codes[i] or "")[:ATC_CLASS_CHARS]
+        taken = set(same_generic)
+        same_class = [j for j in by_class.get((location[i], atc), []) if drug[j] != drug[i] and j not in taken] \
+            if len(atc) == ATC_CLASS_CHARS else []
+        words = [f"{names[j]} ({drug[j]}, {kind}): {units[j]:g} on hand"
+                 for kind, rows in (("same generic", same_generic), (f"same class {atc}", same_class)) for j in rows]
+        out[(location[i], drug[i])] = "; ".join(words[:MAX_ALTERNATIVES]) or "no alternative in stock"
     return out

@@ -77,39 +77,47 @@ def score_forecasts(forecasts: pd.DataFrame, actuals: pd.DataFrame, as_of: date,
 
 
 def _scales(runs: pd.DataFrame, actuals: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """The backtest's MASE scale per forecast run x series, on the history that run saw.
-
-    Every demand series runs through the same last period, so a run ``k`` periods back saw each series
-    without its last ``k`` periods; the series of one run with equal lengths are scaled together, as rows.
-    """
-    season_length = calendar.SEASON_LENGTH[period]
+    """The backtest's MASE scale per forecast run x series, on the history that run saw (:func:`history_scales`)."""
     history = actuals.assign(period_start=pd.to_datetime(actuals["period_start"])).sort_values(
         ["location_id", "drug_id", "period_start"], kind="stable")
     sizes = history.groupby(["location_id", "drug_id"], sort=True).size()
     index = pd.Series(np.arange(len(sizes)), index=sizes.index)
-    starts = np.r_[0, np.cumsum(sizes.to_numpy())[:-1]].astype(np.int64)
-    y = np.nan_to_num(history["units"].to_numpy(dtype=float))
+    offsets = np.r_[0, np.cumsum(sizes.to_numpy())].astype(np.int64)
     periods = np.sort(history["period_start"].unique())
-    empty = mase_scale(np.array([]), season_length)
-    parts = []
-    for (run_id, as_of), wanted in runs.groupby(["forecast_run_id", "forecast_as_of"], sort=False):
-        later = len(periods) - np.searchsorted(periods, np.datetime64(pd.Timestamp(as_of)), side="right")
-        at = index.reindex(pd.MultiIndex.from_frame(wanted[["location_id", "drug_id"]])).to_numpy()
-        known = ~np.isnan(at)
-        rows = at[known].astype(np.int64)
-        seen = np.maximum(sizes.to_numpy()[rows] - later, 0)
-        scale = np.full(len(wanted), empty)
-        found = np.full(len(rows), empty)
-        for n in np.unique(seen):
-            if n:
-                group = np.flatnonzero(seen == n)
-                found[group] = mase_scale(y[starts[rows[group], None] + np.arange(n)], season_length)
-        scale[known] = found
-        parts.append(pd.DataFrame({"forecast_run_id": run_id, "location_id": wanted["location_id"].to_numpy(),
-                                   "drug_id": wanted["drug_id"].to_numpy(), "scale": scale}))
-    if not parts:
-        return pd.DataFrame(columns=["forecast_run_id", "location_id", "drug_id", "scale"])
-    return pd.concat(parts, ignore_index=True)
+    at = index.reindex(pd.MultiIndex.from_frame(runs[["location_id", "drug_id"]])).to_numpy()
+    as_ofs = pd.to_datetime(runs["forecast_as_of"]).to_numpy()
+    later = len(periods) - np.searchsorted(periods, as_ofs, side="right")
+    scale = history_scales(history["units"].to_numpy(dtype=float), offsets,
+                           np.where(np.isnan(at), -1, at).astype(np.int64), later, period)
+    return pd.DataFrame({"forecast_run_id": runs["forecast_run_id"].to_numpy(),
+                         "location_id": runs["location_id"].to_numpy(), "drug_id": runs["drug_id"].to_numpy(),
+                         "scale": scale}, columns=["forecast_run_id", "location_id", "drug_id", "scale"])
+
+
+def history_scales(units: np.ndarray, offsets: np.ndarray, rows: np.ndarray, later: np.ndarray,
+                   period: Period) -> np.ndarray:
+    """The backtest's MASE scale (``backtest.mase_scale``) of each requested series on the history a forecast
+    run saw: series ``rows[j]`` of a panel (``units[offsets[i]:offsets[i + 1]]``, oldest first, NaN = censored)
+    without its last ``later[j]`` periods. Every demand series runs through the same last period, so a run
+    ``k`` periods back saw each series without its last ``k``. Series of equal lengths are scaled together,
+    as rows; a row of -1 (no history) gets the scale of an empty one.
+    """
+    season_length = calendar.SEASON_LENGTH[period]
+    known = rows >= 0
+    sizes = (offsets[1:] - offsets[:-1])[np.where(known, rows, 0)]
+    seen = np.where(known, np.maximum(sizes - later, 0), 0)
+    scale = np.full(len(rows), mase_scale(np.array([]), season_length))
+    starts = offsets[np.where(known, rows, 0)]
+    for n in np.unique(seen):
+        if n:
+            group = np.flatnonzero(seen == n)
+            scale[group] = mase_scale(np.nan_to_num(units[starts[group, None] + np.arange(n)]), season_length)
+    return scale
+
+
+#: The score columns :func:`accuracy` reads (besides its ``by`` columns).
+ACCURACY_INPUTS = ("actual_units", "mean_units", "abs_error_units", "scaled_abs_error",
+                   *(f"{q}_units" for q in schema.QUANTILE_COLUMNS))
 
 
 def accuracy(scores: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -2,9 +2,13 @@
 
 DuckDB's CSV reader is fast but wants clean input: it reads a UTF-16 big-endian file as no rows at
 all, stops at a line ending that differs from the first, and reads a cut-off gzip stream as if it were
-whole. So every CSV is first copied to a temporary UTF-8 file with ``\\n`` line endings, and DuckDB
-reads the copy. The copy has the same physical lines as the original (``\\r\\n``, ``\\r`` and ``\\n``
-each end one line), so the line numbers DuckDB reports are the file's own.
+whole. So a CSV that is not already clean is first copied to a temporary UTF-8 file with ``\\n`` line
+endings, and DuckDB reads the copy. The copy has the same physical lines as the original (``\\r\\n``,
+``\\r`` and ``\\n`` each end one line), so the line numbers DuckDB reports are the file's own.
+
+A clean file (not gzip, no byte-order mark or UTF-16, valid UTF-8, no ``\\r``: the copy would be the
+same bytes) is read where it is. :func:`scan_file` tells which while it hashes the file, in the one
+pass over its bytes the ledger needs anyway, and finds its blank lines on the way.
 
 Encoding: a UTF-16 byte-order mark means UTF-16; a first line with a NUL byte at every other position
 means UTF-16 without a mark; otherwise UTF-8 (with or without a mark) when the whole file decodes
@@ -21,6 +25,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
 import re
 import tempfile
@@ -33,6 +38,7 @@ from typing import BinaryIO
 
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK_CHARS = 1 << 20
+SCAN_BYTES = 1 << 22
 MAX_HEADER_CHARS = 1 << 20
 
 
@@ -44,12 +50,75 @@ class IngestError(ValueError):
 class CsvText:
     """A CSV export copied as UTF-8 with ``\\n`` line endings, and what was learnt reading it."""
 
-    path: Path  # the copy DuckDB reads
+    path: Path  # the copy DuckDB reads (a clean file itself)
     encoding: str  # of the original: utf-8, utf-16 or latin-1
     delimiter: str
     columns: tuple[str, ...]  # unique header names, in file order
     duplicated: tuple[str, ...]  # header names that appear more than once
-    blank_lines: tuple[int, ...]  # physical lines with nothing on them (DuckDB skips them)
+    # Physical lines with nothing on them (DuckDB skips them); None for a clean file read where it is,
+    # whose blank lines are looked for only when its lines and the records read disagree.
+    blank_lines: tuple[int, ...] | None
+    lines: int | None = None  # physical lines of a clean file (FileScan.lines)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One pass over a file's bytes: its SHA-256 and, for a CSV, whether DuckDB can read it as it is."""
+
+    sha256: str
+    clean: bool = False  # not gzip, UTF-8 without a mark (valid throughout), no "\r": the copy would be the same bytes
+    # Physical lines of a clean file. Lines = header + records read + lines of broken records + blank lines +
+    # newlines inside quoted values, all counted from zero: when the first three make up the lines, there is
+    # no blank line to look for.
+    lines: int | None = None
+
+
+def scan_file(path: Path, probe: bool = True) -> FileScan:
+    """The SHA-256 of ``path``'s bytes (as ``warehouse.file_sha256``) and, if ``probe`` (a CSV), whether it is clean
+    and how many lines it has (:class:`FileScan`). A Latin-1 file is found unclean at its first byte that is
+    not UTF-8; only then is it decoded a second time, by the copy.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    newlines, last = 0, b"\n"
+    decoder = None  # from the first chunk that is not ASCII: UTF-8 sequences may cross chunks
+    with open(path, "rb") as raw:
+        chunk = raw.read(SCAN_BYTES)
+        clean = probe and path.suffix.lower() != ".gz" and detect_encoding(chunk[: 1 << 16]) == "utf-8"
+        while chunk:
+            digest.update(chunk)
+            if clean and b"\r" in chunk:
+                clean = False
+            if clean and (decoder is not None or not chunk.isascii()):
+                decoder = decoder or codecs.getincrementaldecoder("utf-8")()
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    clean = False
+            if clean:
+                newlines += chunk.count(b"\n")
+                last = chunk[-1:]
+            chunk = raw.read(SCAN_BYTES)
+    if clean and decoder is not None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            clean = False  # the file ends inside a UTF-8 sequence
+    return FileScan(digest.hexdigest(), True, newlines + (last != b"\n")) if clean else FileScan(digest.hexdigest())
+
+
+def find_blank_lines(path: Path) -> tuple[int, ...]:
+    """The blank lines of a clean file (:class:`FileScan`), read from its bytes."""
+    blank: list[int] = []
+    newlines, previous = 0, b"\n"  # so that a file starting with "\n" has a blank line 1
+    with open(path, "rb") as raw:
+        while chunk := raw.read(SCAN_BYTES):
+            blank += _blank_lines(chunk, previous, newlines)
+            newlines += chunk.count(b"\n")
+            previous = chunk[-1:]
+    return tuple(blank)
 
 
 def detect_encoding(head: bytes) -> str:
@@ -89,19 +158,21 @@ def _readable(path: Path) -> Iterator[None]:
         raise IngestError(f"{path}: cannot read: {exc}") from exc
 
 
-def _blank_lines(chunk: str, previous: str, newlines: int) -> list[int]:
-    """Numbers of the blank lines ending in ``chunk``: each "\n" right after another "\n".
+def _blank_lines(chunk: str | bytes, previous: str | bytes, newlines: int) -> list[int]:
+    """Numbers of the blank lines ending in ``chunk`` (text, or bytes of a clean file): each "\n" right after
+    another "\n".
 
     ``previous`` is the last character before the chunk, ``newlines`` the "\n" before it.
     """
-    ends = [0] if previous == "\n" and chunk.startswith("\n") else []
-    found = chunk.find("\n\n")
+    newline = "\n" if isinstance(chunk, str) else b"\n"
+    ends = [0] if previous == newline and chunk.startswith(newline) else []  # type: ignore[arg-type]
+    found = chunk.find(newline * 2)  # type: ignore[arg-type]
     while found != -1:
         ends.append(found + 1)
-        found = chunk.find("\n\n", found + 1)
+        found = chunk.find(newline * 2, found + 1)  # type: ignore[arg-type]
     numbers, counted, seen = [], 0, newlines
     for end in ends:
-        seen += chunk.count("\n", counted, end)
+        seen += chunk.count(newline, counted, end)  # type: ignore[arg-type]
         counted = end
         numbers.append(seen + 1)
     return numbers
@@ -179,12 +250,19 @@ def read_csv_header(path: Path) -> tuple[str, tuple[str, ...]]:
 
 
 @contextmanager
-def csv_text(path: Path) -> Iterator[CsvText]:
-    """``path`` copied for DuckDB into a temporary file, removed when the block ends.
+def csv_text(path: Path, scan: FileScan | None = None) -> Iterator[CsvText]:
+    """``path`` as DuckDB can read it: the file itself when ``scan`` found it clean, else a copy in a temporary
+    file, removed when the block ends.
 
     Raises:
         IngestError: an empty file, a blank or overlong header, a damaged gzip stream, or an unreadable file.
     """
+    if scan is not None and scan.clean:
+        with _readable(path), open(path, encoding="utf-8", newline="") as handle:
+            delimiter, names = parse_header(path, handle.readline(MAX_HEADER_CHARS))
+        columns, duplicated = unique_names(names)
+        yield CsvText(path, "utf-8", delimiter, columns, duplicated, None, scan.lines)
+        return
     with tempfile.TemporaryDirectory(prefix="turnover-ingest-") as tmp:
         copy = Path(tmp) / "export.csv"
         with _readable(path):

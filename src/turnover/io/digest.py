@@ -11,14 +11,15 @@ from turnover import schema
 from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, PAR_COLUMNS, RunDigest, plotted_keys
 from turnover.io.outputs import read_run_table, read_summary
 from turnover.io.tracking import read_scores
-from turnover.tracking import accuracy
+from turnover.tracking import ACCURACY_INPUTS, accuracy
 
 MAX_CHANGES = 10  # par changes listed (and plotted), biggest first
 HISTORY_PERIODS = 104  # periods of history drawn per plotted series
 
 
-def read_digest(con: duckdb.DuckDBPyConnection, run_id: str) -> RunDigest:
-    """The digest of ``run_id`` (after its par levels are set)."""
+def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame | None = None) -> RunDigest:
+    """The digest of ``run_id`` (after its par levels are set; ``pars``: its ``marts.par_levels`` rows, if read
+    already)."""
     run = con.execute(f"select as_of, period, outputs from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
     if not run:
         raise ValueError(f"no run {run_id!r} in the warehouse")
@@ -27,12 +28,14 @@ def read_digest(con: duckdb.DuckDBPyConnection, run_id: str) -> RunDigest:
         f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
         "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
     previous = previous[0] if previous else None
-    pars = read_run_table(con, schema.PAR_LEVELS, run_id)
-    before = read_run_table(con, schema.PAR_LEVELS, previous[0]) if previous else pars.iloc[0:0]
+    pars = read_run_table(con, schema.PAR_LEVELS, run_id) if pars is None else pars
+    before = (read_run_table(con, schema.PAR_LEVELS, previous[0], ["location_id", "drug_id", "par_level_units"])
+              if previous else pars.iloc[0:0])
     changes = par_changes(pars, before)
     flags = read_flags(con, run_id, pars)
     keys = plotted_keys(changes, flags)
-    scores = read_scores(con, scored_by=run_id)  # the earlier forecasts this run scored
+    # The earlier forecasts this run scored (a chain's run rescores millions: only what accuracy reads).
+    scores = read_scores(con, scored_by=run_id, columns=["model", *ACCURACY_INPUTS])
     return RunDigest(
         run_id=run_id, as_of=as_of, period=period, totals=read_summary(con, run_id),
         changes=changes, flags=flags, history=_for_keys(con, keys, HISTORY_SQL, [HISTORY_PERIODS]),

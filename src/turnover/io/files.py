@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import io
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -43,14 +45,23 @@ def _text_columns(frame: pd.DataFrame) -> list:
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text.
 
-    Only text columns: numbers (a negative order, a return) stay numbers.
+    Only text columns: numbers (a negative order, a return) stay numbers. Each distinct value is looked at
+    once (ids, models and classes repeat down a column of a million rows).
     """
     out = frame.copy()
     for column in _text_columns(out):
-        out[column] = out[column].astype(object).map(
-            lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
-        )
+        values = out[column].astype(object).to_numpy(copy=True)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        safe = [_neutralised(v) for v in uniques]
+        changed = np.array([a is not b for a, b in zip(safe, uniques, strict=True)] + [False], dtype=bool)
+        at = np.flatnonzero(changed[codes])  # code -1 (missing) reads the trailing False
+        values[at] = [safe[c] for c in codes[at]]
+        out[column] = pd.Series(values, index=out.index, dtype=object)
     return out
+
+
+def _neutralised(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
 
 
 class FileWriter(NamedTuple):
@@ -64,8 +75,39 @@ def write_csv(frame: pd.DataFrame) -> FileWriter:
     """``frame`` as a spreadsheet-safe CSV: UTF-8 with a byte-order mark (so spreadsheets detect UTF-8),
     one header row, text quoted (ids and NDCs stay text with their leading zeros in tools that honour
     quoting), formulas neutralised, dates ISO."""
-    return FileWriter("utf-8-sig", lambda handle: neutralise_formulas(frame).to_csv(
-        handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d"))
+    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(frame), handle))
+
+
+def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[object, FileWriter]]:
+    """:func:`write_csv` of ``frame`` and of its rows of each value of ``column`` (sorted): each row is
+    formatted once, the whole file being the parts' rows in turn when ``frame`` is in ``column`` order."""
+    values = frame[column]
+    if values.isna().any() or not values.is_monotonic_increasing:
+        return write_csv(frame), {value: write_csv(rows) for value, rows in frame.groupby(column, sort=True)}
+    safe = neutralise_formulas(frame)
+    texts = {}
+    for value, rows in frame.groupby(column, sort=True):  # the values as they are name the parts
+        buffer = io.StringIO()
+        _to_csv(safe.loc[rows.index], buffer)
+        texts[value] = buffer.getvalue()
+    header = _csv_header(safe)
+    whole = header + "".join(text[len(header):] for text in texts.values()) if texts else None
+    parts = {value: _text_writer(text) for value, text in texts.items()}
+    return (_text_writer(whole) if whole is not None else write_csv(frame)), parts
+
+
+def _to_csv(frame: pd.DataFrame, handle) -> None:
+    frame.to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d")
+
+
+def _csv_header(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    _to_csv(frame.iloc[:0], buffer)
+    return buffer.getvalue()
+
+
+def _text_writer(text: str) -> FileWriter:
+    return FileWriter("utf-8-sig", lambda handle: handle.write(text))
 
 
 def write_text(text: str) -> FileWriter:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,21 +41,15 @@ from pathlib import Path
 import duckdb
 
 from turnover import schema
-from turnover.io.csv_files import CsvText, IngestError, csv_text, duckdb_csv_error, read_csv_header
+from turnover.io.csv_files import CsvText, FileScan, IngestError, csv_text, read_csv_header, scan_file
 from turnover.io.mapping import choose_mapping, with_optional_columns, without_identifiers
 from turnover.io.resend import reject_overlaps, replace_resent
-from turnover.io.warehouse import file_sha256, quote_identifier, sql_text, transaction
+from turnover.io.staging import CSV_REREADER, bind, drop_staging, raw_select, stage
+from turnover.io.warehouse import transaction
 from turnover.settings import ColumnMapping, IngestSettings
 
 log = logging.getLogger(__name__)
 
-# Explicit dialect, no sniffing: DuckDB's sniffer gives up on the very ragged lines we want to
-# reject. The header is parsed by csv_files and every column is read as text.
-CSV_READER = (
-    "read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
-    "columns = $columns, store_rejects = true, rejects_table = '_ingest_csv_errors', "
-    "rejects_scan = '_ingest_csv_scans')"
-)
 EXAMPLES = 5  # ids named in a summary line
 # Rows dated after the load day plus this are rejected: slack for time zones (an export stamped in
 # local time, loaded on a UTC clock), not for planning.
@@ -134,82 +129,15 @@ def read_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _stage_sql(mapping: ColumnMapping, fmt: str) -> str:
-    """SQL creating ``_ingest_src``: a row counter ``k`` and only the source columns the mapping needs."""
-    needed = list(dict.fromkeys(mapping.source_columns()))
-    cols = ", ".join(quote_identifier(c) for c in needed)
-    counter = "file_row_number + 1" if fmt == "parquet" else "row_number() over ()"
-    casts = ", ".join(f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in needed)
-    reader = "read_parquet($path, file_row_number = true)" if fmt == "parquet" else CSV_READER
-    return (
-        f"create or replace temp table _ingest_src as "
-        f"select {counter} as k, {casts} from (select {cols}{', file_row_number' if fmt == 'parquet' else ''} "
-        f"from {reader})"
-    )
-
-
-def _raw_sql(mapping: ColumnMapping) -> str:
-    """SQL creating ``_ingest_raw`` (line + canonical text columns) from ``_ingest_src`` and ``_ingest_lines``."""
-    q = quote_identifier
-    if mapping.layout == "wide":
-        on = ", ".join(q(c) for c in mapping.value_columns)
-        return (
-            "create or replace temp table _ingest_raw as "
-            f"select l.line, u.{q(mapping.date_column)} as raw_dispensed_at, "  # type: ignore[arg-type]
-            f"{_location_expr(mapping, 'u.')} as raw_location_id, u.drug as raw_drug_id, u.qty as raw_quantity, "
-            "null::varchar as raw_drug_name, null::varchar as raw_ndc "
-            f"from _ingest_src unpivot include nulls (qty for drug in ({on})) u "
-            "join _ingest_lines l using (k)"
-        )
-    def col(name: str) -> str:
-        return f"s.{q(mapping.columns[name])}" if name in mapping.columns else "null::varchar"
-    return (
-        "create or replace temp table _ingest_raw as "
-        f"select l.line, {col('dispensed_at')} as raw_dispensed_at, {_location_expr(mapping, 's.')} as raw_location_id, "
-        f"{col('drug_id')} as raw_drug_id, {col('quantity')} as raw_quantity, "
-        f"{col('drug_name')} as raw_drug_name, {col('ndc')} as raw_ndc "
-        "from _ingest_src s join _ingest_lines l using (k)"
-    )
-
-
-def _location_expr(mapping: ColumnMapping, prefix: str) -> str:
-    if "location_id" in mapping.columns:
-        return f"{prefix}{quote_identifier(mapping.columns['location_id'])}"
-    return "$location_id::varchar"
-
-
-# Physical line of the k-th good record. DuckDB skips blank lines and structurally broken ones (the
-# latter reported in _ingest_struct with their true line): good record k sits after every skipped
-# line that has fewer than k good records before it, so its line is k + header + that count.
-LINES_SQL = """
-create or replace temp table _ingest_lines as
-with skipped as (
-    select line from _ingest_struct
-    union all
-    select unnest($blank_lines::bigint[]) as line
-),
-ranked as (
-    select line - 1 - $header_lines - (row_number() over (order by line) - 1) as good_before,
-           row_number() over (order by line) as n_skipped
-    from skipped
-),
--- Consecutive skipped lines share good_before: the record after them follows the last one.
-runs as (
-    select good_before, max(n_skipped) as n_skipped from ranked group by good_before
-)
-select s.k, s.k + $header_lines + coalesce(r.n_skipped, 0) as line
-from _ingest_src s asof left join runs r on s.k > r.good_before
-"""
-
-
 def load_dispensing_file(
     con: duckdb.DuckDBPyConnection, path: str | Path, ingest: IngestSettings, mapping_name: str | None = None,
-    *, today: date | None = None,
+    *, today: date | None = None, scan: FileScan | None = None,
 ) -> LoadReport:
     """Load one export into ``raw.dispensing``; rejected rows go to ``raw.dispensing_rejects``.
 
     Args:
         today: the load day, which bounds future dates (default: the machine's date).
+        scan: the file's :func:`scan_file`, if done already.
 
     Raises:
         IngestError: the file cannot be loaded at all (see the module docstring); nothing is written.
@@ -217,18 +145,22 @@ def load_dispensing_file(
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
-    sha = file_sha256(path)
+    scan = scan or scan_file(path, probe=file_format(path) == "csv")
+    sha = scan.sha256
     seen = con.execute(
         f"select mapping, rows_read, rows_loaded, rows_rejected from {schema.LOADED_FILES} where file_sha256 = ?", [sha]
     ).fetchone()
     if seen:
         return LoadReport(str(path), sha, seen[0], seen[1], seen[2], seen[3], already_loaded=True)
     latest = (today or date.today()) + timedelta(days=FUTURE_TOLERANCE_DAYS)
-    if file_format(path) == "parquet":
-        report = _load(con, path, sha, ingest, mapping_name, latest, None)
-    else:
-        with csv_text(path) as text:
-            report = _load(con, path, sha, ingest, mapping_name, latest, text)
+    try:
+        if file_format(path) == "parquet":
+            report = _load(con, path, sha, ingest, mapping_name, latest, None)
+        else:
+            with csv_text(path, scan) as text:
+                report = _load(con, path, sha, ingest, mapping_name, latest, text)
+    finally:
+        drop_staging(con)
     log.info(report.summary())
     return report
 
@@ -249,89 +181,73 @@ def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str |
     params: dict[str, object] = {"path": str(text.path if text else path)}
     if text is not None:
         params |= {"delim": text.delimiter, "columns": {n: "VARCHAR" for n in text.columns}}
+    checks = {"date_formats": mapping.date_formats, "earliest_date": ingest.earliest_date, "latest_date": latest,
+              "max_abs_quantity": ingest.max_abs_quantity_units}
+    # Staging writes only temporary tables: it runs before the transaction, so that the rowids of the
+    # staged rows are their positions in the file (inside a transaction, new rows get provisional rowids).
+    stage(con, path, mapping, params | checks, text)
     with transaction(con):
-        _stage(con, path, mapping, params, text)
-        raw_sql = _raw_sql(mapping)
-        con.execute(raw_sql, {"location_id": mapping.location_id} if "$location_id" in raw_sql else {})
-        con.execute(sql_text("validate_dispensing"), {
-            "date_formats": mapping.date_formats, "earliest_date": ingest.earliest_date, "latest_date": latest,
-            "max_abs_quantity": ingest.max_abs_quantity_units,
-        })
+        con.execute("create or replace temp table _ingest_days as select distinct location_id, "
+                    "cast(dispensed_at as date) as day from _ingest_checked where reason is null")
         replaced, rows_replaced = replace_resent(con, path, sha)
-        reject_overlaps(con)
-        report = _commit_load(con, path, sha, mapping, ignored + tuple(sorted(refused_headers)))
+        overlapping = reject_overlaps(con)
+        if overlapping:
+            # Overlapping rows are rejected with their fields as read: read the file's text once more.
+            reader = CSV_REREADER if text is not None else ""
+            raw = raw_select(mapping, "csv" if text else "parquet", reader)
+            con.execute("create or replace temp table _ingest_text as select row_number() over () - 1 as row_key, "
+                        f"* from ({raw})", bind(raw, params))
+        report = _commit_load(con, path, sha, mapping, ignored + tuple(sorted(refused_headers)), bool(overlapping))
     return dataclasses.replace(report, ignored_columns=ignored, encoding=text.encoding if text else "",
                                refused_columns=refused, replaced_files=replaced, rows_replaced=rows_replaced)
 
 
-def _stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText | None) -> None:
-    """``_ingest_src`` (the mapped columns as text), ``_ingest_struct`` (broken lines), ``_ingest_lines``."""
-    for table in ("_ingest_csv_errors", "_ingest_csv_scans"):
-        con.execute(f"drop table if exists {table}")
-    try:
-        con.execute(_stage_sql(mapping, "csv" if text else "parquet"), params)
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
-    if text is None:
-        con.execute("create or replace temp table _ingest_struct (line bigint, column_name varchar, reason varchar)")
-        con.execute(LINES_SQL, {"header_lines": 0, "blank_lines": []})
-        return
-    # An unclosed quote at the end of the file is a truncated last line (rejected); before other lines
-    # it swallows them all into one value, which cannot be a row (DuckDB's csv_line holds them).
-    unclosed = con.execute(
-        "select line, column_name, length(v) - length(replace(v, chr(10), '')) from ("
-        "select line, column_name, trim(csv_line, chr(10)) as v from _ingest_csv_errors "
-        "where error_type = 'UNQUOTED VALUE') where strpos(v, chr(10)) > 0 order by line limit 1"
-    ).fetchone()
-    if unclosed:
-        line, column, swallowed = unclosed
-        raise IngestError(
-            f"{path}: line {line}, column {column}: a quote opened here is not closed before the line ends, so "
-            f"lines {line}-{line + swallowed} would be read as one value; nothing loaded (fix or remove the quote)"
-        )
-    con.execute(
-        # DuckDB reports one error per missing column: keep one per line, the first.
-        "create or replace temp table _ingest_struct as select line, "
-        "arg_min(column_name, column_idx) as column_name, "
-        "arg_min(lower(error_type) || ': ' || error_message, column_idx) as reason "
-        "from _ingest_csv_errors group by line"
-    )
-    con.execute(LINES_SQL, {"header_lines": 1, "blank_lines": list(text.blank_lines)})
-
-
-def _commit_load(con, path: Path, sha: str, mapping: ColumnMapping, not_read: tuple[str, ...]) -> LoadReport:
+def _commit_load(con, path: Path, sha: str, mapping: ColumnMapping, not_read: tuple[str, ...],
+                 reread: bool = False) -> LoadReport:
+    """Insert the good rows, the rejected ones (with their fields as read: from ``_ingest_text``, the file read
+    again, if ``reread``) and the ledger entry; the report of the load."""
     fmt = file_format(path)
-    con.execute(
-        f"insert into {schema.DISPENSING} select $sha, line, dispensed_at, location_id, drug_id, quantity, "
-        "drug_name, ndc from _ingest_checked where reason is null",
-        {"sha": sha},
-    )
-    con.execute(
-        f"insert into {schema.DISPENSING_REJECTS} "
-        "select $sha, $path, line, reject_column, reason, raw_dispensed_at, raw_location_id, raw_drug_id, raw_quantity "
-        "from _ingest_checked where reason is not null "
-        "union all select $sha, $path, line, column_name, reason, null, null, null, null from _ingest_struct",
-        {"sha": sha, "path": str(path)},
-    )
     loaded, rejected_values, overlapping = con.execute(
         "select count(*) filter (where reason is null), count(*) filter (where reason is not null), "
         "count(overlap_path) from _ingest_checked"
     ).fetchone()
+    broken = con.execute("select count(*) from _ingest_struct").fetchone()[0]
+    # In file order: the rows then fill whole row groups on both threads; unordered, each thread leaves a
+    # part-filled one that the next checkpoint rewrites (a third of the closing time of a large load).
+    con.execute(
+        f"insert into {schema.DISPENSING} select $sha, line, dispensed_at, location_id, drug_id, quantity, "
+        "drug_name, ndc from _ingest_checked where reason is null order by row_key",
+        {"sha": sha},
+    )
+    if rejected_values:
+        # The fields as read: kept on the rows rejected by value, read again for those that overlap.
+        raw = ["raw_dispensed_at", "raw_location_id", "raw_drug_id", "raw_quantity"]
+        fields = ", ".join(f"coalesce(c.{f}, x.{f})" if reread else f"c.{f}" for f in raw)
+        join = " left join _ingest_text x using (row_key)" if reread else ""
+        con.execute(
+            f"insert into {schema.DISPENSING_REJECTS} select $sha, $path, c.line, c.reject_column, c.reason, {fields} "
+            f"from _ingest_checked c{join} where c.reason is not null order by c.row_key",
+            {"sha": sha, "path": str(path)},
+        )
+    if broken:
+        con.execute(
+            f"insert into {schema.DISPENSING_REJECTS} "
+            "select $sha, $path, line, column_name, reason, null, null, null, null from _ingest_struct",
+            {"sha": sha, "path": str(path)},
+        )
     overlapping_files = _ids(con, "select distinct overlap_path from _ingest_checked where overlap_path is not null order by 1")
-    rejected = rejected_values + con.execute("select count(*) from _ingest_struct").fetchone()[0]
+    rejected = rejected_values + broken
     con.execute(
         f"insert into {schema.LOADED_FILES} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [sha, str(path), fmt, mapping.name, datetime.now(), loaded + rejected, loaded, rejected, list(not_read)],
     )
-    report = LoadReport(
+    con.execute("create or replace temp table _ingest_drugs as select distinct drug_id from _ingest_checked "
+                "where reason is null")
+    return LoadReport(
         str(path), sha, mapping.name, loaded + rejected, loaded, rejected, rows_overlapping=overlapping,
         overlapping_files=overlapping_files, drugs_not_in_catalog=_not_in_catalog(con), suspect_ndcs=_ids(
-            con, "select distinct drug_id from _ingest_checked where reason is null "
-            "and regexp_full_match(drug_id, '\\d{7,10}') order by 1"),
+            con, "select drug_id from _ingest_drugs where regexp_full_match(drug_id, '\\d{7,10}') order by 1"),
     )
-    for table in ("_ingest_src", "_ingest_lines", "_ingest_raw", "_ingest_checked", "_ingest_struct", "_ingest_days"):
-        con.execute(f"drop table if exists {table}")
-    return report
 
 
 def _ids(con, sql: str) -> tuple[str, ...]:
@@ -342,12 +258,32 @@ def _not_in_catalog(con) -> tuple[str, ...] | None:
     """Drug ids this load brought that the current catalog lacks; None when no catalog is loaded."""
     if not con.execute(f"select count(*) from {schema.CATALOG}").fetchone()[0]:
         return None
-    return _ids(con, "select distinct drug_id from _ingest_checked where reason is null "
-                f"and drug_id not in (select drug_id from {schema.CATALOG}) order by 1")
+    return _ids(con, f"select drug_id from _ingest_drugs where drug_id not in (select drug_id from {schema.CATALOG}) "
+                "order by 1")
 
 
 def load_dispensing(
     con: duckdb.DuckDBPyConnection, paths: list[str | Path], ingest: IngestSettings, mapping_name: str | None = None,
 ) -> list[LoadReport]:
-    """Load several exports, one transaction each, in the order given."""
-    return [load_dispensing_file(con, p, ingest, mapping_name) for p in paths]
+    """Load several exports, one transaction each, in the order given.
+
+    The next file is hashed (``scan_file``) in a background thread while one loads: DuckDB releases the
+    GIL while it works, and on large exports the hash is a fifth of the load.
+    """
+    paths = [Path(p) for p in paths]
+    reports = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(_prescan, paths[0]) if paths else None
+        for i, path in enumerate(paths):
+            scan = upcoming.result() if upcoming else None
+            upcoming = pool.submit(_prescan, paths[i + 1]) if i + 1 < len(paths) else None
+            reports.append(load_dispensing_file(con, path, ingest, mapping_name, scan=scan))
+    return reports
+
+
+def _prescan(path: Path) -> FileScan | None:
+    """:func:`scan_file` ahead of the load; None when it fails (the load scans again and reports why)."""
+    try:
+        return scan_file(path, probe=file_format(path) == "csv") if path.is_file() else None
+    except OSError:
+        return None

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from turnover import schema
-from turnover.io.warehouse import replace_partition, replace_partitions, transaction
+from turnover.io.warehouse import quote_identifier, replace_partition, replace_partitions, transaction
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date, period: str, settings_json: str) -> None:
@@ -150,12 +150,14 @@ def write_run_tables(con: duckdb.DuckDBPyConnection, run_id: str, frames: dict[s
     return replace_partitions(con, "run_id", run_id, frames)
 
 
-def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> pd.DataFrame:
-    """``run_id``'s rows of ``table``, in id order."""
+def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, columns: list[str] | None = None,
+                   ) -> pd.DataFrame:
+    """``run_id``'s rows of ``table``, in id order (only ``columns``, names from code, if given)."""
     within = {schema.FORECAST: ", period_start", schema.PAR_CALENDAR: ", week_start", schema.LOTS: ", expiry_date, lot",
               schema.QUARANTINE: ", lot, recall_number"}
     order = "location_id, drug_id" + within.get(table, "")
-    return con.execute(f"select * exclude (run_id) from {table} where run_id = ? order by {order}", [run_id]).df()
+    select = ", ".join(quote_identifier(c) for c in columns) if columns else "* exclude (run_id)"
+    return con.execute(f"select {select} from {table} where run_id = ? order by {order}", [run_id]).df()
 
 
 def settings_json(settings) -> str:

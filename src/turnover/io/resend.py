@@ -26,26 +26,22 @@ from turnover.io.warehouse import sql_text
 
 def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
     """Apply the corrected re-send rule (module docstring): earlier files with this file's name whose every
-    location and day this file covers have their rows moved to the rejects. Returns their paths and rows."""
-    con.execute(
-        "create or replace temp table _ingest_days as select distinct location_id, cast(dispensed_at as date) as day "
-        "from _ingest_checked where reason is null"
-    )
-    candidates = con.execute(
-        f"select f.file_sha256, f.file_path from {schema.LOADED_FILES} f where f.rows_loaded > 0 "
-        f"and exists (select 1 from {schema.DISPENSING} d join _ingest_days n on n.location_id = d.location_id "
-        "and n.day = cast(d.dispensed_at as date) where d.file_sha256 = f.file_sha256) order by f.loaded_at"
+    location and day this file covers (``_ingest_days``) have their rows moved to the rejects. Returns their
+    paths and rows."""
+    ledger = con.execute(
+        f"select file_sha256, file_path from {schema.LOADED_FILES} where rows_loaded > 0 order by loaded_at"
     ).fetchall()
+    # Only a file of the same name can be re-sent: the others are never read here.
+    candidates = [(old_sha, old_path) for old_sha, old_path in ledger if Path(old_path).name == path.name]
     replaced, rows = [], 0
     for old_sha, old_path in candidates:
-        if Path(old_path).name != path.name:
-            continue
-        uncovered = con.execute(
-            f"select count(*) from (select distinct location_id, cast(dispensed_at as date) as day "
-            f"from {schema.DISPENSING} where file_sha256 = $old) anti join _ingest_days using (location_id, day)",
+        uncovered, covered = con.execute(
+            f"select count(*) filter (where n.day is null), count(*) filter (where n.day is not null) from ("
+            f"select distinct location_id, cast(dispensed_at as date) as day from {schema.DISPENSING} "
+            "where file_sha256 = $old) d left join _ingest_days n using (location_id, day)",
             {"old": old_sha},
-        ).fetchone()[0]
-        if uncovered:
+        ).fetchone()
+        if uncovered or not covered:
             continue
         moved = con.execute(f"select count(*) from {schema.DISPENSING} where file_sha256 = ?", [old_sha]).fetchone()[0]
         con.execute(
@@ -65,6 +61,22 @@ def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
     return tuple(replaced), rows
 
 
-def reject_overlaps(con) -> None:
-    """Reject the staged rows another file loaded already (after :func:`replace_resent`)."""
+def reject_overlaps(con) -> int:
+    """Reject the staged rows another file loaded already (after :func:`replace_resent`); returns how many.
+
+    ``_ingest_checked`` then shows them rejected (``sql/dispensing_overlap_checked.sql``).
+    """
+    bounds = con.execute(
+        "select min(day), max(day) + 1, min(location_id), max(location_id) from _ingest_days"
+    ).fetchone()
+    if bounds[0] is None:
+        return 0  # no good rows
+    con.execute(sql_text("dispensing_earlier"), dict(zip(
+        ("first_day", "after_last_day", "first_location", "last_location"), bounds, strict=True)))
+    if not con.execute("select count(*) from _ingest_earlier").fetchone()[0]:
+        return 0
     con.execute(sql_text("dispensing_overlap"))
+    overlapping = con.execute("select count(*) from _ingest_overlaps").fetchone()[0]
+    if overlapping:
+        con.execute(sql_text("dispensing_overlap_checked"))
+    return overlapping

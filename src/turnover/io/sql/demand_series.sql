@@ -8,6 +8,8 @@
 -- scaled by bucket days / open days (as Open mSupply scales consumption by days in stock); a bucket
 -- with none open gets units = null, filled in later from its neighbours (turnover.demand).
 -- Parameters: $as_of (date), $period ('week' | 'month'), $last_history_start (date), $step (interval).
+-- Rows are in no particular order (readers order them): sorting a chain's nine million rows here cost
+-- a third of the build and a gigabyte of memory.
 create or replace table staging.demand_series as
 with dispensed as (
     select location_id, drug_id, cast(dispensed_at as date) as dispensed_on, quantity
@@ -76,4 +78,4 @@ final as (
     from joined
 )
 
-select * from final order by location_id, drug_id, period_start
+select * from final
