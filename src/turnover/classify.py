@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, Profiles
+from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, Profiles, by_length
 
 ADI_CUTOFF, CV2_CUTOFF = 1.32, 0.49
 PERIODS_PER_MONTH = {52: 52 / 12, 12: 1.0}
@@ -45,11 +45,8 @@ def seasonality_strengths(histories: list[np.ndarray], season_length: int) -> np
     """:func:`seasonality_strength` of every history, the profiles of equal-length ones fitted together."""
     out = np.full(len(histories), np.nan)
     period = YEAR_IN_PERIODS.get(season_length, float(season_length))
-    by_length: dict[int, list[int]] = {}
-    for i, y in enumerate(histories):
-        if len(y) >= 2 * season_length and np.any(y > 0):
-            by_length.setdefault(len(y), []).append(i)
-    for rows in by_length.values():
+    seasonal = [i for i, y in enumerate(histories) if len(y) >= 2 * season_length and np.any(y > 0)]
+    for rows in by_length(histories, seasonal).values():
         Z = np.log1p(np.vstack([histories[i] for i in rows]))
         out[rows] = Profiles(period, MAX_HARMONICS).fit(Z).strength()
     return out
@@ -87,10 +84,7 @@ def classify_panel(histories: list[np.ndarray], season_length: int) -> list[dict
     """:func:`classify` of every history: the series of equal length classified together, as arrays."""
     strengths = seasonality_strengths(histories, season_length)
     out: list[dict] = [{}] * len(histories)
-    by_length: dict[int, list[int]] = {}
-    for i, y in enumerate(histories):
-        by_length.setdefault(len(y), []).append(i)
-    for n, rows in by_length.items():
+    for n, rows in by_length(histories).items():
         if n == 0:
             for i in rows:
                 out[i] = classify(histories[i], season_length, strengths[i])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from turnover.models.batch import by_length
 from turnover.settings import CensorSettings
 
 
@@ -76,10 +77,7 @@ def censored_panel(histories: list[np.ndarray], season_length: int,
     together, as arrays; only the few series with periods to fill are filled one at a time."""
     out: list[np.ndarray] = [np.empty(0)] * len(histories)
     counts = [0] * len(histories)
-    by_length: dict[int, list[int]] = {}
-    for i, y in enumerate(histories):
-        by_length.setdefault(len(y), []).append(i)
-    for n, rows in by_length.items():
+    for n, rows in by_length(histories).items():
         if n == 0:
             for i in rows:
                 out[i] = histories[i].astype(float)

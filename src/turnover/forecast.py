@@ -47,7 +47,7 @@ from turnover.models import (
     SignalRegression,
     make_model,
 )
-from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, mean_profiles
+from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, by_length, mean_profiles
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
@@ -697,15 +697,13 @@ def sibling_profiles(keys, histories, classes, first_forecast: int, season_lengt
     """
     period = YEAR_IN_PERIODS.get(season_length, float(season_length))
     harmonics = min(MAX_HARMONICS, season_length // 2)
-    by_length: dict[int, list[int]] = {}
-    for i, (y, c) in enumerate(zip(histories, classes, strict=True)):
-        strong = np.isfinite(c["seasonality_strength"]) and c["seasonality_strength"] >= settings.seasonal_strength_threshold
-        if strong and len(y) >= settings.min_seasons * season_length:
-            by_length.setdefault(len(y), []).append(i)
-    if not by_length:
+    strong = [i for i, (y, c) in enumerate(zip(histories, classes, strict=True))
+              if np.isfinite(c["seasonality_strength"]) and c["seasonality_strength"] >= settings.seasonal_strength_threshold
+              and len(y) >= settings.min_seasons * season_length]
+    if not strong:
         return {}
     fitted, drugs = [], []
-    for n, rows in by_length.items():
+    for n, rows in by_length(histories, strong).items():
         Z = np.log1p(np.vstack([histories[i] for i in rows]))
         fitted.append(Profiles(period, harmonics).fit(Z, first_forecast - n))
         drugs.extend(keys[i][1] for i in rows)

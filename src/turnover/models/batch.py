@@ -32,6 +32,14 @@ _COARSE = np.linspace(0.0, 1.0, 21)
 _FINE = np.linspace(-0.05, 0.05, 21)
 
 
+def by_length(histories, indices=None) -> dict[int, list[int]]:
+    """Positions of the histories (of ``indices``, default all) grouped by length: the batches of rows."""
+    groups: dict[int, list[int]] = {}
+    for i in range(len(histories)) if indices is None else indices:
+        groups.setdefault(len(histories[i]), []).append(i)
+    return groups
+
+
 def as_batch(Y: np.ndarray) -> np.ndarray:
     """``Y`` as a float 2-D array of histories (validation is the per-series contract's job)."""
     Y = np.asarray(Y, dtype=float)

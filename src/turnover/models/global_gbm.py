@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from turnover.models.base import DemandModel
+from turnover.models.batch import by_length
 from turnover.models.harmonic import YEAR_IN_PERIODS, fourier_terms
 
 N_LAGS = 4
@@ -75,13 +76,6 @@ def _features(Y: np.ndarray, t: int, horizons: np.ndarray, origin: int, season_l
     return out, scale
 
 
-def _by_length(histories: list[np.ndarray], indices) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = {}
-    for i in indices:
-        groups.setdefault(len(histories[i]), []).append(i)
-    return groups
-
-
 class GlobalGBM:
     """One HistGradientBoosting model over a panel. scikit-learn style: ``fit`` returns ``self``.
 
@@ -109,7 +103,7 @@ class GlobalGBM:
             eligible = [eligible[k] for k in np.linspace(0, len(eligible) - 1, self.max_train_series).astype(int)]
         x_rows, targets, steps = [], [], []
         # Series of equal length and origin share every training origin: one feature call per origin.
-        for n, group in _by_length(histories, eligible).items():
+        for n, group in by_length(histories, eligible).items():
             by_origin: dict[int, list[int]] = {}
             for i in group:
                 by_origin.setdefault(origins[i], []).append(i)
@@ -145,7 +139,7 @@ class GlobalGBM:
         horizons = np.arange(1, horizon + 1)
         rows, scales, regimes, kept = [], [], [], []
         kept_indices = [i for i in indices if len(self.histories_[i]) >= self.min_history]
-        for n, group in _by_length(self.histories_, kept_indices).items():
+        for n, group in by_length(self.histories_, kept_indices).items():
             by_origin: dict[int, list[int]] = {}
             for i in group:
                 by_origin.setdefault(self.origins_[i], []).append(i)
