@@ -25,15 +25,24 @@ PERIODS_PER_MONTH = {52: 52 / 12, 12: 1.0}
 
 
 def syntetos_boylan(y: np.ndarray) -> tuple[float, float, str]:
-    """(ADI, CV^2, class) of a demand history (use the last two years)."""
-    nonzero = y[y > 0]
-    if len(nonzero) == 0:
-        return np.inf, np.nan, "none"
-    adi = len(y) / len(nonzero)
-    cv2 = float(np.var(nonzero) / np.mean(nonzero) ** 2) if len(nonzero) > 1 else 0.0
-    if adi < ADI_CUTOFF:
-        return adi, cv2, "smooth" if cv2 < CV2_CUTOFF else "erratic"
-    return adi, cv2, "intermittent" if cv2 < CV2_CUTOFF else "lumpy"
+    """(ADI, CV^2, class) of a demand history (use the last two years): :func:`syntetos_boylan_rows`, one row."""
+    adi, cv2, label = syntetos_boylan_rows(np.asarray(y, dtype=float)[None, :])
+    return float(adi[0]), float(cv2[0]), str(label[0])
+
+
+def syntetos_boylan_rows(recent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ADI, CV^2 of the non-zero sizes, and class, of each row of ``recent`` (equal lengths)."""
+    used = recent > 0
+    count = used.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(used, recent, 0.0).sum(axis=1) / count
+        variance = np.where(used, (recent - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+        cv2 = np.where(count > 1, variance / mean**2, np.where(count == 1, 0.0, np.nan))
+        adi = np.where(count > 0, recent.shape[1] / np.maximum(count, 1), np.inf)
+    low_cv = cv2 < CV2_CUTOFF
+    label = np.where(count == 0, "none", np.where(adi < ADI_CUTOFF, np.where(low_cv, "smooth", "erratic"),
+                                                   np.where(low_cv, "intermittent", "lumpy")))
+    return adi, cv2, label
 
 
 def seasonality_strength(y: np.ndarray, season_length: int) -> float:
@@ -53,76 +62,40 @@ def seasonality_strengths(histories: list[np.ndarray], season_length: int) -> np
 
 
 def lifecycle(y: np.ndarray, season_length: int) -> str:
-    """``new``, ``dead``, ``recurring`` or ``sporadic`` (see the module docstring)."""
+    """``new``, ``dead``, ``recurring`` or ``sporadic`` (see the module docstring): :func:`lifecycle_rows`, one row."""
+    return str(lifecycle_rows(np.asarray(y, dtype=float)[None, :], season_length)[0])
+
+
+def lifecycle_rows(Y: np.ndarray, season_length: int) -> np.ndarray:
+    """The lifecycle of each row of ``Y`` (equal lengths)."""
     per_month = PERIODS_PER_MONTH.get(season_length, season_length / 12)
-    if len(y) == 0 or len(y) < 9 * per_month:
-        return "new"
-    if not np.any(y[-int(round(4 * per_month)) :] > 0):
-        return "dead"
-    last_year = y[-season_length:] > 0
+    if Y.shape[1] < 9 * per_month:
+        return np.full(len(Y), "new", dtype=object)
+    last_year = Y[:, -season_length:] > 0
     # the year in 12 near-equal blocks (as np.array_split): used in how many of them
-    bounds = np.r_[0, np.cumsum([len(last_year) // 12 + (k < len(last_year) % 12) for k in range(12)])][:-1]
-    months_used = int(np.count_nonzero(np.add.reduceat(last_year, bounds)))
-    return "recurring" if months_used >= 8 else "sporadic"
+    length = last_year.shape[1]
+    bounds = np.r_[0, np.cumsum([length // 12 + (k < length % 12) for k in range(12)])][:-1]
+    months_used = np.count_nonzero(np.add.reduceat(last_year, bounds, axis=1), axis=1)
+    dead = ~np.any(Y[:, -int(round(4 * per_month)) :] > 0, axis=1)
+    return np.where(dead, "dead", np.where(months_used >= 8, "recurring", "sporadic"))
 
 
-def classify(y: np.ndarray, season_length: int, strength: float | None = None) -> dict:
-    """Every class measure of one series (``strength``: its seasonality strength, if already computed)."""
-    recent = y[-2 * season_length :]
-    adi, cv2, sb_class = syntetos_boylan(recent)
-    return {
-        "adi": adi,
-        "cv2": cv2,
-        "demand_class": sb_class,
-        "seasonality_strength": seasonality_strength(y, season_length) if strength is None else float(strength),
-        "lifecycle": lifecycle(y, season_length),
-        "nonzero_share_last_year": float(np.mean(y[-season_length:] > 0)) if len(y) else 0.0,
-    }
+def classify(y: np.ndarray, season_length: int) -> dict:
+    """Every class measure of one series: :func:`classify_panel` of one history."""
+    return classify_panel([np.asarray(y, dtype=float)], season_length)[0]
 
 
 def classify_panel(histories: list[np.ndarray], season_length: int) -> list[dict]:
-    """:func:`classify` of every history: the series of equal length classified together, as arrays."""
+    """Every class measure of every history, the series of equal length classified together as rows."""
     strengths = seasonality_strengths(histories, season_length)
     out: list[dict] = [{}] * len(histories)
     for n, rows in by_length(histories).items():
-        if n == 0:
-            for i in rows:
-                out[i] = classify(histories[i], season_length, strengths[i])
-            continue
-        Y = np.vstack([histories[i] for i in rows])
-        for k, measures in enumerate(_classify_rows(Y, season_length)):
-            out[rows[k]] = {"adi": measures["adi"], "cv2": measures["cv2"], "demand_class": measures["demand_class"],
-                            "seasonality_strength": float(strengths[rows[k]]), "lifecycle": measures["lifecycle"],
-                            "nonzero_share_last_year": measures["nonzero_share_last_year"]}
+        Y = np.vstack([histories[i] for i in rows]).reshape(len(rows), n)
+        adi, cv2, label = syntetos_boylan_rows(Y[:, -2 * season_length :])
+        life = lifecycle_rows(Y, season_length)
+        share = (Y[:, -season_length:] > 0).mean(axis=1) if n else np.zeros(len(rows))
+        for k, i in enumerate(rows):
+            out[i] = {"adi": float(adi[k]), "cv2": float(cv2[k]), "demand_class": str(label[k]),
+                      "seasonality_strength": float(strengths[i]), "lifecycle": str(life[k]),
+                      "nonzero_share_last_year": float(share[k])}
     return out
-
-
-def _classify_rows(Y: np.ndarray, season_length: int) -> list[dict]:
-    """Syntetos-Boylan class, lifecycle and last-year share of use of each row (equal lengths, at least one)."""
-    rows, n = Y.shape
-    recent = Y[:, -2 * season_length :]
-    used = recent > 0
-    count = used.sum(axis=1)
-    sizes = np.where(used, recent, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = sizes.sum(axis=1) / count
-        variance = np.where(used, (recent - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
-        cv2 = np.where(count > 1, variance / mean**2, np.where(count == 1, 0.0, np.nan))
-        adi = np.where(count > 0, recent.shape[1] / np.maximum(count, 1), np.inf)
-    smooth = adi < ADI_CUTOFF
-    low_cv = cv2 < CV2_CUTOFF
-    demand_class = np.where(count == 0, "none", np.where(smooth, np.where(low_cv, "smooth", "erratic"),
-                                                          np.where(low_cv, "intermittent", "lumpy")))
-    last_year = Y[:, -season_length:] > 0
-    per_month = PERIODS_PER_MONTH.get(season_length, season_length / 12)
-    if n < 9 * per_month:
-        life = np.full(rows, "new", dtype=object)
-    else:
-        length = last_year.shape[1]
-        bounds = np.r_[0, np.cumsum([length // 12 + (k < length % 12) for k in range(12)])][:-1]
-        months_used = np.count_nonzero(np.add.reduceat(last_year, bounds, axis=1), axis=1)
-        dead = ~np.any(Y[:, -int(round(4 * per_month)) :] > 0, axis=1)
-        life = np.where(dead, "dead", np.where(months_used >= 8, "recurring", "sporadic"))
-    share = last_year.mean(axis=1)
-    return [{"adi": float(adi[r]), "cv2": float(cv2[r]), "demand_class": str(demand_class[r]),
-             "lifecycle": str(life[r]), "nonzero_share_last_year": float(share[r])} for r in range(rows)]

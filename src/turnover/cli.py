@@ -306,7 +306,7 @@ def format_runs(runs) -> str:
         "scored": [f"{s.get('periods', 0)} from {len(s.get('forecast_runs', []))} run(s)" if s else "" for s in scored],
         "drift": [s.get("drift_flags", "") if s else "" for s in scored],
         "version": runs["package_version"],
-        "files": [len(o) if hasattr(o, "__len__") else 0 for o in runs["outputs"]],  # null while running
+        "files": [len(o) for o in runs["outputs"]],
     })
     return table.to_string(index=False, na_rep="")
 
@@ -329,7 +329,7 @@ def format_run(run) -> str:
     if scored:
         lines.append(f"scored    {scored.get('periods', 0)} forecast periods of runs {', '.join(scored['forecast_runs'])}; "
                      f"{scored.get('drift_flags', 0)} drift flags")
-    lines += [f"output    {path}" for path in (run["outputs"] if hasattr(run["outputs"], "__len__") else [])]
+    lines += [f"output    {path}" for path in run["outputs"]]
     lines.append(f"params    {run['parameters']}")
     return "\n".join(lines)
 

@@ -21,33 +21,10 @@ from turnover.models.batch import by_length
 from turnover.settings import CensorSettings
 
 
-def zero_runs(y: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` index pairs of the maximal runs of exact zeros in ``y``."""
-    is_zero = np.r_[False, y == 0, False]
-    edges = np.flatnonzero(np.diff(is_zero.astype(int)))
-    return list(zip(edges[::2], edges[1::2], strict=True))
-
-
 def flag_suspicious_zeros(y: np.ndarray, season_length: int, settings: CensorSettings) -> np.ndarray:
-    """A copy of ``y`` with zero runs that look like stockouts set to NaN (see the module docstring)."""
-    out = y.astype(float).copy()
-    runs = np.array(zero_runs(y), dtype=np.int64).reshape(-1, 2)
-    runs = runs[(runs[:, 1] - runs[:, 0] >= settings.min_zero_run) & (runs[:, 1] != len(y))]
-    if not len(runs):
-        return out
-    # observed and used periods in the half year before and after each run, from running counts
-    half_year = season_length // 2
-    finite, used = np.isfinite(y), np.nan_to_num(y) > 0
-    seen = np.r_[0, np.cumsum(finite)]
-    hits = np.r_[0, np.cumsum(used & finite)]
-    start, stop = runs[:, 0], runs[:, 1]
-    before, after = np.maximum(start - half_year, 0), np.minimum(stop + half_year, len(y))
-    observed = seen[start] - seen[before] + seen[after] - seen[stop]
-    positive = hits[start] - hits[before] + hits[after] - hits[stop]
-    steady = (observed >= season_length // 4) & (positive >= settings.min_nonzero_share * np.maximum(observed, 1))
-    for a, b in runs[steady]:
-        out[a:b] = np.nan
-    return out
+    """A copy of ``y`` with zero runs that look like stockouts set to NaN (see the module docstring):
+    :func:`flag_rows`, one row."""
+    return flag_rows(np.asarray(y, dtype=float)[None, :], season_length, settings)[0]
 
 
 def fill_censored(y: np.ndarray, window: int) -> np.ndarray:
@@ -65,10 +42,10 @@ def fill_censored(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def censored_history(y: np.ndarray, season_length: int, settings: CensorSettings) -> tuple[np.ndarray, int]:
-    """The history the models fit on, and how many periods were filled in (logged or flagged)."""
-    flagged = flag_suspicious_zeros(y, season_length, settings) if settings.heuristic else y.astype(float)
-    n_censored = int(np.isnan(flagged).sum())
-    return (fill_censored(flagged, settings.fill_window) if n_censored else flagged), n_censored
+    """The history the models fit on, and how many periods were filled in (logged or flagged):
+    :func:`censored_panel` of one history."""
+    filled, counts = censored_panel([np.asarray(y, dtype=float)], season_length, settings)
+    return filled[0], counts[0]
 
 
 def censored_panel(histories: list[np.ndarray], season_length: int,
@@ -78,12 +55,8 @@ def censored_panel(histories: list[np.ndarray], season_length: int,
     out: list[np.ndarray] = [np.empty(0)] * len(histories)
     counts = [0] * len(histories)
     for n, rows in by_length(histories).items():
-        if n == 0:
-            for i in rows:
-                out[i] = histories[i].astype(float)
-            continue
-        Y = np.vstack([histories[i] for i in rows]).astype(float)
-        flagged = _flag_rows(Y, season_length, settings) if settings.heuristic else Y
+        Y = np.vstack([histories[i] for i in rows]).astype(float).reshape(len(rows), n)
+        flagged = flag_rows(Y, season_length, settings) if settings.heuristic else Y
         missing = np.isnan(flagged)
         for k, i in enumerate(rows):
             counts[i] = int(missing[k].sum())
@@ -91,8 +64,9 @@ def censored_panel(histories: list[np.ndarray], season_length: int,
     return out, counts
 
 
-def _flag_rows(Y: np.ndarray, season_length: int, settings: CensorSettings) -> np.ndarray:
-    """:func:`flag_suspicious_zeros` of each row of ``Y`` (equal lengths), without a loop over rows or runs."""
+def flag_rows(Y: np.ndarray, season_length: int, settings: CensorSettings) -> np.ndarray:
+    """Each row of ``Y`` (equal lengths) with its stockout-like zero runs set to NaN, without a loop over rows
+    or runs."""
     rows, n = Y.shape
     is_zero = np.zeros((rows, n + 2), dtype=bool)
     is_zero[:, 1:-1] = Y == 0

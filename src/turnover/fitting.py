@@ -2,9 +2,9 @@
 
 A group's histories are the rows of ``Y``; ``U`` holds each series' own uniforms (rows x paths x horizon),
 drawn from a generator seeded by the series' ids, so a series' paths do not depend on which group,
-batch or worker computed it. Models with a batch form (:data:`turnover.models.BATCH_REGISTRY`, the
-borrowed profile, the global model, combinations of these) are fitted on the whole group at once; the
-rest (Holt-Winters, the signal regression) one series at a time, with the series' own generator.
+batch or worker computed it. Models with a batch form (those built on ``BatchBacked``, the borrowed
+profile, the global model, combinations of these) are fitted on the whole group at once; the rest
+(Holt-Winters, the signal regression) one series at a time, with the series' own generator.
 A row whose model cannot be fitted comes back as NaN, for the caller to skip or fall back.
 """
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from turnover.models import (
-    BATCH_REGISTRY,
     BORROWED_PROFILE,
     COMBINATION,
     GLOBAL_GBM,
+    BatchBacked,
     BorrowedProfileBatch,
     ResidualNoise,
     SeriesContext,
@@ -56,10 +56,9 @@ def min_history(name: str, context: SeriesContext) -> int | None:
 
 def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
     """Paths ``(rows, paths, horizon)`` of model ``name`` fitted on each row of ``Y``; NaN rows where it failed."""
-    season_length, window = group.season_length, group.contexts[0].window
-    if name in BATCH_REGISTRY:
-        return BATCH_REGISTRY[name](season_length=season_length, window=window).fit(Y).sample_paths(U)
-    if name == BORROWED_PROFILE and all(c.borrowed is not None for c in group.contexts):
+    if name == BORROWED_PROFILE:  # each row brings its own (its drug's) profile
+        if not all(c.borrowed is not None for c in group.contexts):
+            return _one_at_a_time(name, Y, U, group)
         profiles = stack_profiles([c.borrowed for c in group.contexts])
         origins = np.array([c.origin for c in group.contexts])
         return BorrowedProfileBatch(profiles, origins).fit(Y).sample_paths(U)
@@ -73,6 +72,12 @@ def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.nda
         if not members:
             return np.full(U.shape, np.nan, dtype=np.float32)
         return mix_paths([group_paths(m, Y, U, group) for m in members])
+    try:
+        model = make_model(name, group.contexts[0])
+    except ValueError:
+        model = None
+    if isinstance(model, BatchBacked):
+        return model.batch().fit(Y).sample_paths(U)
     return _one_at_a_time(name, Y, U, group)
 
 

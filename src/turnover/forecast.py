@@ -47,7 +47,7 @@ from turnover.models import (
     SignalRegression,
     make_model,
 )
-from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, by_length, mean_profiles
+from turnover.models.batch import MAX_HARMONICS, YEAR_IN_PERIODS, by_length, mean_profiles, stack_profiles
 from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
@@ -111,16 +111,15 @@ class Selection:
     chosen: tuple[tuple[str, str], ...]
     near: Calibration
     all: Calibration
-    by_backtest: tuple[bool, ...] = ()
-    fresh: tuple[bool, ...] = ()
+    by_backtest: tuple[bool, ...]
+    fresh: tuple[bool, ...]
 
     def frame(self) -> pd.DataFrame:
         """One row per series: location_id, drug_id, model, basis, by_backtest, fresh."""
-        n = len(self.keys)
         return pd.DataFrame({
             "location_id": [k[0] for k in self.keys], "drug_id": [k[1] for k in self.keys],
             "model": [c[0] for c in self.chosen], "basis": [c[1] for c in self.chosen],
-            "by_backtest": list(self.by_backtest) or [True] * n, "fresh": list(self.fresh) or [True] * n,
+            "by_backtest": list(self.by_backtest), "fresh": list(self.fresh),
         })
 
 
@@ -273,11 +272,10 @@ def forecast_panel(
     """
     with threadpool_limits(limits=1):
         work = _prepare(panel, window, as_of, settings, signals or {}, reuse, map_batches, calibrate_levels)
-        stored = dict(zip(reuse.keys, reuse.chosen, strict=True)) if reuse is not None else {}
+        stored = dict(zip(reuse.keys, zip(reuse.chosen, reuse.by_backtest, strict=True), strict=True)) if reuse else {}
         fresh = [i for i, key in enumerate(work.keys) if key not in stored]
-        chosen: list = [stored.get(key) for key in work.keys]
-        stored_flags = dict(zip(reuse.keys, reuse.by_backtest or [True] * len(reuse.keys), strict=True)) if reuse else {}
-        by_backtest = [stored_flags.get(key, False) for key in work.keys]
+        chosen: list = [stored[key][0] if key in stored else None for key in work.keys]
+        by_backtest = [key in stored and stored[key][1] for key in work.keys]
         selected = []
         if fresh:  # pass 1 for every series without a choice to reuse (all of them in a full run)
             subsets = [work.subset([fresh[k] for k in b]) for b in batches_of(len(fresh), batch_series)]
@@ -490,7 +488,6 @@ def _select_batch(work: _PanelWork) -> _Selected:
             return group_paths(name, train, U[:, fold], Group(contexts, rngs))
 
         least = {m: h for m in candidates if (h := min_history(m, contexts[0])) is not None}
-        least[GLOBAL_GBM] = least.get(GLOBAL_GBM, 1)
         with quiet_fitting():
             scores = backtest.backtest_batch(
                 Y, [m for m in candidates if m in least], fit=fold_fit, min_history=least, horizon=horizon,
@@ -707,10 +704,7 @@ def sibling_profiles(keys, histories, classes, first_forecast: int, season_lengt
         Z = np.log1p(np.vstack([histories[i] for i in rows]))
         fitted.append(Profiles(period, harmonics).fit(Z, first_forecast - n))
         drugs.extend(keys[i][1] for i in rows)
-    pooled = Profiles(period, harmonics)
-    for name in ("harmonics_", "sin_", "cos_", "origin_"):
-        setattr(pooled, name, np.concatenate([getattr(p, name) for p in fitted]))
-    labels, means = mean_profiles(pooled, np.asarray(drugs, dtype=object))
+    labels, means = mean_profiles(stack_profiles(fitted), np.asarray(drugs, dtype=object))
     return {str(drug): means.rows(np.array([k])) for k, drug in enumerate(labels)}
 
 
@@ -765,13 +759,14 @@ class DayWindows:
         return np.column_stack([self.weights(offset, length_days) for offset in offsets])
 
 
-def protection_quantile(paths: np.ndarray, weights: np.ndarray, level: float) -> float:
-    """The ``level`` quantile of demand summed over a window (``weights``: share of each period in it).
+def protection_quantiles(paths: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Per series (rows of ``paths``: series x paths x periods), the quantile at its level of demand summed
+    over each window (``weights``: the share of each period in each window, periods x windows).
 
     Monotone by construction: a higher level, or a longer window (weights no smaller, demand never
     negative), never gives a smaller quantile.
     """
-    return float(np.quantile(paths @ weights, level))
+    return backtest.row_quantile(paths @ weights.astype(paths.dtype), levels)
 
 
 def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str],
@@ -786,35 +781,34 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
     weeks = work.window.calendar_weeks
     offsets = [7 * k for k in range(max(weeks, 1))]
     # demand over L and L + R from each review day: series of equal lead time share the weights
-    lead_d = np.empty((len(rows), paths.shape[1], len(offsets)), dtype=np.float32)
-    prot_d = np.empty_like(lead_d)
+    lead_q = np.empty((len(rows), len(offsets)))
+    prot_q = np.empty_like(lead_q)
     for days in np.unique(lead):
         at = lead == days
-        lead_d[at] = paths[at] @ windows.matrix(offsets, int(days)).astype(np.float32)
-        prot_d[at] = paths[at] @ windows.matrix(offsets, int(days) + review).astype(np.float32)
-    lead_q = backtest.row_quantile(lead_d, level)  # series x review days
-    prot_q = backtest.row_quantile(prot_d, level)
+        lead_q[at] = protection_quantiles(paths[at], windows.matrix(offsets, int(days)), level[at])
+        prot_q[at] = protection_quantiles(paths[at], windows.matrix(offsets, int(days) + review), level[at])
+    mean_paths = paths.mean(axis=1, dtype=np.float64)  # series x periods: means of window sums from it
     histories = [work.histories[i] for i in rows]
     protection = pd.DataFrame({
         "location_id": [work.keys[i][0] for i in rows], "drug_id": [work.keys[i][1] for i in rows],
         "model": model, "basis": bases, "history_periods": [len(y) for y in histories], "lead_time_days": lead,
         "service_level": service, "calibrated_level": level,
-        "lead_time_demand_mean": lead_d[:, :, 0].mean(axis=1, dtype=np.float64),
-        "lead_time_demand_units": lead_q[:, 0].astype(float),
-        "protection_demand_mean": prot_d[:, :, 0].mean(axis=1, dtype=np.float64),
-        "protection_demand_units": prot_q[:, 0].astype(float),
+        "lead_time_demand_mean": [mean_paths[k] @ windows.weights(0, int(d)) for k, d in enumerate(lead)],
+        "lead_time_demand_units": lead_q[:, 0],
+        "protection_demand_mean": [mean_paths[k] @ windows.weights(0, int(d) + review) for k, d in enumerate(lead)],
+        "protection_demand_units": prot_q[:, 0],
         "forecast_next_4_units": paths[:, :, :4].sum(axis=2, dtype=np.float64).mean(axis=1),
         "actual_last_4_units": [float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
     })
     if not weeks:
         return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
-    week_mean = paths.mean(axis=1, dtype=np.float64) @ windows.matrix(offsets, 7)
+    week_mean = mean_paths @ windows.matrix(offsets, 7)
     calendar_frame = pd.DataFrame({
         "location_id": np.repeat(protection["location_id"].to_numpy(), weeks),
         "drug_id": np.repeat(protection["drug_id"].to_numpy(), weeks),
         "week_start": np.tile(np.array([windows.day_after + timedelta(days=o) for o in offsets], dtype=object),
                               len(rows)),
-        "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel().astype(float),
-        "protection_demand_units": prot_q.ravel().astype(float),
+        "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel(),
+        "protection_demand_units": prot_q.ravel(),
     })
     return protection, calendar_frame

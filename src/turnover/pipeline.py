@@ -340,7 +340,7 @@ def reusable(stored: selection_io.StoredSelection | None, as_of: date, every_day
     rows = stored.rows[stored.rows["by_backtest"].astype(bool)]
     keys = tuple(zip(rows["location_id"], rows["drug_id"], strict=True))
     return Selection(keys, tuple(zip(rows["model"], rows["basis"], strict=True)), stored.near, stored.all,
-                     (True,) * len(keys))
+                     by_backtest=(True,) * len(keys), fresh=(False,) * len(keys))
 
 
 def signals_by_drug(con, settings: Settings) -> dict[str, dict[int, float]]:

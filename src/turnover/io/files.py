@@ -120,11 +120,6 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
     return write_files_atomic({Path(path): write_csv(frame)})[0]
 
 
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return write_files_atomic({Path(path): write_text(text)})[0]
-
-
 def write_files_atomic(files: dict[Path, FileWriter]) -> list[Path]:
     """Write every file of ``{path: writer}``: each is staged complete beside its final name, and only when
     all are staged are they renamed over their final names, in order. A failure while staging removes the

@@ -134,7 +134,7 @@ def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
         f"""
         select r.run_id, r.as_of, r.period, r.status, r.started_at, r.finished_at, r.n_series, r.package_version,
                r.rows_read, r.rows_loaded, r.rows_rejected, r.step_seconds, r.models, r.inputs, r.parameters,
-               r.scored, r.outputs, r.summary
+               r.scored, coalesce(r.outputs, []) as outputs, r.summary  -- no outputs while running
         from {schema.RUNS} r
         order by r.started_at desc limit ?
         """, [limit]).df()

@@ -1,6 +1,8 @@
 """Demand models behind one contract (:class:`~turnover.models.base.DemandModel`).
 
-``REGISTRY`` maps the name written in the ``model`` column to a factory taking the season length.
+``REGISTRY`` maps the name written in the ``model`` column to a factory taking the season length. A
+model built on :class:`~turnover.models.base.BatchBacked` also fits whole batches of series: its
+``batch()`` is the same model over rows (:mod:`turnover.models.batch`).
 """
 
 from __future__ import annotations
@@ -8,23 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from turnover.models.base import DemandModel, NotFittedError
+from turnover.models.base import BatchBacked, DemandModel, NotFittedError
 from turnover.models.baselines import MovingAverage, SeasonalNaive
-from turnover.models.batch import (
-    BatchModel,
-    BootstrapBatch,
-    BorrowedProfileBatch,
-    CrostonSBABatch,
-    ExpSmoothingBatch,
-    HarmonicBatch,
-    MovingAverageBatch,
-    NoHistoryBatch,
-    Profiles,
-    SeasonalNaiveBatch,
-    TSBBatch,
-    mix_paths,
-    stack_profiles,
-)
+from turnover.models.batch import BatchModel, BorrowedProfileBatch, Profiles, mix_paths, stack_profiles
 from turnover.models.bootstrap import EmpiricalBootstrap, NoHistory
 from turnover.models.combination import Combination
 from turnover.models.exponential_smoothing import ExpSmoothing, HoltWinters
@@ -43,18 +31,6 @@ REGISTRY: dict[str, Callable[..., DemandModel]] = {
     "croston_sba": lambda season_length, window: CrostonSBA(),
     "tsb": lambda season_length, window: TSB(),
     "no_history": lambda season_length, window: NoHistory(),
-}
-
-#: The same models fitted on a batch of equal-length series at once (Holt-Winters is per series only).
-BATCH_REGISTRY: dict[str, Callable[..., BatchModel]] = {
-    "dynamic_harmonic": lambda season_length, window: HarmonicBatch(season_length=season_length),
-    "exp_smoothing": lambda season_length, window: ExpSmoothingBatch(),
-    "empirical_bootstrap": lambda season_length, window: BootstrapBatch(window=window),
-    "seasonal_naive": lambda season_length, window: SeasonalNaiveBatch(season_length=season_length),
-    "moving_average": lambda season_length, window: MovingAverageBatch(window=13 if season_length == 52 else 3),
-    "croston_sba": lambda season_length, window: CrostonSBABatch(),
-    "tsb": lambda season_length, window: TSBBatch(),
-    "no_history": lambda season_length, window: NoHistoryBatch(),
 }
 
 #: Names the ``model`` column gives to models built per series rather than from the registry.
@@ -94,6 +70,6 @@ def make_model(name: str, context: SeriesContext) -> DemandModel:
     return REGISTRY[name](season_length=context.season_length, window=context.window)
 
 __all__ = [
-    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "ResidualNoise", "BATCH_REGISTRY", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
+    "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "ResidualNoise", "BatchBacked", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
     "ProfileSmoothing", "Profiles", "BatchModel", "BorrowedProfileBatch", "stack_profiles", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

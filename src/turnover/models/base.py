@@ -56,15 +56,16 @@ class BatchBacked(DemandModel):
     """A per-series model that is its batch model (:mod:`turnover.models.batch`) with one row: one
     implementation whether a series is fitted alone or in a batch of thousands."""
 
-    def _batch(self):
+    def batch(self):
+        """A fresh, unfitted batch model with this model's settings."""
         raise NotImplementedError
 
     @property
     def min_history(self) -> int:  # type: ignore[override]
-        return self._batch().min_history
+        return self.batch().min_history
 
     def _fit(self, y: np.ndarray) -> None:
-        self.batch_ = self._batch().fit(y[None, :])
+        self.batch_ = self.batch().fit(y[None, :])
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
         return self.batch_.sample_paths(rng.random((1, n_paths, horizon)))[0]

@@ -16,7 +16,7 @@ class SeasonalNaive(BatchBacked):
     def __init__(self, season_length: int = 52):
         self.season_length = season_length
 
-    def _batch(self) -> SeasonalNaiveBatch:
+    def batch(self) -> SeasonalNaiveBatch:
         return SeasonalNaiveBatch(self.season_length)
 
 
@@ -26,5 +26,5 @@ class MovingAverage(BatchBacked):
     def __init__(self, window: int = 13):
         self.window = window
 
-    def _batch(self) -> MovingAverageBatch:
+    def batch(self) -> MovingAverageBatch:
         return MovingAverageBatch(self.window)

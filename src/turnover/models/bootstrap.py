@@ -21,12 +21,12 @@ class EmpiricalBootstrap(BatchBacked):
     def __init__(self, window: int = 26):
         self.window = window
 
-    def _batch(self) -> BootstrapBatch:
+    def batch(self) -> BootstrapBatch:
         return BootstrapBatch(self.window)
 
 
 class NoHistory(BatchBacked):
     """No dispensing to learn from: zero demand (the policy then applies the catalog minimum)."""
 
-    def _batch(self) -> NoHistoryBatch:
+    def batch(self) -> NoHistoryBatch:
         return NoHistoryBatch()

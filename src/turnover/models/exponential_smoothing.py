@@ -57,5 +57,5 @@ class ExpSmoothing(BatchBacked):
     """Simple exponential smoothing (level only) on ``log1p(y)``: the non-seasonal fallback
     (:class:`turnover.models.batch.ExpSmoothingBatch` with one row)."""
 
-    def _batch(self) -> ExpSmoothingBatch:
+    def batch(self) -> ExpSmoothingBatch:
         return ExpSmoothingBatch()

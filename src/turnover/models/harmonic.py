@@ -45,7 +45,7 @@ class DynamicHarmonic(BatchBacked):
         self.season_length = season_length
         self.max_harmonics = max_harmonics
 
-    def _batch(self) -> HarmonicBatch:
+    def batch(self) -> HarmonicBatch:
         return HarmonicBatch(self.season_length, self.max_harmonics)
 
 
@@ -61,5 +61,5 @@ class ProfileSmoothing(BatchBacked):
         self.profile = profile
         self.origin = origin
 
-    def _batch(self) -> BorrowedProfileBatch:
+    def batch(self) -> BorrowedProfileBatch:
         return BorrowedProfileBatch(self.profile, np.array([self.origin]))

@@ -25,7 +25,7 @@ class CrostonSBA(BatchBacked):
     def __init__(self, alpha: float = 0.1):
         self.alpha = alpha
 
-    def _batch(self) -> CrostonSBABatch:
+    def batch(self) -> CrostonSBABatch:
         return CrostonSBABatch(self.alpha)
 
 
@@ -36,5 +36,5 @@ class TSB(BatchBacked):
         self.alpha = alpha
         self.beta = beta
 
-    def _batch(self) -> TSBBatch:
+    def batch(self) -> TSBBatch:
         return TSBBatch(self.alpha, self.beta)
