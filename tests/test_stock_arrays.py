@@ -1,6 +1,6 @@
-"""The whole-run array versions of expiry, stock and shortages give exactly what the one-series versions
-give (the per-series code they replaced is kept here as the reference): same floats to the last bit, same
-rows in the same order."""
+"""The whole-run array versions of expiry, stock and shortages give exactly what the one-series code they
+replaced gave (kept here as the reference: the package's one-series functions are now the arrays' one-row
+case): same floats to the last bit, same rows in the same order."""
 
 from __future__ import annotations
 
@@ -12,13 +12,63 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnover.expiry import UsageCurve, UsageCurves, cap_for_stock, usage_curves, usage_table
+from turnover import calendar
+from turnover.expiry import UsageCurve, UsageCurves, usage_curves, usage_table
 from turnover.shortages import ATC_CLASS_CHARS, MAX_ALTERNATIVES, _norm, alternatives
 from turnover.stock import LOT_COLUMNS, STOCK_COLUMNS, lot_status, project_stock
 
 AS_OF = date(2026, 11, 22)
 DAY_AFTER = AS_OF + timedelta(days=1)
 KEYS = [("S1", "D1"), ("S1", "D2"), ("S2", "D1"), ("S2", "D3")]
+
+
+def reference_cumulative_days(curve: UsageCurve) -> np.ndarray:
+    """``[0, D(1), D(2), ...]`` of one curve, as it was written before the array version."""
+    if not curve.starts:
+        return np.zeros(1)
+    bounds = [*curve.starts, calendar.add_periods(curve.starts[-1], 1, curve.period)]
+    lengths = np.diff([(b - curve.day_after).days for b in bounds])
+    daily = np.repeat(curve.means / lengths, lengths)
+    skip = (curve.day_after - curve.starts[0]).days
+    daily = daily[skip:] if skip >= 0 else np.concatenate([np.zeros(-skip), daily])
+    return np.concatenate([[0.0], np.cumsum(daily)])
+
+
+def reference_cumulative(curve: UsageCurve, days: float) -> float:
+    table = reference_cumulative_days(curve)
+    if days <= 0:
+        return 0.0
+    if math.isinf(days):
+        return math.inf if curve.tail_units_per_day > 0 or curve.means.sum() > 0 else float(curve.means.sum())
+    inside = float(table[min(int(math.floor(days)), len(table) - 1)])
+    return inside + curve.tail_units_per_day * max(days - (len(table) - 1), 0)
+
+
+def reference_days_of_cover(curve: UsageCurve, units: float, limit_days: int = 3 * 365) -> float:
+    if units <= 0:
+        return 0.0
+    if reference_cumulative(curve, limit_days) < units:
+        return math.inf
+    lo, hi = 0, limit_days
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if reference_cumulative(curve, mid) < units else (lo, mid)
+    return float(hi)
+
+
+def reference_cap_for_stock(curve, lot_units, lot_days, on_order_units, lead, shelf):
+    """FEFO one lot after another and the expiry cap of one series, as they were written before."""
+    units, days = np.append(lot_units, on_order_units), np.append(lot_days, lead + shelf)
+    used = np.zeros(len(units))
+    taken = 0.0
+    for i in np.argsort(days, kind="stable"):
+        used[i] = float(np.clip(reference_cumulative(curve, days[i]) - taken, 0.0, units[i]))
+        taken += used[i]
+    used_total = float(used.sum())
+    cap = math.inf
+    if np.isfinite(shelf):
+        cap = max(0.0, reference_cumulative(curve, lead + shelf) - max(used_total, reference_cumulative(curve, lead)))
+    return used[:-1], used_total, cap
 
 
 def reference_project_stock(series, lots, quarantine, curves, as_of):
@@ -38,8 +88,8 @@ def reference_project_stock(series, lots, quarantine, curves, as_of):
         days = np.array([math.inf if pd.isna(e) else float(max((pd.Timestamp(e).date() - day_after).days, 0))
                          for e in usable["expiry_date"]], dtype=float)
         if curve is not None:
-            used_lots, used_total, cap = cap_for_stock(curve, units, days, row.on_order_units, int(row.lead_time_days),
-                                                       shelf)
+            used_lots, used_total, cap = reference_cap_for_stock(curve, units, days, row.on_order_units,
+                                                                 int(row.lead_time_days), shelf)
         else:
             used_lots, used_total, cap = units.copy(), float(units.sum()), math.inf
         waste = units - used_lots
@@ -126,12 +176,15 @@ def test_the_curves_of_a_run_read_as_each_series_curve(rows, days, units):
     for i, key in enumerate(keys):
         c = one_by_one[key]
         r = np.full(len(days), i)
-        assert same(table.cumulative(r, days), [c.cumulative(d) for d in days])
+        assert same(table.cumulative(r, days), [reference_cumulative(c, d) for d in days])
         r = np.full(len(units), i)
-        assert same(table.days_of_cover(r, units), [c.days_of_cover(u) for u in units])
+        assert same(table.days_of_cover(r, units), [reference_days_of_cover(c, u) for u in units])
     assert same(table.days_of_cover(np.array([-1]), [5.0]), [math.inf])  # no curve
     from_curves = UsageCurves.from_curves(keys, [one_by_one[k] for k in keys])
     assert same(from_curves.cumulative_days, table.cumulative_days)
+    for i, key in enumerate(keys):
+        reference = reference_cumulative_days(one_by_one[key])
+        assert same(table.cumulative_days[i, : len(reference)], reference)
 
 
 def reference_alternatives(series, short_drugs):

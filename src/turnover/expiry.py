@@ -54,12 +54,12 @@ class UsageCurve:
         """Expected use through each whole day inside the forecast: ``[0, D(1), D(2), ...]``."""
         if not self.starts:
             return np.zeros(1)
-        bounds = [*self.starts, calendar.add_periods(self.starts[-1], 1, self.period)]  # type: ignore[arg-type]
-        lengths = np.diff([(b - self.day_after).days for b in bounds])
-        daily = np.repeat(self.means / lengths, lengths)  # demand spread evenly over each period's days
-        skip = (self.day_after - self.starts[0]).days  # days of the first period already past
-        daily = daily[skip:] if skip >= 0 else np.concatenate([np.zeros(-skip), daily])
-        return np.concatenate([[0.0], np.cumsum(daily)])
+        return _cumulative_days(self.starts, self.period, self.means[None, :], self.day_after)[0]
+
+    @cached_property
+    def table(self) -> UsageCurves:
+        """This curve as a one-row :class:`UsageCurves` (row 0): the arithmetic is written once, over rows."""
+        return UsageCurves.from_curves(pd.MultiIndex.from_tuples([("", "")]), [self])
 
     @property
     def covered_days(self) -> int:
@@ -67,24 +67,14 @@ class UsageCurve:
 
     def cumulative(self, days: float) -> float:
         """Expected units used in the first ``days`` days (``inf`` days: ``inf`` unless no use at all)."""
-        if days <= 0:
-            return 0.0
-        if math.isinf(days):
-            return math.inf if self.tail_units_per_day > 0 or self.means.sum() > 0 else float(self.means.sum())
-        inside = float(self._cumulative_days[min(int(math.floor(days)), self.covered_days)])
-        return inside + self.tail_units_per_day * max(days - self.covered_days, 0)
+        return float(self.table.cumulative(ROW_0, [days])[0])
 
     def days_of_cover(self, units: float, limit_days: int = 3 * 365) -> float:
         """Days until the expected use reaches ``units`` (``inf`` beyond ``limit_days``)."""
-        if units <= 0:
-            return 0.0
-        if self.cumulative(limit_days) < units:
-            return math.inf
-        lo, hi = 0, limit_days
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if self.cumulative(mid) < units else (lo, mid)
-        return float(hi)
+        return float(self.table.days_of_cover(ROW_0, [units], limit_days)[0])
+
+
+ROW_0 = np.zeros(1, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -201,13 +191,12 @@ def usage_curves(forecast_means: pd.DataFrame, series: pd.DataFrame, period: str
                  day_after: date) -> dict[tuple[str, str], UsageCurve]:
     """Expected use per (location, drug): the forecast means per period (``location_id, drug_id,
     period_start, mean``), then the series' ``annual_usage_units`` / 365 a day as the flat tail."""
-    tail = {(r.location_id, r.drug_id): max(float(r.annual_usage_units), 0.0) / 365.0
-            for r in series[["location_id", "drug_id", "annual_usage_units"]].itertuples(index=False)}
-    curves = {}
-    for key, rows in forecast_means.groupby(["location_id", "drug_id"], sort=False):
-        starts = [pd.Timestamp(d).date() for d in rows["period_start"]]
-        curves[key] = UsageCurve(starts, period, rows["mean"].to_numpy(dtype=float), day_after, tail.get(key, 0.0))
-    return curves
+    groups = list(forecast_means.groupby(["location_id", "drug_id"], sort=False))
+    keys = pd.MultiIndex.from_tuples([key for key, _ in groups]) if groups else pd.MultiIndex.from_arrays([[], []])
+    tails = _tails(series, keys)
+    return {key: UsageCurve([pd.Timestamp(d).date() for d in rows["period_start"]], period,
+                            rows["mean"].to_numpy(dtype=float), day_after, float(tail))
+            for (key, rows), tail in zip(groups, tails, strict=True)}
 
 
 def days_until(expiry: date | None, day_after: date) -> float:
@@ -218,23 +207,40 @@ def days_until(expiry: date | None, day_after: date) -> float:
 
 
 def project_fefo(units: np.ndarray, usable_days: np.ndarray, curve: UsageCurve) -> np.ndarray:
-    """Units of each lot used before it expires, lots used first-expiry-first-out.
+    """Units of each lot used before it expires, lots used first-expiry-first-out (``usable_days``: days each lot
+    can still be used, ``inf``: never expires); in the input order. :func:`project_fefo_rows` for one series."""
+    units, usable_days = np.asarray(units, dtype=float), np.asarray(usable_days, dtype=float)
+    return project_fefo_rows(curve.table, ROW_0, np.zeros(len(units), dtype=np.int64), units, usable_days)
 
-    Args:
-        units: units per lot.
-        usable_days: days each lot can still be used (``inf``: never expires).
-        curve: the expected use.
-    Returns:
-        used units per lot, in the input order.
-    """
-    order = np.argsort(usable_days, kind="stable")
-    used = np.zeros(len(units))
-    taken = 0.0
-    for i in order:
-        reachable = curve.cumulative(usable_days[i]) - taken
-        used[i] = float(np.clip(reachable, 0.0, units[i]))
-        taken += used[i]
+
+def project_fefo_rows(curves: UsageCurves, curve_rows: np.ndarray, owner: np.ndarray, units: np.ndarray,
+                      usable_days: np.ndarray) -> np.ndarray:
+    """:func:`project_fefo` of many series at once: entry ``j`` (``units[j]``, ``usable_days[j]``) belongs to series
+    ``owner[j]``, whose curve is row ``curve_rows[owner[j]]`` of ``curves``. Each series' entries are used in order
+    of expiry (ties in the order given): the k-th of every series is projected in step k, against what its
+    earlier entries used."""
+    place = places(owner)
+    order = np.lexsort((place, usable_days, owner))  # argsort(usable_days, stable) per series
+    rank = places(owner[order])
+    reach = curves.cumulative(curve_rows[owner], usable_days)  # D(expiry) of every entry, at once
+    used = np.zeros(len(owner))
+    taken = np.zeros(int(owner.max(initial=-1)) + 1)
+    for k in range(int(rank.max(initial=-1)) + 1):
+        at = order[rank == k]
+        o = owner[at]
+        used[at] = np.clip(reach[at] - taken[o], 0.0, units[at])
+        taken[o] += used[at]
     return used
+
+
+def places(owner: np.ndarray) -> np.ndarray:
+    """Each element's place among the elements of its owner before it (0, 1, ...), ``owner`` in any order."""
+    order = np.argsort(owner, kind="stable")
+    sorted_owner = owner[order]
+    starts = np.searchsorted(sorted_owner, sorted_owner, side="left")
+    places = np.empty(len(owner), dtype=np.int64)
+    places[order] = np.arange(len(owner)) - starts
+    return places
 
 
 def cap_for_stock(curve: UsageCurve, lot_units: np.ndarray, lot_usable_days: np.ndarray, on_order_units: float,
@@ -253,8 +259,21 @@ def cap_for_stock(curve: UsageCurve, lot_units: np.ndarray, lot_usable_days: np.
 
 def expiry_cap_units(curve: UsageCurve, used_by_stock_units: float, lead_time_days: int,
                      shelf_life_days: float) -> float:
-    """Most units a new order can be expected to use before it expires (see module docstring)."""
-    if not np.isfinite(shelf_life_days):
-        return math.inf
-    reach = curve.cumulative(lead_time_days + shelf_life_days)
-    return max(0.0, reach - max(used_by_stock_units, curve.cumulative(lead_time_days)))
+    """Most units a new order can be expected to use before it expires (see module docstring):
+    :func:`expiry_caps` for one series."""
+    return float(expiry_caps(curve.table, ROW_0, np.array([used_by_stock_units], dtype=float),
+                             np.array([lead_time_days]), np.array([shelf_life_days], dtype=float))[0])
+
+
+def expiry_caps(curves: UsageCurves, curve_rows: np.ndarray, used_by_stock_units: np.ndarray,
+                lead_time_days: np.ndarray, shelf_life_days: np.ndarray) -> np.ndarray:
+    """Per series, ``max(0, D(L + shelf) - max(used by stock, D(L)))``; ``inf`` without a shelf life."""
+    cap = np.full(len(curve_rows), math.inf)
+    finite = np.flatnonzero(np.isfinite(shelf_life_days))
+    lead = lead_time_days[finite]
+    reach = curves.cumulative(curve_rows[finite], lead + shelf_life_days[finite])
+    at_lead = curves.cumulative(curve_rows[finite], lead)
+    held = np.where(at_lead > used_by_stock_units[finite], at_lead, used_by_stock_units[finite])  # max(used, D(L))
+    gap = reach - held
+    cap[finite] = np.where(gap > 0.0, gap, 0.0)  # max(0.0, gap), as Python's max
+    return cap

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover.expiry import UsageCurve, UsageCurves
+from turnover.expiry import UsageCurve, UsageCurves, expiry_caps, places, project_fefo_rows
 
 LOT_COLUMNS = ["location_id", "drug_id", "lot", "expiry_date", "units", "status", "projected_used_units",
                "projected_waste_units", "projected_waste_value", "action"]
@@ -77,7 +77,6 @@ def project_stock(series: pd.DataFrame, lots: pd.DataFrame, quarantine: pd.DataF
     usable_units = _sums(units[usable], u_owner, n)
     waste_sum = _sums(waste, u_owner, n)
     used_total = np.where(has_curve, used_total, usable_units)
-    cap = np.where(has_curve, cap, math.inf)
     stock = pd.DataFrame({
         "location_id": series["location_id"].to_numpy(), "drug_id": series["drug_id"].to_numpy(),
         "usable_on_hand_units": usable_units,
@@ -121,41 +120,15 @@ def _fefo(series: pd.DataFrame, curves: UsageCurves, curve_row: np.ndarray, owne
     entry_units = np.concatenate([units[with_curve],
                                   series["on_order_units"].to_numpy(dtype=float)[rows]])
     entry_days = np.concatenate([days[with_curve], lead[rows] + shelf[rows]])
-    # A lot's place among its series' entries as cap_for_stock appends them: lots, then the order.
-    entry_place = _places(entry_owner)
-    order = np.lexsort((entry_place, entry_days, entry_owner))  # argsort(usable_days, stable) per series
-    rank = _places(entry_owner[order])
-    used_entry = np.zeros(len(entry_owner))
-    taken = np.zeros(n)
-    for k in range(int(rank.max(initial=-1)) + 1):
-        at = order[rank == k]
-        o = entry_owner[at]
-        reachable = curves.cumulative(curve_row[o], entry_days[at]) - taken[o]
-        used_entry[at] = np.clip(reachable, 0.0, entry_units[at])
-        taken[o] += used_entry[at]
+    used_entry = project_fefo_rows(curves, curve_row, entry_owner, entry_units, entry_days)
     used = units.copy()
     used[with_curve] = used_entry[: int(with_curve.sum())]
     # used_total sums the entries in the order cap_for_stock holds them: each series' lots, then its order.
-    held_order = np.lexsort((entry_place, entry_owner))
+    held_order = np.lexsort((places(entry_owner), entry_owner))
     used_total = _sums(used_entry[held_order], entry_owner[held_order], n)
     cap = np.full(n, math.inf)
-    finite = rows[np.isfinite(shelf[rows])]
-    reach = curves.cumulative(curve_row[finite], lead[finite] + shelf[finite])
-    at_lead = curves.cumulative(curve_row[finite], lead[finite])
-    held_use = np.where(at_lead > used_total[finite], at_lead, used_total[finite])  # max(used, D(L))
-    gap = reach - held_use
-    cap[finite] = np.where(gap > 0.0, gap, 0.0)  # max(0.0, gap), as Python's max
+    cap[rows] = expiry_caps(curves, curve_row[rows], used_total[rows], lead[rows], shelf[rows])
     return used, used_total, cap
-
-
-def _places(owner: np.ndarray) -> np.ndarray:
-    """Each element's place among the elements of its owner before it (0, 1, ...), ``owner`` in any order."""
-    order = np.argsort(owner, kind="stable")
-    sorted_owner = owner[order]
-    starts = np.searchsorted(sorted_owner, sorted_owner, side="left")
-    places = np.empty(len(owner), dtype=np.int64)
-    places[order] = np.arange(len(owner)) - starts
-    return places
 
 
 def _sums(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
