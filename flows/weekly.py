@@ -82,8 +82,11 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def export(settings: Settings, run_id: str, as_of: date) -> list[str]:
-    return [str(p) for p in pipeline.export(settings, run_id, as_of)]
+def export(settings: Settings, run_id: str, as_of: date) -> tuple[list[str], str]:
+    """The files written, and the run summary in markdown, made from the digest the report was made from."""
+    paths, digest = pipeline.export_digest(settings, run_id, as_of)
+    paths = [str(p) for p in paths]
+    return paths, to_markdown(digest, report_path(paths))
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -91,12 +94,16 @@ def record_run(settings: Settings, run_id: str, fields: dict) -> None:
     pipeline.record_run(settings, run_id, **fields)
 
 
+def report_path(paths: list[str]) -> str | None:
+    """The HTML run report among the files written."""
+    return next((p for p in paths if p.endswith(".html")), None)
+
+
 @task(cache_policy=NO_CACHE)
-def publish_summary(settings: Settings, run_id: str, report: str | None) -> str:
-    """The run summary as a Prefect markdown artifact (key ``weekly-par-levels``: one history per deployment)."""
-    markdown = to_markdown(pipeline.run_digest(settings, run_id), report)
-    create_markdown_artifact(markdown=markdown, key="weekly-par-levels", description="Par levels: totals, changes, flags")
-    return markdown
+def publish_summary(summary: str) -> str:
+    """The run summary (markdown) as a Prefect artifact (key ``weekly-par-levels``: one history per deployment)."""
+    create_markdown_artifact(markdown=summary, key="weekly-par-levels", description="Par levels: totals, changes, flags")
+    return summary
 
 
 @flow(name="weekly-par-levels")
@@ -164,12 +171,11 @@ def weekly_par_levels(
                 with clock("par levels"):
                     n_pars = set_par_levels(settings, run_id, as_of)
                 with clock("export"):
-                    paths = export(settings, run_id, as_of)
+                    paths, summary = export(settings, run_id, as_of)
             finally:
                 record_run(settings, run_id, record | {"step_seconds": clock.seconds})
-        report = next((p for p in paths if p.endswith(".html")), None)
-        publish_summary(settings, run_id, report)
+        publish_summary(summary)
         return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads],
                 "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,
-                "output_dir": str(Path(settings.output_dir)), "report": report, "scored": scored,
+                "output_dir": str(Path(settings.output_dir)), "report": report_path(paths), "scored": scored,
                 "step_seconds": clock.seconds, "totals": pipeline.run_summary(settings, run_id)}

@@ -1,12 +1,16 @@
 """Par-level arithmetic against hand-worked examples, and its invariants."""
 
+import inspect
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turnover.policy import ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
+from turnover import policy
+from turnover.policy import REASON_FIELDS, ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
 from turnover.settings import PolicySettings
 
 
@@ -115,3 +119,21 @@ def test_continuous_review_reorder_point_matches_r_equals_mu_l_plus_z_sigma_l():
     assert lead_q == pytest.approx(96.45, abs=0.1)
     out = par_levels(_series(lead_time_days=4), _protection(lead_q, lead_q + 140), PolicySettings()).iloc[0]
     assert out.reorder_point_units == 97
+
+
+def test_the_reason_reads_only_the_fields_par_levels_gives_it():
+    # par_levels hands _reason rows of REASON_FIELDS only: a field read but not listed would fail only for the
+    # rows that reach its branch. Every `row.<field>` (or getattr) of _reason and of the functions it hands the
+    # row to is listed, and every listed field is read.
+    seen, todo, read = set(), ["_reason"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source = inspect.getsource(getattr(policy, name))
+        read |= set(re.findall(r"\brow\.(\w+)", source)) | set(re.findall(r'getattr\(row, "(\w+)"', source))
+        todo += [f for f in re.findall(r"\b(\w+)\(row\b(?!\.)", source) if f != "getattr" and hasattr(policy, f)]
+    assert {"_reason", "_demand_clause", "_binding"} <= seen
+    assert read <= set(REASON_FIELDS), sorted(read - set(REASON_FIELDS))
+    assert read == set(REASON_FIELDS) and len(set(REASON_FIELDS)) == len(REASON_FIELDS)

@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from turnover import schema, tracking
+from tests.test_tracking_warehouse import score
+from turnover import calendar, schema, tracking
 from turnover.digest import RunDigest, to_markdown
+from turnover.io import tracking as tracking_io
 from turnover.io.digest import par_changes
-from turnover.settings import TrackingSettings
+from turnover.io.warehouse import connect
+from turnover.settings import Period, TrackingSettings
 
 MONDAYS = [date(2026, 11, 16) + timedelta(weeks=k) for k in range(4)]
 
@@ -31,11 +34,35 @@ def actual_rows(units: list[float], first: date, drug: str = "D1") -> pd.DataFra
                          "period_start": [first + timedelta(weeks=k) for k in range(len(units))], "units": units})
 
 
+def score_forecasts(forecasts: pd.DataFrame, actuals: pd.DataFrame, as_of: date, period: Period) -> pd.DataFrame:
+    """The scores the weekly run keeps for ``forecasts`` (``forecast_rows``) against ``actuals`` (the demand
+    series as of ``as_of``, every series ending on the same period), scored in a warehouse holding them."""
+    con = connect(":memory:")
+    for name, frame in {"_forecasts": forecasts, "_actuals": actuals}.items():
+        con.register(name, frame)
+    con.execute(f"create or replace table {schema.SERIES} as select distinct location_id, drug_id from "
+                "(select location_id, drug_id from _actuals union all select location_id, drug_id from _forecasts)")
+    con.execute(f"create or replace table {schema.DEMAND_SERIES} as select location_id, drug_id, "
+                "cast(period_start as date) as period_start, cast(units as double) as units from _actuals")
+    con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status) select distinct "
+                "forecast_run_id, cast(forecast_as_of as date), ?, now(), 'completed' from _forecasts", [period])
+    con.execute(f"insert into {schema.FORECAST} by name select forecast_run_id as run_id, location_id, drug_id, "
+                f"cast(period_start as date) as period_start, mean, {', '.join(schema.QUANTILE_COLUMNS)}, model "
+                "from _forecasts")
+    con.execute(f"insert into {schema.DEMAND_CLASS} (run_id, location_id, drug_id, demand_class, lifecycle, "
+                "nonzero_share_last_year) select distinct forecast_run_id, location_id, drug_id, demand_class, "
+                "'recurring', 1 from _forecasts")
+    score(con, sorted(forecasts["forecast_run_id"].unique()), as_of, calendar.last_history_start(as_of, period),
+          period)
+    scores = tracking_io.read_scores(con)
+    return scores.assign(forecast_as_of=scores["forecast_as_of"].dt.date, period_start=scores["period_start"].dt.date)
+
+
 def test_only_complete_periods_after_the_forecast_are_scored_with_their_horizon_and_scaled_error():
     forecasts = forecast_rows("r1", date(2026, 11, 15), [10.0, 10.0, 10.0])
     # History: 20 weeks alternating 8 and 12 (one-step naive MAE = 4), then 13 and 7 in the forecast weeks.
     history = actual_rows([8.0, 12.0] * 10 + [13.0, 7.0], date(2026, 11, 16) - timedelta(weeks=20))
-    scores = tracking.score_forecasts(forecasts, history, date(2026, 11, 29), "week")
+    scores = score_forecasts(forecasts, history, date(2026, 11, 29), "week")
     assert list(scores["period_start"]) == MONDAYS[:2]  # the third week is not dispensed yet
     assert list(scores["horizon_periods"]) == [1, 2]
     assert list(scores["abs_error_units"]) == [3.0, 3.0]
@@ -45,7 +72,7 @@ def test_only_complete_periods_after_the_forecast_are_scored_with_their_horizon_
 def test_a_censored_period_is_not_scored():
     forecasts = forecast_rows("r1", date(2026, 11, 15), [10.0, 10.0])
     history = actual_rows([5.0] * 8 + [None, 9.0], date(2026, 11, 16) - timedelta(weeks=8))
-    scores = tracking.score_forecasts(forecasts, history, date(2026, 11, 29), "week")
+    scores = score_forecasts(forecasts, history, date(2026, 11, 29), "week")
     assert list(scores["period_start"]) == [MONDAYS[1]]
 
 
@@ -54,11 +81,17 @@ def test_accuracy_reports_coverage_and_bias_by_group():
                            forecast_rows("r1", date(2026, 11, 15), [10.0, 10.0], drug="D2")])
     history = pd.concat([actual_rows([10.0] * 8 + [12.0, 30.0], date(2026, 9, 21)),
                          actual_rows([10.0] * 8 + [4.0, 6.0], date(2026, 9, 21), drug="D2")])
-    scores = tracking.score_forecasts(forecasts, history, date(2026, 11, 29), "week")
+    scores = score_forecasts(forecasts, history, date(2026, 11, 29), "week")
     by_drug = tracking.accuracy(scores, ["drug_id"]).set_index("drug_id")
     # q95 = 14.5: D1 covers 12 but not 30; D2 covers both.
     assert by_drug.loc["D1", "coverage_q95"] == 0.5 and by_drug.loc["D2", "coverage_q95"] == 1.0
     assert by_drug.loc["D1", "bias_units"] == pytest.approx(11.0) and by_drug.loc["D2", "bias_units"] == pytest.approx(-5.0)
+
+
+def drift_flags(scores: pd.DataFrame, backtest_mase: pd.DataFrame, settings: TrackingSettings) -> pd.DataFrame:
+    """Drift flags of ``scores`` (any number of forecast runs' scores of any periods), as the weekly run flags
+    the rows it reads in the warehouse."""
+    return tracking.flag(tracking.recent_rows(scores, settings.drift_window_periods), backtest_mase, settings)
 
 
 def drift_scores(errors: list[float]) -> pd.DataFrame:
@@ -77,7 +110,7 @@ def drift_scores(errors: list[float]) -> pd.DataFrame:
 def test_drift_needs_enough_periods_worse_than_naive_and_beyond_the_backtest(errors, backtest, flagged):
     backtest_mase = pd.DataFrame({"forecast_run_id": ["r1"], "location_id": ["L1"], "drug_id": ["D1"],
                                   "backtest_mase": [backtest]})
-    flags = tracking.drift_flags(drift_scores(errors), backtest_mase, TrackingSettings())
+    flags = drift_flags(drift_scores(errors), backtest_mase, TrackingSettings())
     assert (len(flags) == 1) is flagged
 
 
@@ -87,7 +120,7 @@ def test_drift_reads_each_period_from_the_closest_forecast_and_only_the_latest_w
     far = scores.assign(horizon_periods=4, scaled_abs_error=9.0, forecast_run_id="r0")
     backtest_mase = pd.DataFrame({"forecast_run_id": ["r1", "r0"], "location_id": "L1", "drug_id": "D1",
                                   "backtest_mase": [0.5, 0.5]})
-    assert tracking.drift_flags(pd.concat([scores, far]), backtest_mase, TrackingSettings()).empty
+    assert drift_flags(pd.concat([scores, far]), backtest_mase, TrackingSettings()).empty
 
 
 def test_par_changes_rank_by_value_moved_and_skip_unchanged():

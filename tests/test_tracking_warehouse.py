@@ -1,6 +1,7 @@
 """The weekly run scores earlier forecasts in the warehouse (io/tracking.py, sql/score_forecasts.sql):
-the same rows and numbers as tracking.score_forecasts on frames, on a panel with gaps, censored weeks,
-series of different lengths, several earlier runs and a series without history."""
+the same rows and numbers as the reference on frames below (the per-run scoring the warehouse replaced), on a
+panel with gaps, censored weeks, series of different lengths, several earlier runs and a series without
+history. And drift flagging reads, in the warehouse, the rows ``tracking.recent_rows`` keeps."""
 
 from __future__ import annotations
 
@@ -9,17 +10,96 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover import schema, tracking
+from turnover import calendar, pipeline, schema, tracking
+from turnover.backtest import mase_scale
 from turnover.io import tracking as tracking_io
-from turnover.io.demand import read_demand_panel
 from turnover.io.warehouse import connect
+from turnover.settings import Period, TrackingSettings
 
 AS_OF = date(2026, 11, 29)  # a Sunday
 LAST = date(2026, 11, 23)  # the last complete week's Monday
+RUNS = [("r1", date(2026, 10, 18)), ("r2", date(2026, 11, 1)), ("r3", date(2026, 11, 15)), ("r4", date(2026, 11, 22))]
+SCORE_COLUMNS = (
+    "forecast_run_id", "forecast_as_of", "location_id", "drug_id", "period_start", "horizon_periods", "model",
+    "demand_class", "actual_units", "mean_units", *(f"{q}_units" for q in schema.QUANTILE_COLUMNS),
+    "abs_error_units", "scaled_abs_error",
+)
 
 
-def test_scores_kept_in_the_warehouse_are_those_scored_on_frames():
-    rng = np.random.default_rng(5)
+def reference_scores(forecasts: pd.DataFrame, actuals: pd.DataFrame, as_of: date, period: Period) -> pd.DataFrame:
+    """Every forecast period complete by ``as_of`` with a known actual, scored, as written before the warehouse
+    scored them: each forecast run x series scaled by ``backtest.mase_scale`` of that series' history through
+    the run's as-of (censored periods as 0), one at a time.
+
+    Args:
+        forecasts: earlier runs' per-period forecasts: ``forecast_run_id, forecast_as_of, location_id, drug_id,
+            period_start, mean, q50 .. q99, model, demand_class``.
+        actuals: ``location_id, drug_id, period_start, units`` (the demand series as of ``as_of``; null units:
+            a fully censored period, not scored).
+    """
+    starts = pd.to_datetime(forecasts["period_start"])
+    ends = starts + pd.Timedelta(days=6) if period == "week" else starts + pd.offsets.MonthEnd(0)
+    scored = forecasts[(ends <= pd.Timestamp(as_of)) & (starts > pd.to_datetime(forecasts["forecast_as_of"]))]
+    keys = ["location_id", "drug_id", "period_start"]
+    history = actuals.assign(period_start=pd.to_datetime(actuals["period_start"]))
+    known = history.dropna(subset=["units"])
+    scored = scored.assign(period_start=pd.to_datetime(scored["period_start"])).merge(known, on=keys, how="inner")
+    if scored.empty:
+        return pd.DataFrame(columns=list(SCORE_COLUMNS))
+    scales = []
+    for run_id, run_as_of, location_id, drug_id in scored[
+            ["forecast_run_id", "forecast_as_of", "location_id", "drug_id"]].drop_duplicates().itertuples(index=False):
+        seen = history[(history["location_id"] == location_id) & (history["drug_id"] == drug_id)
+                       & (history["period_start"] <= pd.Timestamp(run_as_of))].sort_values("period_start")
+        scale = mase_scale(np.nan_to_num(seen["units"].to_numpy(dtype=float)), calendar.SEASON_LENGTH[period])
+        scales.append((run_id, location_id, drug_id, scale))
+    scored = scored.merge(pd.DataFrame(scales, columns=["forecast_run_id", "location_id", "drug_id", "scale"]),
+                          on=["forecast_run_id", "location_id", "drug_id"], how="left")
+    first = scored["forecast_as_of"].map(lambda d: calendar.first_forecast_start(pd.Timestamp(d).date(), period))
+    step_days = calendar.DAYS_PER_PERIOD[period]
+    horizon = ((scored["period_start"] - pd.to_datetime(first)).dt.days / step_days).round().astype(int) + 1
+    error = (scored["units"] - scored["mean"]).abs()
+    out = pd.DataFrame({
+        "forecast_run_id": scored["forecast_run_id"], "forecast_as_of": pd.to_datetime(scored["forecast_as_of"]).dt.date,
+        "location_id": scored["location_id"], "drug_id": scored["drug_id"],
+        "period_start": scored["period_start"].dt.date, "horizon_periods": horizon, "model": scored["model"],
+        "demand_class": scored["demand_class"], "actual_units": scored["units"], "mean_units": scored["mean"],
+        **{f"{q}_units": scored[q] for q in schema.QUANTILE_COLUMNS},
+        "abs_error_units": error, "scaled_abs_error": error / scored["scale"],
+    })
+    return out.sort_values(["forecast_run_id", "location_id", "drug_id", "period_start"]).reset_index(drop=True)
+
+
+def read_forecasts(con, run_ids: list[str]) -> pd.DataFrame:
+    """The per-period forecasts of ``run_ids``, with each run's as-of and each series' demand class."""
+    return con.execute(
+        f"""
+        select f.run_id as forecast_run_id, r.as_of as forecast_as_of, f.location_id, f.drug_id, f.period_start,
+               f.mean, {", ".join(f"f.{q}" for q in schema.QUANTILE_COLUMNS)}, f.model, c.demand_class
+        from {schema.FORECAST} f
+        join {schema.RUNS} r using (run_id)
+        left join {schema.DEMAND_CLASS} c using (run_id, location_id, drug_id)
+        where f.run_id in (select unnest(?::varchar[]))
+        order by 1, 3, 4, 5
+        """, [run_ids]).df()
+
+
+def read_actuals(con) -> pd.DataFrame:
+    """The demand series as built for the run (complete buckets through its as-of)."""
+    return con.execute(
+        f"select location_id, drug_id, period_start, units from {schema.DEMAND_SERIES} order by 1, 2, 3").df()
+
+
+def score(con, run_ids: list[str], as_of: date, through: date, period: Period = "week") -> dict[str, int]:
+    """Score ``run_ids`` as the weekly run does (``pipeline.score_forecasts``)."""
+    with tracking_io.scorable(con, run_ids, as_of, period) as wanted:
+        return tracking_io.score_forecasts(con, run_ids, period, through,
+                                           pipeline._history_scales(con, wanted, period), "now")
+
+
+def forecast_warehouse(seed: int = 5):
+    """A warehouse with four series (one without history) and four earlier weekly runs' forecasts."""
+    rng = np.random.default_rng(seed)
     con = connect(":memory:")
     series = [("S1", "D1", 120), ("S1", "D2", 30), ("S2", "D1", 7), ("S2", "D9", 0)]
     demand = []
@@ -33,8 +113,7 @@ def test_scores_kept_in_the_warehouse_are_those_scored_on_frames():
     con.register("_demand", frame)
     con.execute(f"create or replace table {schema.DEMAND_SERIES} as select location_id, drug_id, "
                 "cast(period_start as date) as period_start, units from _demand")
-    runs = [("r1", date(2026, 10, 18)), ("r2", date(2026, 11, 1)), ("r3", date(2026, 11, 15)), ("r4", date(2026, 11, 22))]
-    for run_id, as_of in runs:
+    for run_id, as_of in RUNS:
         con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status) values (?, ?, 'week', now(), "
                     "'completed')", [run_id, as_of])
         for location, drug, _ in series:
@@ -49,17 +128,14 @@ def test_scores_kept_in_the_warehouse_are_those_scored_on_frames():
             if drug != "D9":
                 con.execute(f"insert into {schema.DEMAND_CLASS} (run_id, location_id, drug_id, demand_class, lifecycle, "
                             "nonzero_share_last_year) values (?, ?, ?, 'smooth', 'recurring', 1)", [run_id, location, drug])
-    earlier = [r for r, _ in runs]
-    expected = tracking.score_forecasts(tracking_io.read_forecasts(con, earlier), tracking_io.read_actuals(con), AS_OF,
-                                        "week")
-    wanted = tracking_io.read_scale_requests(con, earlier, AS_OF, "week")
-    panel = read_demand_panel(con)
-    periods = tracking_io.read_period_starts(con)
-    later = len(periods) - np.searchsorted(periods, wanted["forecast_as_of"].to_numpy(dtype="datetime64[ns]"),
-                                            side="right")
-    scales = wanted[["forecast_run_id", "series_index"]].assign(scale=tracking.history_scales(
-        panel.units, panel.offsets, wanted["series_index"].to_numpy(dtype=np.int64), later, "week"))
-    counts = tracking_io.score_forecasts(con, earlier, AS_OF, "week", LAST, scales, "now")
+    return con
+
+
+def test_scores_kept_in_the_warehouse_are_those_scored_on_frames():
+    con = forecast_warehouse()
+    earlier = [r for r, _ in RUNS]
+    expected = reference_scores(read_forecasts(con, earlier), read_actuals(con), AS_OF, "week")
+    counts = score(con, earlier, AS_OF, LAST)
     kept = tracking_io.read_scores(con)
     assert len(expected) > 25 and counts == expected["forecast_run_id"].value_counts().to_dict()
     assert list(kept.columns) == list(expected.columns)
@@ -68,3 +144,27 @@ def test_scores_kept_in_the_warehouse_are_those_scored_on_frames():
         if column in ("forecast_as_of", "period_start"):
             left, right = pd.to_datetime(left), pd.to_datetime(right)
         assert (pd.Series(left).fillna(-1).to_numpy() == pd.Series(right).fillna(-1).to_numpy()).all(), column
+
+
+def test_drift_reads_in_the_warehouse_the_rows_recent_rows_keeps():
+    con = forecast_warehouse(seed=11)
+    score(con, ["r1", "r2", "r4"], AS_OF, LAST)  # r3 not scored: the weeks before r4's are judged from r2's forecast
+    # A rerun with r2's as-of (the same horizons, a worse copy): of equal horizons the first by run id is judged.
+    con.execute(f"insert into {schema.FORECAST_ACCURACY} select * replace ('r2b' as forecast_run_id, "
+                f"scaled_abs_error + 1 as scaled_abs_error) from {schema.FORECAST_ACCURACY} where forecast_run_id = 'r2'")
+    since, window = date(2026, 11, 2), 3
+    columns = ["forecast_run_id", "location_id", "drug_id", "period_start", "horizon_periods", "model",
+               "scaled_abs_error"]
+    scores = tracking_io.read_scores(con)
+    scores = scores[pd.to_datetime(scores["period_start"]) >= pd.Timestamp(since)].sample(frac=1, random_state=3)
+    in_pandas = tracking.recent_rows(scores, window)[columns]
+    in_pandas = in_pandas.sort_values(["location_id", "drug_id", "period_start"]).reset_index(drop=True)
+    in_warehouse = tracking_io.read_recent_scores(con, since, window)
+    assert len(in_warehouse) > 6 and {1, 2, 3, 4} <= set(in_warehouse["horizon_periods"])
+    assert in_warehouse["period_start"].min() > pd.Timestamp(since)  # the window, not the start, cut it
+    assert "r2b" in set(scores["forecast_run_id"]) and "r2b" not in set(in_warehouse["forecast_run_id"])
+    pd.testing.assert_frame_equal(in_warehouse, in_pandas)
+    backtest = in_warehouse[["forecast_run_id", "location_id", "drug_id"]].drop_duplicates().assign(backtest_mase=0.1)
+    settings = TrackingSettings(drift_min_periods=1, drift_min_mase=0)
+    flags = tracking.flag(in_warehouse, backtest, settings)
+    assert len(flags) and flags.equals(tracking.flag(in_pandas, backtest, settings))

@@ -1,8 +1,9 @@
 """What one run means for purchasing, in one object: totals, the biggest par changes, flags.
 
 ``RunDigest`` is what the Prefect markdown artifact and the HTML run report are both made from, so
-the two never disagree. It holds small frames only: the plotted series are the ones that moved most
-and every flagged one, not the whole panel.
+the two never disagree. It holds small frames only: the series to plot are the ones that moved most
+and every flagged one, and only the first ``MAX_PLOTS`` of them, the ones the report draws, come with
+their history, forecast and par levels; never the whole panel.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from datetime import date
 
 import pandas as pd
 
+#: At most this many charts: the biggest movers first, then flagged series (``RunDigest.plotted_keys``).
+#: 24 charts keep the report under ~1.5 MB and its render under a few seconds.
+MAX_PLOTS = 24
 #: Columns of ``RunDigest.changes``: one row per series whose par moved since the previous run.
 CHANGE_COLUMNS = (
     "location_id", "drug_id", "drug_name", "previous_par_units", "par_level_units", "change_units", "change_pct",
@@ -19,9 +23,9 @@ CHANGE_COLUMNS = (
 )
 #: Columns of ``RunDigest.flags``: one row per series and flag (recall, shortage, expiry, drift, overstock, ...).
 FLAG_COLUMNS = ("location_id", "drug_id", "drug_name", "flag", "detail")
-#: Columns of ``RunDigest.history``: the plotted series' demand per period (units).
+#: Columns of ``RunDigest.history``: the drawn series' demand per period (units).
 HISTORY_COLUMNS = ("location_id", "drug_id", "period_start", "demand_units")
-#: Columns of ``RunDigest.pars``: the plotted series' par levels this run.
+#: Columns of ``RunDigest.pars``: the drawn series' par levels this run.
 PAR_COLUMNS = ("location_id", "drug_id", "drug_name", "reorder_point_units", "par_level_units",
                "usable_on_hand_units", "model", "binding_constraint", "reason")
 
@@ -30,8 +34,9 @@ PAR_COLUMNS = ("location_id", "drug_id", "drug_name", "reorder_point_units", "pa
 class RunDigest:
     """One run, summarised for people.
 
-    ``forecast`` has ``location_id, drug_id, period_start, mean, q50 .. q99`` (``schema.QUANTILE_COLUMNS``)
-    for the plotted series; ``accuracy`` is forecast-vs-actual by model (empty until an earlier run's
+    ``history``, ``forecast`` and ``pars`` are those of the series drawn: the first ``MAX_PLOTS`` of
+    :meth:`plotted_keys`. ``forecast`` has ``location_id, drug_id, period_start, mean, q50 .. q99``
+    (``schema.QUANTILE_COLUMNS``); ``accuracy`` is forecast-vs-actual by model (empty until an earlier run's
     forecast weeks have been dispensed).
     """
 
@@ -50,7 +55,8 @@ class RunDigest:
     previous_as_of: date | None = None
 
     def plotted_keys(self) -> list[tuple[str, str]]:
-        """The series to draw: the biggest movers first, then every flagged series, each once."""
+        """The series to draw: the biggest movers first, then every flagged series, each once (the report draws
+        the first ``MAX_PLOTS`` and says how many there were)."""
         return plotted_keys(self.changes, self.flags)
 
 

@@ -210,21 +210,18 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
     """Score earlier runs' forecasts against the periods dispensed since, keep the scores, and flag the series
     whose recent errors drifted beyond their backtest error. Run after ``build_demand`` (it reads the actuals
     from the demand series built for ``as_of``). The scores are computed and kept in the warehouse, each run x
-    series scaled by ``tracking.history_scales`` (``tracking.score_forecasts`` is the same on frames)."""
+    series scaled by ``tracking.history_scales``."""
     period = settings.forecast.period
     with open_warehouse(settings.warehouse_path) as con:
         runs = tracking_io.read_completed_runs(con, period)
         earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of, settings.forecast.horizon_weeks)
-        scales = _history_scales(con, tracking_io.read_scale_requests(con, earlier, as_of, period), period)
-        counts = tracking_io.score_forecasts(con, earlier, as_of, period, calendar.last_history_start(as_of, period),
-                                             scales, run_id)
+        with tracking_io.scorable(con, earlier, as_of, period) as wanted:
+            counts = tracking_io.score_forecasts(con, earlier, period, calendar.last_history_start(as_of, period),
+                                                 _history_scales(con, wanted, period), run_id)
         window_days = 7 * (settings.tracking.drift_window_periods + settings.forecast.horizon_weeks) + 31
         recent = tracking_io.read_recent_scores(con, as_of - timedelta(days=window_days),
                                                 settings.tracking.drift_window_periods)
-        backtest_mase = tracking_io.read_backtest_mase(
-            con, sorted(recent["forecast_run_id"].unique()),
-            recent[["forecast_run_id", "location_id", "drug_id"]].drop_duplicates())
-        flags = tracking.drift_flags(recent, backtest_mase, settings.tracking)
+        flags = tracking.flag(recent, tracking_io.read_backtest_mase(con, recent), settings.tracking)
         outputs.write_run_table(con, schema.DRIFT_FLAGS, run_id, flags)
         scored = {"forecast_runs": sorted(counts), "periods": sum(counts.values()), "drift_flags": len(flags)}
         outputs.record_run(con, run_id, scored=scored)
@@ -234,16 +231,14 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
 
 
 def _history_scales(con, wanted: pd.DataFrame, period: str) -> pd.DataFrame:
-    """``forecast_run_id, series_index, scale``: the MASE scale of each run x series ``wanted`` (with its
-    ``forecast_as_of``) on the history that run saw, from the demand panel."""
+    """``forecast_run_id, series_index, scale``: the MASE scale of each run x series ``wanted`` (with ``later``,
+    the periods after the run's as-of) on the history that run saw, from the demand panel."""
     scales = wanted[["forecast_run_id", "series_index"]].assign(scale=np.zeros(len(wanted)))
     if len(wanted):
         panel = demand_io.read_demand_panel(con)
-        periods = tracking_io.read_period_starts(con)
-        later = len(periods) - np.searchsorted(periods, wanted["forecast_as_of"].to_numpy(dtype="datetime64[ns]"),
-                                                side="right")
         scales["scale"] = tracking.history_scales(panel.units, panel.offsets,
-                                                  wanted["series_index"].to_numpy(dtype=np.int64), later, period)
+                                                  wanted["series_index"].to_numpy(dtype=np.int64),
+                                                  wanted["later"].to_numpy(dtype=np.int64), period)
     return scales
 
 
@@ -267,12 +262,6 @@ def row_accounting(loads: list[LoadReport]) -> dict[str, int]:
     fresh = [r for r in loads if not r.already_loaded]
     return {"rows_read": sum(r.rows_read for r in fresh), "rows_loaded": sum(r.rows_loaded for r in fresh),
             "rows_rejected": sum(r.rows_rejected for r in fresh)}
-
-
-def run_digest(settings: Settings, run_id: str) -> RunDigest:
-    """The run's totals, biggest par changes, flags and plotted series (read-only)."""
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        return read_digest(con, run_id)
 
 
 def build_demand(settings: Settings, as_of: date) -> int:
@@ -409,6 +398,12 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     All are staged before any is renamed into place (``files.write_files_atomic``), and the run is recorded
     completed only after: a run that fails or is killed here leaves the previous files, whole.
     """
+    return export_digest(settings, run_id, as_of)[0]
+
+
+def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Path], RunDigest]:
+    """:func:`export`, and the run's digest the report was made from, as the run is then recorded (its outputs:
+    every file written): what the run summary is made of, without reading it again."""
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
     with open_warehouse(settings.warehouse_path) as con:
@@ -419,10 +414,11 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
         fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
         fc = fc[list(schema.FORECAST_CSV_COLUMNS)]
         calendar_rows = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
-        lots = outputs.read_run_table(con, schema.LOTS, run_id).merge(names, on=["location_id", "drug_id"], how="left")
-        quarantine = outputs.read_run_table(con, schema.QUARANTINE, run_id).merge(names, on=["location_id", "drug_id"],
-                                                                                   how="left")
-        shortages = outputs.read_run_table(con, schema.SHORTAGE_FLAGS, run_id)
+        tables = {name: outputs.read_run_table(con, name, run_id)
+                  for name in (schema.LOTS, schema.QUARANTINE, schema.SHORTAGE_FLAGS)}
+        lots = tables[schema.LOTS].merge(names, on=["location_id", "drug_id"], how="left")
+        quarantine = tables[schema.QUARANTINE].merge(names, on=["location_id", "drug_id"], how="left")
+        shortages = tables[schema.SHORTAGE_FLAGS]
         frames = {
             f"par_levels_{stamp}.csv": pars,
             f"forecast_{stamp}.csv": fc.round(3),
@@ -431,7 +427,7 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
             f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
             f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
         }
-        digest = read_digest(con, run_id, stored_pars)
+        digest = read_digest(con, run_id, {schema.PAR_LEVELS: stored_pars, **tables})
     # File names from data (location ids) are reduced to one safe name component: never a path.
     files = {out / name: file_io.write_csv(frame) for name, frame in frames.items()}
     # The whole par-level file and one per location, each row formatted once (the whole file keeps its place).
@@ -443,7 +439,7 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     written = file_io.write_files_atomic(files)
     with open_warehouse(settings.warehouse_path) as con:
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
-    return written
+    return written, replace(digest, outputs=tuple(str(p) for p in written))
 
 
 _CSV_ROUNDING = {"seasonality_strength": 2, "turns_at_par": 1, "days_on_hand_at_par": 0, "turns_current": 1,

@@ -127,7 +127,7 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         vital_floor_units=vital_floor,
     )
     # Rows of only the fields the reasons read: a chain's 60,000 rows of every column took twice as long.
-    fields = out[[c for c in dict.fromkeys(REASON_FIELDS) if c in out.columns]]
+    fields = out[[c for c in REASON_FIELDS if c in out.columns]]
     decided = [
         _reason(row, q, need, cap, vo, policy, period_unit, seasonal_strength)
         for row, q, need, cap, vo in zip(fields.itertuples(index=False), quantile_par, needed, capped, vital_override,

@@ -23,12 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from turnover.digest import RunDigest
+from turnover.digest import MAX_PLOTS, RunDigest
 from turnover.schema import QUANTILE_COLUMNS
 
-#: At most this many charts: the biggest movers first, then flagged series (``RunDigest.plotted_keys``).
-#: 24 charts keep the page under ~1.5 MB and the render under a few seconds.
-MAX_PLOTS = 24
 #: Rows of the par-change table; the full list is in the par-level CSV.
 MAX_CHANGE_ROWS = 40
 HISTORY_DAYS = 730  # two years of demand before the as-of date
@@ -247,16 +244,8 @@ def _series_png(history: pd.DataFrame, forecast: pd.DataFrame, par: pd.Series | 
     return buffer.getvalue()
 
 
-def _rows_by_series(frames: dict[str, pd.DataFrame]):
-    """A function of (frame name, location, drug) giving that series' rows of the frame in their order: each
-    frame is grouped once (a chain's run flags thousands of series; filtering them per chart was slow)."""
-    groups = {name: frame.groupby(["location_id", "drug_id"], sort=False).indices if len(frame) else {}
-              for name, frame in frames.items()}
-
-    def rows(name: str, location_id: str, drug_id: str) -> pd.DataFrame:
-        at = groups[name].get((location_id, drug_id))
-        return frames[name].iloc[at if at is not None else []]
-    return rows
+def _series_rows(frame: pd.DataFrame, location_id: str, drug_id: str) -> pd.DataFrame:
+    return frame[(frame["location_id"] == location_id) & (frame["drug_id"] == drug_id)]
 
 
 def _plots_section(digest: RunDigest) -> str:
@@ -264,16 +253,14 @@ def _plots_section(digest: RunDigest) -> str:
     history_from = pd.Timestamp(digest.as_of - timedelta(days=HISTORY_DAYS))
     history = digest.history[pd.to_datetime(digest.history["period_start"]) >= history_from]
     changes = digest.changes.set_index(["location_id", "drug_id"])
-    by_series = _rows_by_series({"pars": digest.pars, "history": history, "forecast": digest.forecast,
-                                 "changes": digest.changes, "flags": digest.flags})
     figures = []
     for location_id, drug_id in keys[:MAX_PLOTS]:
-        rows = partial(by_series, location_id=location_id, drug_id=drug_id)
-        pars = rows("pars")
+        rows = partial(_series_rows, location_id=location_id, drug_id=drug_id)
+        pars = rows(digest.pars)
         par = pars.iloc[0] if len(pars) else None
-        png = _series_png(rows("history").sort_values("period_start"), rows("forecast").sort_values("period_start"),
+        png = _series_png(rows(history).sort_values("period_start"), rows(digest.forecast).sort_values("period_start"),
                           par, digest.as_of, digest.period)
-        names = pd.concat([pars["drug_name"], rows("changes")["drug_name"], rows("flags")["drug_name"]])
+        names = pd.concat([pars["drug_name"], rows(digest.changes)["drug_name"], rows(digest.flags)["drug_name"]])
         drug_name = str(names.iloc[0]) if len(names) else str(drug_id)
         caption = []
         if (location_id, drug_id) in changes.index:
@@ -283,7 +270,7 @@ def _plots_section(digest: RunDigest) -> str:
         if par is not None:
             caption.append(f"binding: {escape(str(par['binding_constraint']))} — {escape(str(par['reason']))}")
             caption.append(f"model {escape(str(par['model']))}")
-        tags = "".join(f'<span class="tag">{escape(str(flag))}</span>' for flag in dict.fromkeys(rows("flags")["flag"]))
+        tags = "".join(f'<span class="tag">{escape(str(flag))}</span>' for flag in dict.fromkeys(rows(digest.flags)["flag"]))
         key = escape(f"{location_id}/{drug_id}")
         figures.append(
             f'<figure class="plot" data-series-key="{key}"><h3>{escape(drug_name)} — {escape(str(location_id))}</h3>'

@@ -1,14 +1,16 @@
 """Reading one run's digest from the warehouse: totals, par changes since the previous run, flags, and the
-plotted series' history, forecast and par levels (``turnover.digest.RunDigest``)."""
+drawn series' history, forecast and par levels (the first ``digest.MAX_PLOTS`` plotted; ``turnover.digest.RunDigest``)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from turnover import schema
-from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, PAR_COLUMNS, RunDigest, plotted_keys
+from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, MAX_PLOTS, PAR_COLUMNS, RunDigest, plotted_keys
 from turnover.io.outputs import read_run_table, read_summary
 from turnover.io.tracking import read_scores
 from turnover.tracking import ACCURACY_INPUTS, accuracy
@@ -17,9 +19,12 @@ MAX_CHANGES = 10  # par changes listed (and plotted), biggest first
 HISTORY_PERIODS = 104  # periods of history drawn per plotted series
 
 
-def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame | None = None) -> RunDigest:
-    """The digest of ``run_id`` (after its par levels are set; ``pars``: its ``marts.par_levels`` rows, if read
-    already)."""
+def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, tables: Mapping[str, pd.DataFrame] | None = None,
+                ) -> RunDigest:
+    """The digest of ``run_id`` (after its par levels are set). ``tables``: the run's tables read already, by
+    name (``schema.PAR_LEVELS``, ``schema.LOTS``, ``schema.QUARANTINE``, ``schema.SHORTAGE_FLAGS``), read
+    from them rather than again."""
+    tables = tables or {}
     run = con.execute(f"select as_of, period, outputs from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
     if not run:
         raise ValueError(f"no run {run_id!r} in the warehouse")
@@ -28,12 +33,12 @@ def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame 
         f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
         "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
     previous = previous[0] if previous else None
-    pars = read_run_table(con, schema.PAR_LEVELS, run_id) if pars is None else pars
+    pars = _run_table(con, run_id, schema.PAR_LEVELS, tables)
     before = (read_run_table(con, schema.PAR_LEVELS, previous[0], ["location_id", "drug_id", "par_level_units"])
               if previous else pars.iloc[0:0])
     changes = par_changes(pars, before)
-    flags = read_flags(con, run_id, pars)
-    keys = plotted_keys(changes, flags)
+    flags = read_flags(con, run_id, pars, tables)
+    keys = plotted_keys(changes, flags)[:MAX_PLOTS]  # only the series the report draws
     # The earlier forecasts this run scored (a chain's run rescores millions: only what accuracy reads).
     scores = read_scores(con, scored_by=run_id, columns=["model", *ACCURACY_INPUTS])
     return RunDigest(
@@ -44,6 +49,12 @@ def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame 
         accuracy=accuracy(scores, ["model"]), previous_run_id=previous[0] if previous else None,
         previous_as_of=previous[1] if previous else None,
     )
+
+
+def _run_table(con: duckdb.DuckDBPyConnection, run_id: str, name: str, tables: Mapping[str, pd.DataFrame],
+               ) -> pd.DataFrame:
+    """The run's table ``name``: from ``tables`` if read already, else from the warehouse."""
+    return tables[name] if name in tables else read_run_table(con, name, run_id)
 
 
 def par_changes(pars: pd.DataFrame, before: pd.DataFrame, limit: int = MAX_CHANGES) -> pd.DataFrame:
@@ -63,19 +74,21 @@ def par_changes(pars: pd.DataFrame, before: pd.DataFrame, limit: int = MAX_CHANG
     return moved.head(limit)[list(CHANGE_COLUMNS)].reset_index(drop=True)
 
 
-def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame) -> pd.DataFrame:
-    """Recalls, shortages, expiry and drift flags of the run, one row per series and flag."""
+def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame,
+               tables: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Recalls, shortages, expiry and drift flags of the run, one row per series and flag (``tables``: its
+    quarantine, shortage and lot tables by name, if read already)."""
+    tables = tables or {}
     names = pars[["location_id", "drug_id", "drug_name"]]
     rows = []
-    quarantine = read_run_table(con, schema.QUARANTINE, run_id)
-    for r in quarantine.itertuples(index=False):
+    for r in _run_table(con, run_id, schema.QUARANTINE, tables).itertuples(index=False):
         rows.append((r.location_id, r.drug_id, "recall",
                      f"lot {r.lot or '(no lot on record)'}: {r.units:g} units quarantined, recall {r.recall_number} "
                      f"({r.classification})"))
-    for r in read_run_table(con, schema.SHORTAGE_FLAGS, run_id).itertuples(index=False):
+    for r in _run_table(con, run_id, schema.SHORTAGE_FLAGS, tables).itertuples(index=False):
         alternatives = f"; alternatives: {r.alternatives}" if r.alternatives else "; no alternative in stock"
         rows.append((r.location_id, r.drug_id, "shortage", f"FDA shortage ({r.shortage_status}){alternatives}"))
-    lots = read_run_table(con, schema.LOTS, run_id)
+    lots = _run_table(con, run_id, schema.LOTS, tables)
     at_risk = lots[(lots["projected_waste_units"].fillna(0) > 0) | (lots["status"] == "expired")]
     for (location_id, drug_id), group in at_risk.groupby(["location_id", "drug_id"], sort=True):
         expired = group.loc[group["status"] == "expired", "units"].sum()

@@ -1,18 +1,25 @@
 -- Earlier runs' forecast periods that can be scored now (turnover.tracking): complete by $as_of, after
 -- the forecast's own as-of, and dispensed (staging.demand_series as built for this run; null units: a
 -- fully censored period, not scored). series_index is the series' place in staging.series order (the
--- demand panel's). Parameters: $run_ids (varchar[]), $as_of (date), $period ('week' | 'month').
+-- demand panel's); later is the number of demand periods after the forecast's as-of: every series runs
+-- through the same last period, so the forecast saw each series without its last `later` periods.
+-- Parameters: $run_ids (varchar[]), $as_of (date), $period ('week' | 'month').
 with keys as (
     select location_id, drug_id, row_number() over (order by location_id, drug_id) - 1 as series_index
     from staging.series
 ),
 
+runs as (
+    select run_id as forecast_run_id, as_of as forecast_as_of
+    from marts.runs
+    where run_id in (select unnest($run_ids::varchar[]))
+),
+
 forecasts as (
-    select f.run_id as forecast_run_id, r.as_of as forecast_as_of, f.location_id, f.drug_id, f.period_start,
+    select f.run_id as forecast_run_id, r.forecast_as_of, f.location_id, f.drug_id, f.period_start,
            f.mean, f.q50, f.q80, f.q90, f.q95, f.q99, f.model
     from marts.forecast f
-    join marts.runs r using (run_id)
-    where f.run_id in (select unnest($run_ids::varchar[]))
+    join runs r on r.forecast_run_id = f.run_id
 ),
 
 complete as (
@@ -22,19 +29,33 @@ complete as (
       and period_start > forecast_as_of
 ),
 
--- Only the periods after the oldest forecast's as-of can be scored: the rest of the history is not read.
-dispensed as (
+-- Only the periods after the oldest forecast's as-of can be scored or be later than a forecast's as-of:
+-- the rest of the history is not read.
+recent as (
     select location_id, drug_id, period_start, units
     from staging.demand_series
+    where period_start > (select min(forecast_as_of) from runs)
+),
+
+dispensed as (
+    select location_id, drug_id, period_start, units
+    from recent
     where units is not null
-      and period_start > (select min(as_of) from marts.runs where run_id in (select unnest($run_ids::varchar[])))
+),
+
+later as (
+    select r.forecast_run_id, count(p.period_start) as later
+    from runs r
+    left join (select distinct period_start from recent) p on p.period_start > r.forecast_as_of
+    group by 1
 ),
 
 final as (
-    select c.*, d.units as actual_units, k.series_index
+    select c.*, d.units as actual_units, k.series_index, l.later
     from complete c
     join dispensed d using (location_id, drug_id, period_start)
     join keys k using (location_id, drug_id)
+    join later l using (forecast_run_id)
 )
 
 select * from final

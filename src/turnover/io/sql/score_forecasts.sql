@@ -1,14 +1,11 @@
--- Score the scorable forecast periods (scorable_forecasts.sql, which io/tracking.py puts in the first CTE)
--- into marts.forecast_accuracy, each with its run x series MASE scale (_score_scales: forecast_run_id,
--- series_index, scale, from turnover.tracking.history_scales). The same arithmetic as turnover.tracking.score_forecasts:
--- horizon = periods from the forecast's first period + 1; |actual - mean|, and that over the scale.
--- Parameters: those of scorable_forecasts.sql, $step_days (double), $scored_by (varchar), $scored_at.
+-- Score the scorable forecast periods (the temporary table _scorable_forecasts, built from
+-- scorable_forecasts.sql by turnover.io.tracking.scorable) into marts.forecast_accuracy, each with its
+-- run x series MASE scale (_score_scales: forecast_run_id, series_index, scale, from
+-- turnover.tracking.history_scales): horizon = periods from the forecast's first period + 1; |actual - mean|,
+-- and that over the scale.
+-- Parameters: $period ('week' | 'month'), $step_days (double), $scored_by (varchar), $scored_at.
 insert into marts.forecast_accuracy by name
-with scorable as (
-    {scorable}
-),
-
-final as (
+with final as (
     select
         c.forecast_run_id,
         c.forecast_as_of,
@@ -26,7 +23,7 @@ final as (
         abs(c.actual_units - c.mean) / s.scale as scaled_abs_error,
         $scored_by as scored_by_run_id,
         $scored_at as scored_at
-    from scorable c
+    from _scorable_forecasts c
     join _score_scales s using (forecast_run_id, series_index)
     left join marts.demand_class cl
         on cl.run_id = c.forecast_run_id and cl.location_id = c.location_id and cl.drug_id = c.drug_id
