@@ -235,7 +235,7 @@ def mstl_alone(settings, as_of: date) -> dict:
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         panel = read_demand_panel(con)
     lengths = np.diff(panel.offsets)
-    units = panel.units[: panel.offsets[-1]]  # the slices DemandPanel.history gives, whatever lies beyond them
+    units = panel.units
     # Weeks labelled by their last day (Sunday), as freq W-SUN has them; fully censored weeks (NaN) as 0.
     last = np.datetime64(calendar.last_history_start(as_of, "week") + timedelta(days=6))
     from_end = np.repeat(panel.offsets[1:], lengths) - 1 - np.arange(len(units))
@@ -250,9 +250,6 @@ def mstl_alone(settings, as_of: date) -> dict:
     seconds = time.perf_counter() - start
     n = int((lengths > 0).sum())
     figures = {"series": n, "seconds": seconds, "series_per_second": n / seconds, "rows_forecast": len(forecasts)}
-    if len(panel.units) != panel.offsets[-1]:  # read_demand_panel's offsets count non-null weeks only
-        figures["panel_warning"] = (f"demand panel: offsets cover {panel.offsets[-1]:,} of {len(panel.units):,} weeks "
-                                    "(fully censored weeks are not counted): series slices are misaligned")
     return figures
 
 
@@ -321,8 +318,6 @@ def print_result(result: dict) -> None:
         print(f"forecast: ours {ours:,.1f} series/s (classify, backtest, choose, simulate) vs statsforecast MSTL(52) "
               f"alone {mstl['series_per_second']:,.1f} series/s ({mstl['series']:,} series in {mstl['seconds']:.1f} s, "
               f"n_jobs=2, Naive fallback where MSTL cannot fit)")
-        if "panel_warning" in mstl:
-            print(f"WARNING {mstl['panel_warning']}")
     incremental.print()
     print(f"peak RSS: {result['peak_rss_mib']:,.0f} MiB (this process); children {result['children_peak_rss_mib']:,.0f} MiB "
           "(generator, MSTL workers)")

@@ -16,7 +16,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
+from scale import bare_read  # benchmarks/scale.py (this folder is on the path when run as a script)
 
 from turnover import pipeline
 from turnover.io.demo import write_demo
@@ -49,13 +49,8 @@ def main() -> None:
         csvs = [p for p in files.history if p.suffix == ".csv"]
         csv_rows = sum(sum(1 for _ in open(p)) - 1 for p in csvs)
 
-        def bare() -> None:
-            con = duckdb.connect(str(root / "bare.duckdb"))
-            for i, p in enumerate(csvs):
-                con.execute(f"create table t{i} as select * from read_csv(?)", [str(p)])
-            con.close()
-
-        timed("bare DuckDB read_csv (CSV files)", rows, bare, csv_rows, "rows")
+        timed("bare DuckDB read_csv (CSV files)", rows, lambda: bare_read(tuple(csvs), root / "bare.duckdb", "read_csv"),
+              csv_rows, "rows")
         timed("ingest CSV files (ours)", rows, lambda: pipeline.load_history(settings, csvs), csv_rows, "rows")
         parquet = [p for p in files.history if p.suffix == ".parquet"]
         timed("ingest Parquet file (ours)", rows, lambda: pipeline.load_history(settings, parquet), n_rows - csv_rows, "rows")

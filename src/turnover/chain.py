@@ -33,7 +33,20 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover.synthetic import DRUGS, WEEKDAY_FACTOR, flu_signal, holidays
+from turnover.synthetic import (
+    DRUGS,
+    EXPIRY_SHELF_SHARE,
+    FIRST_LOT_SHARE,
+    IN_TRANSIT_SHARE,
+    IN_TRANSIT_WEEKS,
+    SECOND_LOT_LATER,
+    STOCK_WEEKS,
+    WEEKDAY_FACTOR,
+    flu_signal,
+    holidays,
+    seasonality,
+    spring_signal,
+)
 
 GENERATOR_VERSION = 1  # bump when the draws change: cached chains are regenerated
 PATTERNS = ("steady", "flu", "winter", "winter_mild", "spring", "spring_mild", "new", "discontinued")
@@ -113,7 +126,7 @@ def plan_chain(spec: ChainSpec) -> ChainPlan:
     rng = stream(spec, 1)
     flu = flu_signal(days, rng)
     drugs = drug_catalog(spec, stream(spec, 0))
-    shape = _season_shapes(flu, _spring(days, rng))[drugs["pattern_code"].to_numpy()] * _lifecycles(drugs, len(days))
+    shape = _season_shapes(flu, spring_signal(days, rng))[drugs["pattern_code"].to_numpy()] * _lifecycles(drugs, len(days))
     rng = stream(spec, 2)
     locations = pd.DataFrame({"location_id": [f"STORE-{i + 1:03d}" for i in range(spec.locations)],
                               "size": rng.uniform(0.4, 1.6, spec.locations),
@@ -197,20 +210,9 @@ def _active_windows(patterns: np.ndarray, spec: ChainSpec, rng: np.random.Genera
     return start, stop
 
 
-def _spring(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
-    """Pollen season: a bump centred on day-of-year ~115 (late April), shifting a little by year."""
-    years = days.year.to_numpy() - days[0].year
-    doy = days.dayofyear.to_numpy() - rng.normal(0, 7, years.max() + 1)[years]
-    return np.exp(-0.5 * ((doy - 115) / 22) ** 2)
-
-
 def _season_shapes(flu: np.ndarray, spring: np.ndarray) -> np.ndarray:
     """patterns x days: the demo's seasonal multipliers (1 for the non-seasonal patterns)."""
-    shapes = np.ones((len(PATTERNS), len(flu)))
-    for pattern, (base, gain, signal) in {"flu": (0.6, 14.0, flu), "winter": (1.0, 1.3, flu), "winter_mild": (1.0, 0.4, flu),
-                                          "spring": (1.0, 2.6, spring), "spring_mild": (1.0, 0.3, spring)}.items():
-        shapes[PATTERNS.index(pattern)] = base + gain * signal
-    return shapes
+    return np.vstack([seasonality(pattern, flu, spring) for pattern in PATTERNS])
 
 
 def _lifecycles(drugs: pd.DataFrame, n_days: int) -> np.ndarray:
@@ -302,14 +304,15 @@ def stock_by_lot(plan: ChainPlan, weekly_units: np.ndarray, rng: np.random.Gener
     n_loc, n_drug = weekly_units.shape
     location, drug = np.repeat(np.arange(n_loc), n_drug), np.tile(np.arange(n_drug), n_loc)
     weekly, n = weekly_units.ravel(), n_loc * n_drug
-    units = np.round(weekly * rng.uniform(0.3, 1.6, n))
-    on_order = np.where(rng.random(n) < 0.15, np.round(weekly * 0.5), 0.0)
-    first = np.where((units >= 2) & (rng.random(n) < 0.5), np.round(units * rng.uniform(0.3, 0.7, n)), units)
+    units = np.round(weekly * rng.uniform(*STOCK_WEEKS, n))
+    on_order = np.where(rng.random(n) < IN_TRANSIT_SHARE, np.round(weekly * IN_TRANSIT_WEEKS), 0.0)
+    first = np.where((units >= 2) & (rng.random(n) < 0.5), np.round(units * rng.uniform(*FIRST_LOT_SHARE, n)), units)
     second = np.flatnonzero(first < units)
     lots = stream(plan.spec, 5)  # lot identities: the same whatever the count
     number = lots.integers(100_000, 1_000_000, (3, n)).astype(str)
     shelf = plan.drugs["shelf_life_days"].to_numpy()[drug]
-    expiry_days = np.stack([shelf * lots.uniform(0.35, 0.6, n), shelf * (lots.uniform(0.35, 0.6, n) + 0.3),
+    expiry_days = np.stack([shelf * lots.uniform(*EXPIRY_SHELF_SHARE, n),
+                            shelf * (lots.uniform(*EXPIRY_SHELF_SHARE, n) + SECOND_LOT_LATER),
                             -lots.integers(1, 31, n)]).astype(np.int64)
     expired = np.flatnonzero(lots.random(n) < 0.005)
     pack = plan.drugs["pack_size_units"].to_numpy()[drug[expired]]

@@ -183,21 +183,24 @@ def flu_signal(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
     return signal
 
 
-def _spring(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
+def spring_signal(days: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
     """Pollen season: a bump centred on day-of-year ~115 (late April), shifting a little by year."""
-    shift = {y: rng.normal(0, 7) for y in range(days[0].year, days[-1].year + 1)}
-    doy = days.dayofyear.to_numpy() - np.array([shift[y] for y in days.year])
+    years = days.year.to_numpy() - days[0].year
+    doy = days.dayofyear.to_numpy() - rng.normal(0, 7, years.max() + 1)[years]
     return np.exp(-0.5 * ((doy - 115) / 22) ** 2)
 
 
-def _seasonality(pattern: str, flu: np.ndarray, spring: np.ndarray) -> np.ndarray:
-    return {
-        "flu": 0.6 + 14.0 * flu,
-        "winter": 1.0 + 1.3 * flu,
-        "winter_mild": 1.0 + 0.4 * flu,
-        "spring": 1.0 + 2.6 * spring,
-        "spring_mild": 1.0 + 0.3 * spring,
-    }.get(pattern, np.ones_like(flu))
+#: Seasonal patterns: demand multiplier = base + gain x signal ("flu" or "spring"); other patterns 1.
+SEASON_SHAPES = {"flu": (0.6, 14.0, "flu"), "winter": (1.0, 1.3, "flu"), "winter_mild": (1.0, 0.4, "flu"),
+                 "spring": (1.0, 2.6, "spring"), "spring_mild": (1.0, 0.3, "spring")}
+
+
+def seasonality(pattern: str, flu: np.ndarray, spring: np.ndarray) -> np.ndarray:
+    """The pattern's daily demand multiplier (``SEASON_SHAPES``)."""
+    if pattern not in SEASON_SHAPES:
+        return np.ones_like(flu)
+    base, gain, signal = SEASON_SHAPES[pattern]
+    return base + gain * (flu if signal == "flu" else spring)
 
 
 def _lifecycle(pattern: str, day_index: np.ndarray) -> np.ndarray:
@@ -218,7 +221,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
     days = pd.date_range(end=pd.Timestamp(end), periods=int(round(years * 365.25)), freq="D")
     day_index = np.arange(len(days))
     closed = np.isin(days.date, list(holidays(range(days[0].year, days[-1].year + 1))))
-    flu, spring = flu_signal(days, rng), _spring(days, rng)
+    flu, spring = flu_signal(days, rng), spring_signal(days, rng)
     drug_ids = normalize_ndc([d.ndc10 for d in DRUGS])
     frames = []
     for location, scale in LOCATIONS.items():
@@ -226,7 +229,7 @@ def generate_pharmacy(end: date, seed: int = 7, years: float = 3.5) -> Pharmacy:
         if location == "STORE-01":
             weekday = np.where(days.weekday == 6, 0.0, weekday)
         for drug, drug_id in zip(DRUGS, drug_ids, strict=True):
-            rate = drug.fills_per_day * scale * weekday * _seasonality(drug.pattern, flu, spring)
+            rate = drug.fills_per_day * scale * weekday * seasonality(drug.pattern, flu, spring)
             rate = rate * _lifecycle(drug.pattern, day_index) * ~closed
             if location == "STORE-02" and drug.generic == "amoxicillin":
                 rate[STOCKOUT_DAYS_BEFORE_END[0] : STOCKOUT_DAYS_BEFORE_END[1]] = 0.0
@@ -275,6 +278,13 @@ def _catalog(drug_ids: list[str]) -> pd.DataFrame:
     })
 
 
+#: Stock at a count: weeks of recent use held, share of series with an order in transit and its weeks of use,
+#: the first lot's share when stock is split in two, a lot's expiry as a share of shelf life after the count
+#: (the second lot that much later). The chain generator (``turnover.chain``) counts its stock the same way.
+STOCK_WEEKS, IN_TRANSIT_SHARE, IN_TRANSIT_WEEKS = (0.3, 1.6), 0.15, 0.5
+FIRST_LOT_SHARE, EXPIRY_SHELF_SHARE, SECOND_LOT_LATER = (0.3, 0.7), (0.35, 0.6), 0.3
+
+
 def _on_hand(fills: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Stock at the end: between 0.3 and 1.6 weeks of recent use, a few orders in transit."""
     last = fills["dispensed_at"].max()
@@ -282,8 +292,8 @@ def _on_hand(fills: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     weekly = recent.groupby(["location_id", "drug_id"])["quantity"].sum().clip(lower=0) / 8
     keys = pd.MultiIndex.from_product([list(LOCATIONS), sorted(fills["drug_id"].unique())], names=["location_id", "drug_id"])
     weekly = weekly.reindex(keys, fill_value=0.0)
-    on_hand = np.round(weekly.to_numpy() * rng.uniform(0.3, 1.6, len(weekly)))
-    on_order = np.where(rng.random(len(weekly)) < 0.15, np.round(weekly.to_numpy() * 0.5), 0.0)
+    on_hand = np.round(weekly.to_numpy() * rng.uniform(*STOCK_WEEKS, len(weekly)))
+    on_order = np.where(rng.random(len(weekly)) < IN_TRANSIT_SHARE, np.round(weekly.to_numpy() * IN_TRANSIT_WEEKS), 0.0)
     return pd.DataFrame({"location_id": keys.get_level_values(0), "drug_id": keys.get_level_values(1),
                          "on_hand_units": on_hand, "on_order_units": on_order})
 
@@ -298,10 +308,10 @@ def _lots(on_hand: pd.DataFrame, rng: np.random.Generator, end: date, drug_ids: 
         units, drug = float(r.on_hand_units), r.drug_id
         if generic[drug] == "latanoprost":
             units = 0.0  # short-dated slow mover, out of stock: its order is capped by expiry
-        first = round(units * rng.uniform(0.3, 0.7)) if units >= 2 and rng.random() < 0.5 else units
+        first = round(units * rng.uniform(*FIRST_LOT_SHARE)) if units >= 2 and rng.random() < 0.5 else units
         parts = [first, units - first] if first < units else [units]
         for k, part in enumerate(parts):
-            days_left = int(shelf[drug] * rng.uniform(0.35, 0.6) + k * shelf[drug] * 0.3)
+            days_left = int(shelf[drug] * rng.uniform(*EXPIRY_SHELF_SHARE) + k * shelf[drug] * SECOND_LOT_LATER)
             lot = RECALLED_LOT if generic[drug] == "metoprolol" and r.location_id == "STORE-01" and k == 0 else (
                 f"{generic[drug][:2].upper()}{int(rng.integers(100000, 999999))}")
             rows.append((r.location_id, drug, lot, end + timedelta(days=days_left), part,

@@ -4,7 +4,7 @@ group), a second run while one holds the warehouse, and a disk that fills up dur
 The killed runs are subprocesses of the ``turnover`` command (cwd a temporary folder, where the demo is
 generated) against this session's Prefect test server, so each run skips the temporary server's start-up.
 Mid-forecast is detected from the run's own progress lines; mid-export, which takes under a second, by the
-``TURNOVER_TEST_PAUSE_AT=export`` hook (``turnover.io.outputs``: the first file staged, none renamed).
+``TURNOVER_TEST_PAUSE_AT=export`` hook (``turnover.io.files``: the first file staged, none renamed).
 """
 
 from __future__ import annotations

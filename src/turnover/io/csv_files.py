@@ -30,7 +30,7 @@ import io
 import re
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +55,11 @@ class CsvText:
     delimiter: str
     columns: tuple[str, ...]  # unique header names, in file order
     duplicated: tuple[str, ...]  # header names that appear more than once
-    # Physical lines with nothing on them (DuckDB skips them); None for a clean file read where it is,
-    # whose blank lines are looked for only when its lines and the records read disagree.
-    blank_lines: tuple[int, ...] | None
-    lines: int | None = None  # physical lines of a clean file (FileScan.lines)
+    blank_lines: tuple[int, ...]  # physical lines with nothing on them (DuckDB skips them)
+
+    def reader_params(self) -> dict[str, object]:
+        """The parameters of ``staging.csv_reader``'s ``read_csv``: the copy, its delimiter, every column as text."""
+        return {"path": str(self.path), "delim": self.delimiter, "columns": {n: "VARCHAR" for n in self.columns}}
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,20 @@ class FileScan:
 
     sha256: str
     clean: bool = False  # not gzip, UTF-8 without a mark (valid throughout), no "\r": the copy would be the same bytes
-    # Physical lines of a clean file. Lines = header + records read + lines of broken records + blank lines +
-    # newlines inside quoted values, all counted from zero: when the first three make up the lines, there is
-    # no blank line to look for.
-    lines: int | None = None
+    blank_lines: tuple[int, ...] = ()  # of a clean file (CsvText.blank_lines)
 
 
 def scan_file(path: Path, probe: bool = True) -> FileScan:
     """The SHA-256 of ``path``'s bytes (as ``warehouse.file_sha256``) and, if ``probe`` (a CSV), whether it is clean
-    and how many lines it has (:class:`FileScan`). A Latin-1 file is found unclean at its first byte that is
+    and which of its lines are blank (:class:`FileScan`). A Latin-1 file is found unclean at its first byte that is
     not UTF-8; only then is it decoded a second time, by the copy.
 
     Raises:
         OSError: the file cannot be read.
     """
     digest = hashlib.sha256()
-    newlines, last = 0, b"\n"
+    blank: list[int] = []
+    newlines, last = 0, b"\n"  # so that a file starting with "\n" has a blank line 1
     decoder = None  # from the first chunk that is not ASCII: UTF-8 sequences may cross chunks
     with open(path, "rb") as raw:
         chunk = raw.read(SCAN_BYTES)
@@ -98,6 +97,7 @@ def scan_file(path: Path, probe: bool = True) -> FileScan:
                 except UnicodeDecodeError:
                     clean = False
             if clean:
+                blank += _blank_lines(chunk, last, newlines)
                 newlines += chunk.count(b"\n")
                 last = chunk[-1:]
             chunk = raw.read(SCAN_BYTES)
@@ -106,19 +106,7 @@ def scan_file(path: Path, probe: bool = True) -> FileScan:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             clean = False  # the file ends inside a UTF-8 sequence
-    return FileScan(digest.hexdigest(), True, newlines + (last != b"\n")) if clean else FileScan(digest.hexdigest())
-
-
-def find_blank_lines(path: Path) -> tuple[int, ...]:
-    """The blank lines of a clean file (:class:`FileScan`), read from its bytes."""
-    blank: list[int] = []
-    newlines, previous = 0, b"\n"  # so that a file starting with "\n" has a blank line 1
-    with open(path, "rb") as raw:
-        while chunk := raw.read(SCAN_BYTES):
-            blank += _blank_lines(chunk, previous, newlines)
-            newlines += chunk.count(b"\n")
-            previous = chunk[-1:]
-    return tuple(blank)
+    return FileScan(digest.hexdigest(), True, tuple(blank)) if clean else FileScan(digest.hexdigest())
 
 
 def detect_encoding(head: bytes) -> str:
@@ -158,6 +146,10 @@ def _readable(path: Path) -> Iterator[None]:
         raise IngestError(f"{path}: cannot read: {exc}") from exc
 
 
+# A blank line's "\n" and the one before it. re finds this literal twice as fast as str/bytes.find.
+DOUBLE_NEWLINE = {str: re.compile("\n\n"), bytes: re.compile(b"\n\n")}
+
+
 def _blank_lines(chunk: str | bytes, previous: str | bytes, newlines: int) -> list[int]:
     """Numbers of the blank lines ending in ``chunk`` (text, or bytes of a clean file): each "\n" right after
     another "\n".
@@ -165,11 +157,12 @@ def _blank_lines(chunk: str | bytes, previous: str | bytes, newlines: int) -> li
     ``previous`` is the last character before the chunk, ``newlines`` the "\n" before it.
     """
     newline = "\n" if isinstance(chunk, str) else b"\n"
+    double = DOUBLE_NEWLINE[type(chunk)]
     ends = [0] if previous == newline and chunk.startswith(newline) else []  # type: ignore[arg-type]
-    found = chunk.find(newline * 2)  # type: ignore[arg-type]
-    while found != -1:
-        ends.append(found + 1)
-        found = chunk.find(newline * 2, found + 1)  # type: ignore[arg-type]
+    found = double.search(chunk)  # type: ignore[arg-type]
+    while found:
+        ends.append(found.start() + 1)
+        found = double.search(chunk, found.start() + 1)  # type: ignore[arg-type]
     numbers, counted, seen = [], 0, newlines
     for end in ends:
         seen += chunk.count(newline, counted, end)  # type: ignore[arg-type]
@@ -235,18 +228,16 @@ def unique_names(names: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(out), duplicated
 
 
-def read_csv_header(path: Path) -> tuple[str, tuple[str, ...]]:
-    """The delimiter and unique column names of a CSV export, from its first line only.
+def _header(path: Path, text_path: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The delimiter, unique column names and repeated names of ``path`` from line 1 of ``text_path`` (UTF-8:
+    the file itself or its copy).
 
     Raises:
-        IngestError: see :func:`parse_header`; or the file cannot be opened.
+        IngestError: see :func:`parse_header`.
     """
-    with _readable(path):
-        encoding = _file_encoding(path)
-        with _open_bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None) as text:
-            first = text.readline(MAX_HEADER_CHARS)
-    delimiter, names = parse_header(path, first)
-    return delimiter, unique_names(names)[0]
+    with open(text_path, encoding="utf-8", newline="") as handle:
+        delimiter, names = parse_header(path, handle.readline(MAX_HEADER_CHARS))
+    return delimiter, *unique_names(names)
 
 
 @contextmanager
@@ -258,10 +249,9 @@ def csv_text(path: Path, scan: FileScan | None = None) -> Iterator[CsvText]:
         IngestError: an empty file, a blank or overlong header, a damaged gzip stream, or an unreadable file.
     """
     if scan is not None and scan.clean:
-        with _readable(path), open(path, encoding="utf-8", newline="") as handle:
-            delimiter, names = parse_header(path, handle.readline(MAX_HEADER_CHARS))
-        columns, duplicated = unique_names(names)
-        yield CsvText(path, "utf-8", delimiter, columns, duplicated, None, scan.lines)
+        with _readable(path):
+            delimiter, columns, duplicated = _header(path, path)
+        yield CsvText(path, "utf-8", delimiter, columns, duplicated, scan.blank_lines)
         return
     with tempfile.TemporaryDirectory(prefix="turnover-ingest-") as tmp:
         copy = Path(tmp) / "export.csv"
@@ -272,11 +262,21 @@ def csv_text(path: Path, scan: FileScan | None = None) -> Iterator[CsvText]:
             except UnicodeDecodeError:
                 encoding = "latin-1"  # every byte decodes: nothing is lost
                 blank = _copy(path, encoding, copy)
-        with open(copy, encoding="utf-8", newline="") as handle:
-            delimiter, names = parse_header(path, handle.readline(MAX_HEADER_CHARS))
-        columns, duplicated = unique_names(names)
+        delimiter, columns, duplicated = _header(path, copy)
         label = {"utf-8-sig": "utf-8", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(encoding, encoding)
         yield CsvText(copy, label, delimiter, columns, duplicated, blank)
+
+
+def refuse_repeated(path: Path, text: CsvText | None, names: Iterable[str], why: str = "") -> None:
+    """Refuse ``path`` when one of the columns it must read (``names``, in the order given) appears more than once
+    in its header (``why`` ends the message).
+
+    Raises:
+        IngestError: naming those columns.
+    """
+    ambiguous = [name for name in names if text is not None and name in text.duplicated]
+    if ambiguous:
+        raise IngestError(f"{path}: line 1: column(s) {ambiguous} appear more than once in the header{why}")
 
 
 def duckdb_csv_error(exc: Exception) -> str:

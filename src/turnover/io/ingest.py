@@ -41,7 +41,7 @@ from pathlib import Path
 import duckdb
 
 from turnover import schema
-from turnover.io.csv_files import CsvText, FileScan, IngestError, csv_text, read_csv_header, scan_file
+from turnover.io.csv_files import CsvText, FileScan, IngestError, csv_text, refuse_repeated, scan_file
 from turnover.io.mapping import choose_mapping, with_optional_columns, without_identifiers
 from turnover.io.resend import reject_overlaps, replace_resent
 from turnover.io.staging import CSV_REREADER, bind, drop_staging, raw_select, stage
@@ -114,14 +114,12 @@ def file_format(path: Path) -> str:
     return "parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv"
 
 
-def read_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Column names of an export (CSV: unique, blanks named ``column<N>``).
+def parquet_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """Column names of a Parquet file (a CSV's are its ``csv_text(...).columns``).
 
     Raises:
         IngestError: the file cannot be read.
     """
-    if file_format(path) == "csv":
-        return list(read_csv_header(path)[1])
     try:
         rows = con.execute("describe select * from read_parquet($path)", {"path": str(path)}).fetchall()
     except duckdb.Error as exc:
@@ -167,28 +165,21 @@ def load_dispensing_file(
 
 def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str | None, latest: date,
           text: CsvText | None) -> LoadReport:
-    header = list(text.columns) if text else read_header(con, path)
+    header = list(text.columns) if text else parquet_header(con, path)
     mapping = with_optional_columns(choose_mapping(header, path, ingest, mapping_name), header)
     mapping, refused = without_identifiers(mapping, path)
     read = set(mapping.source_columns())
-    if text is not None:
-        ambiguous = [name for name in text.duplicated if name in read]
-        if ambiguous:
-            raise IngestError(f"{path}: line 1: column(s) {ambiguous} appear more than once in the header; "
-                              "which one to read is ambiguous")
-    refused_headers = {r.rsplit(" (as ", 1)[0] for r in refused}
+    refuse_repeated(path, text, sorted(read), "; which one to read is ambiguous")
+    refused_headers = set(refused.values())
     ignored = tuple(h for h in header if h not in read and h not in refused_headers)
-    params: dict[str, object] = {"path": str(text.path if text else path)}
-    if text is not None:
-        params |= {"delim": text.delimiter, "columns": {n: "VARCHAR" for n in text.columns}}
+    params: dict[str, object] = (text.reader_params() if text else {"path": str(path)}) | {
+        "location_id": mapping.location_id}
     checks = {"date_formats": mapping.date_formats, "earliest_date": ingest.earliest_date, "latest_date": latest,
               "max_abs_quantity": ingest.max_abs_quantity_units}
     # Staging writes only temporary tables: it runs before the transaction, so that the rowids of the
     # staged rows are their positions in the file (inside a transaction, new rows get provisional rowids).
-    stage(con, path, mapping, params | checks, text)
+    broken = stage(con, path, mapping, params | checks, text)
     with transaction(con):
-        con.execute("create or replace temp table _ingest_days as select distinct location_id, "
-                    "cast(dispensed_at as date) as day from _ingest_checked where reason is null")
         replaced, rows_replaced = replace_resent(con, path, sha)
         overlapping = reject_overlaps(con)
         if overlapping:
@@ -197,45 +188,41 @@ def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str |
             raw = raw_select(mapping, "csv" if text else "parquet", reader)
             con.execute("create or replace temp table _ingest_text as select row_number() over () - 1 as row_key, "
                         f"* from ({raw})", bind(raw, params))
-        report = _commit_load(con, path, sha, mapping, ignored + tuple(sorted(refused_headers)), bool(overlapping))
+        report = _commit_load(con, path, sha, mapping, ignored + tuple(sorted(refused_headers)), broken, overlapping)
     return dataclasses.replace(report, ignored_columns=ignored, encoding=text.encoding if text else "",
-                               refused_columns=refused, replaced_files=replaced, rows_replaced=rows_replaced)
+                               refused_columns=tuple(f"{h} (as {c})" for c, h in refused.items()),
+                               replaced_files=replaced, rows_replaced=rows_replaced)
 
 
-def _commit_load(con, path: Path, sha: str, mapping: ColumnMapping, not_read: tuple[str, ...],
-                 reread: bool = False) -> LoadReport:
+def _commit_load(con, path: Path, sha: str, mapping: ColumnMapping, not_read: tuple[str, ...], broken: int,
+                 overlapping: int) -> LoadReport:
     """Insert the good rows, the rejected ones (with their fields as read: from ``_ingest_text``, the file read
-    again, if ``reread``) and the ledger entry; the report of the load."""
+    again, if some of them ``overlapping`` files loaded before), the ``broken`` lines (``_ingest_struct``) and the
+    ledger entry; the report of the load."""
     fmt = file_format(path)
-    loaded, rejected_values, overlapping = con.execute(
-        "select count(*) filter (where reason is null), count(*) filter (where reason is not null), "
-        "count(overlap_path) from _ingest_checked"
-    ).fetchone()
-    broken = con.execute("select count(*) from _ingest_struct").fetchone()[0]
     # In file order: the rows then fill whole row groups on both threads; unordered, each thread leaves a
     # part-filled one that the next checkpoint rewrites (a third of the closing time of a large load).
-    con.execute(
+    loaded = con.execute(
         f"insert into {schema.DISPENSING} select $sha, line, dispensed_at, location_id, drug_id, quantity, "
         "drug_name, ndc from _ingest_checked where reason is null order by row_key",
         {"sha": sha},
-    )
-    if rejected_values:
-        # The fields as read: kept on the rows rejected by value, read again for those that overlap.
-        raw = ["raw_dispensed_at", "raw_location_id", "raw_drug_id", "raw_quantity"]
-        fields = ", ".join(f"coalesce(c.{f}, x.{f})" if reread else f"c.{f}" for f in raw)
-        join = " left join _ingest_text x using (row_key)" if reread else ""
-        con.execute(
-            f"insert into {schema.DISPENSING_REJECTS} select $sha, $path, c.line, c.reject_column, c.reason, {fields} "
-            f"from _ingest_checked c{join} where c.reason is not null order by c.row_key",
-            {"sha": sha, "path": str(path)},
-        )
+    ).fetchone()[0]
+    # The fields as read: kept on the rows rejected by value, read again for those that overlap.
+    raw = ["raw_dispensed_at", "raw_location_id", "raw_drug_id", "raw_quantity"]
+    fields = ", ".join(f"coalesce(c.{f}, x.{f})" if overlapping else f"c.{f}" for f in raw)
+    join = " left join _ingest_text x using (row_key)" if overlapping else ""
+    rejected_values = con.execute(
+        f"insert into {schema.DISPENSING_REJECTS} select $sha, $path, c.line, c.reject_column, c.reason, {fields} "
+        f"from _ingest_checked c{join} where c.reason is not null order by c.row_key",
+        {"sha": sha, "path": str(path)},
+    ).fetchone()[0]
     if broken:
         con.execute(
             f"insert into {schema.DISPENSING_REJECTS} "
             "select $sha, $path, line, column_name, reason, null, null, null, null from _ingest_struct",
             {"sha": sha, "path": str(path)},
         )
-    overlapping_files = _ids(con, "select distinct overlap_path from _ingest_checked where overlap_path is not null order by 1")
+    overlapping_files = _ids(con, "select distinct overlap_path from _ingest_overlaps order by 1") if overlapping else ()
     rejected = rejected_values + broken
     con.execute(
         f"insert into {schema.LOADED_FILES} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",

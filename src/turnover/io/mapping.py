@@ -50,8 +50,9 @@ def with_optional_columns(mapping: ColumnMapping, header: list[str]) -> ColumnMa
     return mapping.model_copy(update={"columns": {**mapping.columns, **extra}}) if extra else mapping
 
 
-def without_identifiers(mapping: ColumnMapping, path: Path) -> tuple[ColumnMapping, tuple[str, ...]]:
-    """``mapping`` without the source columns that look like personal identifiers, and those refused.
+def without_identifiers(mapping: ColumnMapping, path: Path) -> tuple[ColumnMapping, dict[str, str]]:
+    """``mapping`` without the source columns that look like personal identifiers, and those refused as
+    ``{canonical: header}`` (a wide layout's drug column ``c`` as ``"drug c"``).
 
     Optional columns (``drug_name``, ``ndc``, a wide layout's drug columns) are dropped.
 
@@ -70,8 +71,8 @@ def without_identifiers(mapping: ColumnMapping, path: Path) -> tuple[ColumnMappi
                 f"read, but mapping {mapping.name!r} maps {canonical} to it; fix the mapping"
             )
     if not refused:
-        return mapping, ()
+        return mapping, {}
     update: dict[str, object] = {"columns": {c: h for c, h in mapping.columns.items() if c not in refused}}
     if mapping.layout == "wide":
         update["value_columns"] = [c for c in mapping.value_columns if f"drug {c}" not in refused]
-    return mapping.model_copy(update=update), tuple(f"{h} (as {c})" for c, h in refused.items())
+    return mapping.model_copy(update=update), refused

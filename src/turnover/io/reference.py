@@ -20,6 +20,8 @@ and ``ref.on_hand`` the totals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +30,10 @@ import duckdb
 import pandas as pd
 
 from turnover import schema
-from turnover.io.csv_files import CsvText, csv_text, duckdb_csv_error
+from turnover.io.csv_files import CsvText, csv_text, duckdb_csv_error, refuse_repeated
 from turnover.io.fda import read_recalls, read_shortages
-from turnover.io.ingest import IngestError, file_format, read_header
+from turnover.io.ingest import IngestError, file_format, parquet_header
+from turnover.io.staging import build_lines, csv_reader
 from turnover.io.warehouse import file_sha256, quote_identifier, transaction
 
 log = logging.getLogger(__name__)
@@ -112,40 +115,42 @@ def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[s
     return ", ".join(typed), "case " + " ".join(failures) + " end" if failures else "null"
 
 
-def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
-                    select: str | None = None, bad_rows: tuple[str, str] | None = None,
-                    derived: tuple[str, ...] = ()) -> int:
-    """Validate a reference file into ``_ref`` and replace ``table`` with it in one transaction.
+# The header of a reference file and, for a CSV, its text (:func:`csv_files.csv_text`).
+Source = tuple[list[str], CsvText | None]
 
-    ``bad_rows`` is an SQL condition over ``_ref`` that marks a row as refused, and its reason;
-    ``derived`` are statements rebuilding tables derived from it, run in the same transaction.
+
+@contextmanager
+def _opened(con, path: Path) -> Iterator[Source]:
+    """``path`` opened once: its header and, for a CSV, its text (removed when the block ends).
+
+    Raises:
+        IngestError: the file is missing or its header cannot be read.
     """
-    path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
     if file_format(path) == "parquet":
-        _stage_reference(con, path, checks, read_header(con, path), None)
-        return _replace_reference(con, path, kind, table, checks, key, select, bad_rows, derived)
+        yield parquet_header(con, path), None
+        return
     with csv_text(path) as text:
-        _stage_reference(con, path, checks, list(text.columns), text)
+        yield list(text.columns), text
+
+
+def _load_reference(con, path: str | Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
+                    select: str | None = None, bad_rows: tuple[str, str] | None = None,
+                    derived: tuple[str, ...] = (), source: Source | None = None) -> int:
+    """Validate a reference file into ``_ref`` and replace ``table`` with it in one transaction.
+
+    ``bad_rows`` is an SQL condition over ``_ref`` that marks a row as refused, and its reason;
+    ``derived`` are statements rebuilding tables derived from it, run in the same transaction;
+    ``source`` is the file as :func:`_opened` gives it, when the caller opened it already.
+    """
+    path = Path(path)
+    if source is None:
+        with _opened(con, path) as opened:
+            _stage_reference(con, path, checks, *opened)
+    else:
+        _stage_reference(con, path, checks, *source)
     return _replace_reference(con, path, kind, table, checks, key, select, bad_rows, derived)
-
-
-# Line of the k-th record of a CSV reference file: DuckDB skips blank lines (a broken line fails the
-# whole file), so record k sits after every blank line with fewer than k records before it.
-REFERENCE_LINES_SQL = """
-create or replace temp table _ref as
-with ranked as (
-    select line - 2 - (row_number() over (order by line) - 1) as records_before,
-           row_number() over (order by line) as n_blank
-    from (select unnest($blank_lines::bigint[]) as line)
-),
-blank as (  -- consecutive blank lines share records_before: the record after them follows the last
-    select records_before, max(n_blank) as n_blank from ranked group by records_before
-)
-select r.* replace (r.k + 1 + coalesce(b.n_blank, 0) as line)
-from (select *, line - 1 as k from _ref) r asof left join blank b on r.k > b.records_before
-"""
 
 
 def _stage_reference(con, path: Path, checks: tuple[ColumnCheck, ...], header: list[str], text: CsvText | None) -> None:
@@ -153,17 +158,12 @@ def _stage_reference(con, path: Path, checks: tuple[ColumnCheck, ...], header: l
     missing = [c.name for c in checks if c.required and c.name not in header]
     if missing:
         raise IngestError(f"{path}: missing required column(s) {missing} (header is {header})")
-    ambiguous = [c.name for c in checks if text is not None and c.name in text.duplicated]
-    if ambiguous:
-        raise IngestError(f"{path}: line 1: column(s) {ambiguous} appear more than once in the header")
+    refuse_repeated(path, text, [c.name for c in checks])
     typed, failure = _typed_select(checks, header)
     if text is None:
         reader, counter, params = "read_parquet($path, file_row_number = true)", "file_row_number + 1", {"path": str(path)}
     else:
-        reader = ("read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
-                  "columns = $columns)")
-        counter = "row_number() over () + 1"
-        params = {"path": str(text.path), "delim": text.delimiter, "columns": {n: "VARCHAR" for n in text.columns}}
+        reader, counter, params = csv_reader(), "row_number() over () + 1", text.reader_params()
     try:
         con.execute(
             f"create or replace temp table _ref as select {counter} as line, {typed}, {failure} as failure "
@@ -173,7 +173,13 @@ def _stage_reference(con, path: Path, checks: tuple[ColumnCheck, ...], header: l
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
     if text is not None and text.blank_lines:
-        con.execute(REFERENCE_LINES_SQL, {"blank_lines": list(text.blank_lines)})
+        # DuckDB skips blank lines (a broken line fails the whole file): record k's line from ingest_lines.sql.
+        con.execute("create or replace temp table _ingest_skipped as select unnest($blank_lines::bigint[]) as line",
+                    {"blank_lines": list(text.blank_lines)})
+        build_lines(con, "_ref", header_lines=1)
+        con.execute("create or replace temp table _ref as select r.* replace (l.line as line) "
+                    "from _ref r join _ingest_lines l on l.k = r.line - 1 order by l.k")
+        con.execute("drop table _ingest_lines; drop table _ingest_skipped")
 
 
 def _replace_reference(con, path: Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
@@ -224,23 +230,26 @@ def load_on_hand(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         IngestError: a bad value (file, line, column named) or a duplicate location x drug.
     """
     path = Path(path)
-    if path.is_file() and "lot" in read_header(con, path):
+    with _opened(con, path) as source:
+        if "lot" in source[0]:
+            return _load_reference(
+                con, path, "on_hand_lots", schema.ON_HAND_LOTS, LOT_CHECKS, ("location_id", "drug_id", "lot"),
+                select="select location_id, drug_id, lot, expiry_date, units",
+                derived=(
+                    f"delete from {schema.ON_HAND}",
+                    f"insert into {schema.ON_HAND} select location_id, drug_id, sum(units), sum(on_order_units) "
+                    "from _ref group by all",
+                ),
+                source=source,
+            )
         return _load_reference(
-            con, path, "on_hand_lots", schema.ON_HAND_LOTS, LOT_CHECKS, ("location_id", "drug_id", "lot"),
-            select="select location_id, drug_id, lot, expiry_date, units",
+            con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"),
             derived=(
-                f"delete from {schema.ON_HAND}",
-                f"insert into {schema.ON_HAND} select location_id, drug_id, sum(units), sum(on_order_units) "
-                "from _ref group by all",
+                f"delete from {schema.ON_HAND_LOTS}",
+                f"insert into {schema.ON_HAND_LOTS} select location_id, drug_id, null, null, on_hand_units from _ref",
             ),
+            source=source,
         )
-    return _load_reference(
-        con, path, "on_hand", schema.ON_HAND, ON_HAND_CHECKS, ("location_id", "drug_id"),
-        derived=(
-            f"delete from {schema.ON_HAND_LOTS}",
-            f"insert into {schema.ON_HAND_LOTS} select location_id, drug_id, null, null, on_hand_units from _ref",
-        ),
-    )
 
 
 def _replace_with_frame(con, path: Path, kind: str, table: str, frame) -> int:

@@ -26,15 +26,19 @@ from turnover.io.warehouse import sql_text
 
 def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
     """Apply the corrected re-send rule (module docstring): earlier files with this file's name whose every
-    location and day this file covers (``_ingest_days``) have their rows moved to the rejects. Returns their
-    paths and rows."""
+    location and day this file covers have their rows moved to the rejects. Returns their paths and rows.
+
+    Leaves ``_ingest_days``, the locations and days of the staged good rows, for :func:`reject_overlaps`."""
+    con.execute("create or replace temp table _ingest_days as select distinct location_id, "
+                "cast(dispensed_at as date) as day from _ingest_checked where reason is null")
     ledger = con.execute(
-        f"select file_sha256, file_path from {schema.LOADED_FILES} where rows_loaded > 0 order by loaded_at"
+        f"select file_sha256, file_path, rows_loaded from {schema.LOADED_FILES} where rows_loaded > 0 "
+        "order by loaded_at"
     ).fetchall()
     # Only a file of the same name can be re-sent: the others are never read here.
-    candidates = [(old_sha, old_path) for old_sha, old_path in ledger if Path(old_path).name == path.name]
+    candidates = [row for row in ledger if Path(row[1]).name == path.name]
     replaced, rows = [], 0
-    for old_sha, old_path in candidates:
+    for old_sha, old_path, moved in candidates:
         uncovered, covered = con.execute(
             f"select count(*) filter (where n.day is null), count(*) filter (where n.day is not null) from ("
             f"select distinct location_id, cast(dispensed_at as date) as day from {schema.DISPENSING} "
@@ -43,7 +47,7 @@ def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
         ).fetchone()
         if uncovered or not covered:
             continue
-        moved = con.execute(f"select count(*) from {schema.DISPENSING} where file_sha256 = ?", [old_sha]).fetchone()[0]
+        # All of the file's rows in raw.dispensing: the ledger counts them (rows_loaded).
         con.execute(
             f"insert into {schema.DISPENSING_REJECTS} select file_sha256, $old_path, line, null, "
             "'replaced by corrected re-send ' || $path || ' (sha256 ' || left($sha, 12) || ')', "
@@ -62,7 +66,8 @@ def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
 
 
 def reject_overlaps(con) -> int:
-    """Reject the staged rows another file loaded already (after :func:`replace_resent`); returns how many.
+    """Reject the staged rows another file loaded already (after :func:`replace_resent`, on its ``_ingest_days``);
+    returns how many.
 
     ``_ingest_checked`` then shows them rejected (``sql/dispensing_overlap_checked.sql``).
     """

@@ -18,28 +18,32 @@ from pathlib import Path
 
 import duckdb
 
-from turnover.io.csv_files import CsvText, IngestError, duckdb_csv_error, find_blank_lines
+from turnover.io.csv_files import CsvText, IngestError, duckdb_csv_error
 from turnover.io.warehouse import quote_identifier, sql_text
 from turnover.settings import ColumnMapping
 
-# Explicit dialect, no sniffing: DuckDB's sniffer gives up on the very ragged lines we want to
-# reject. The header is parsed by csv_files and every column is read as text.
-CSV_READER = (
-    "read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
-    "columns = $columns, store_rejects = true, rejects_table = '_ingest_csv_errors', "
-    "rejects_scan = '_ingest_csv_scans')"
-)
+
+def csv_reader(options: str = "") -> str:
+    """``read_csv`` of a :class:`CsvText` (parameters: its ``reader_params()``), with ``options`` added.
+
+    Explicit dialect, no sniffing: DuckDB's sniffer gives up on the very ragged lines we want to
+    reject. The header is parsed by csv_files and every column is read as text.
+    """
+    return ("read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
+            f"columns = $columns{', ' + options if options else ''})")
+
+
+CSV_READER = csv_reader("store_rejects = true, rejects_table = '_ingest_csv_errors', rejects_scan = '_ingest_csv_scans'")
 # The same reader when the broken lines are known already: it skips the same lines, storing nothing.
-CSV_REREADER = (
-    "read_csv($path, header = true, auto_detect = false, delim = $delim, quote = '\"', escape = '\"', "
-    "columns = $columns, ignore_errors = true)"
-)
+CSV_REREADER = csv_reader("ignore_errors = true")
+# The location of an export that carries none: the mapping's location_id, bound as $location_id.
+FIXED_LOCATION = "$location_id::varchar"
 
 # Temporary tables and views of one load, dropped when it ends (however it ends).
 STAGING = {"view": ("_ingest_checked", "_ingest_base"),
            "table": ("_ingest_typed", "_ingest_src", "_ingest_unpivoted", "_ingest_lines", "_ingest_struct",
-                     "_ingest_days", "_ingest_earlier", "_ingest_overlaps", "_ingest_text", "_ingest_drugs",
-                     "_ingest_constants", "_ingest_csv_errors", "_ingest_csv_scans")}
+                     "_ingest_skipped", "_ingest_days", "_ingest_earlier", "_ingest_overlaps", "_ingest_text",
+                     "_ingest_drugs", "_ingest_csv_errors", "_ingest_csv_scans")}
 
 
 def bind(sql: str, params: dict) -> dict:
@@ -47,15 +51,15 @@ def bind(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
-def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText | None) -> None:
+def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText | None) -> int:
     """``_ingest_typed`` (the rows typed and checked, ``validate_dispensing.sql``), ``_ingest_struct`` (broken
-    lines), and the view ``_ingest_checked`` of them with their lines (``_ingest_lines`` when one was skipped)."""
+    lines), and the view ``_ingest_checked`` of them with their lines (``_ingest_lines`` when one was skipped).
+    Returns the broken lines' count.
+
+    ``params`` binds the reader (``path``, and a CSV's ``reader_params()``), the checks and ``location_id``."""
     drop_staging(con)
     fmt = "csv" if text else "parquet"
     header_lines = 1 if text else 0
-    if "location_id" not in mapping.columns and mapping.layout == "long":
-        con.execute("create temp table _ingest_constants as select $location_id::varchar as location_id",
-                    {"location_id": mapping.location_id})
     wide = mapping.layout == "wide"
     if wide:
         needed = list(dict.fromkeys(mapping.source_columns()))
@@ -63,16 +67,16 @@ def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText |
         casts = ", ".join(f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in needed)
         sql = f"create temp table _ingest_src as select {casts} from {reader}"
     else:
-        sql = sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({raw_select(mapping, fmt)})")
+        sql = _validate_sql(mapping, fmt)
     try:
         con.execute(sql, bind(sql, params))
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
     staged = "_ingest_src" if wide else "_ingest_typed"
-    skipped = _struct(con, path, text, staged)
+    broken, skipped = _struct(con, path, text, staged)
     if wide:
-        _unpivot(con, mapping, *_line_expr("s", header_lines, skipped))
-        sql = sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({raw_select(mapping, fmt)})")
+        _unpivot(con, mapping, params, *_line_expr("s", header_lines, skipped))
+        sql = _validate_sql(mapping, fmt)
         con.execute(sql, bind(sql, params))
         # Cells and typed rows were both staged outside a transaction: equal rowids, the same cell.
         line, lines_join = "u.line", " join _ingest_unpivoted u on u.rowid = t.rowid"
@@ -86,18 +90,24 @@ def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText |
     )
     con.execute("create or replace temp view _ingest_checked as select *, null::varchar as overlap_path "
                 "from _ingest_base")
+    return broken
 
 
-def _struct(con, path: Path, text: CsvText | None, staged: str) -> bool:
+def _validate_sql(mapping: ColumnMapping, fmt: str) -> str:
+    """``validate_dispensing.sql`` reading the export's rows (:func:`raw_select`)."""
+    return sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({raw_select(mapping, fmt)})")
+
+
+def _struct(con, path: Path, text: CsvText | None, staged: str) -> tuple[int, bool]:
     """``_ingest_struct``: one row per broken line DuckDB skipped (and ``_ingest_lines`` when any line was
-    skipped); returns whether one was.
+    skipped); returns how many lines were broken and whether any line was skipped.
 
     Raises:
         IngestError: a quote opened mid-file is never closed.
     """
     if text is None:
         con.execute("create temp table _ingest_struct (line bigint, column_name varchar, reason varchar)")
-        return False
+        return 0, False
     # An unclosed quote at the end of the file is a truncated last line (rejected); before other lines
     # it swallows them all into one value, which cannot be a row (DuckDB's csv_line holds them).
     unclosed = con.execute(
@@ -111,22 +121,24 @@ def _struct(con, path: Path, text: CsvText | None, staged: str) -> bool:
             f"{path}: line {line}, column {column}: a quote opened here is not closed before the line ends, so "
             f"lines {line}-{line + swallowed} would be read as one value; nothing loaded (fix or remove the quote)"
         )
-    con.execute(
+    broken = con.execute(
         # DuckDB reports one error per missing column: keep one per line, the first.
         "create temp table _ingest_struct as select line, "
         "arg_min(column_name, column_idx) as column_name, "
         "arg_min(lower(error_type) || ': ' || error_message, column_idx) as reason "
         "from _ingest_csv_errors group by line"
-    )
-    broken = con.execute("select count(*) from _ingest_struct").fetchone()[0]
-    blank = text.blank_lines
-    if blank is None:  # a clean file read where it is: one pass more over its bytes only if a line is missing
-        records = con.execute(f"select count(*) from {staged}").fetchone()[0]
-        blank = () if text.lines == 1 + records + broken else find_blank_lines(text.path)
-    if blank or broken:
-        con.execute(sql_text("ingest_lines").replace("_ingest_staged", staged),
-                    {"header_lines": 1, "blank_lines": list(blank)})
-    return bool(blank or broken)
+    ).fetchone()[0]
+    if text.blank_lines or broken:
+        con.execute("create temp table _ingest_skipped as select line from _ingest_struct "
+                    "union all select unnest($blank_lines::bigint[]) as line", {"blank_lines": list(text.blank_lines)})
+        build_lines(con, staged, header_lines=1)
+    return broken, bool(text.blank_lines or broken)
+
+
+def build_lines(con, staged: str, header_lines: int) -> None:
+    """``_ingest_lines`` (``sql/ingest_lines.sql``): the physical line of each record of the table ``staged``,
+    from the lines DuckDB skipped (``_ingest_skipped``, which the caller fills)."""
+    con.execute(sql_text("ingest_lines").replace("_ingest_staged", staged), {"header_lines": header_lines})
 
 
 def raw_select(mapping: ColumnMapping, fmt: str, reader: str = "") -> str:
@@ -144,21 +156,19 @@ def raw_select(mapping: ColumnMapping, fmt: str, reader: str = "") -> str:
         if name not in mapping.columns:
             return "null::varchar"
         return f"cast({quote_identifier(mapping.columns[name])} as varchar)"
-    constants = "" if "location_id" in mapping.columns else ", _ingest_constants c"
-    location = col("location_id") if "location_id" in mapping.columns else "c.location_id"
+    location = col("location_id") if "location_id" in mapping.columns else FIXED_LOCATION
     return (
         f"select {col('dispensed_at')} as raw_dispensed_at, {location} as raw_location_id, "
         f"{col('drug_id')} as raw_drug_id, {col('quantity')} as raw_quantity, {col('drug_name')} as raw_drug_name, "
-        f"{col('ndc')} as raw_ndc from {reader}{constants}"
+        f"{col('ndc')} as raw_ndc from {reader}"
     )
 
 
-def _unpivot(con, mapping: ColumnMapping, line: str, lines_join: str) -> None:
+def _unpivot(con, mapping: ColumnMapping, params: dict, line: str, lines_join: str) -> None:
     """``_ingest_unpivoted``: a wide layout's cells (from ``_ingest_src``), one row each, with their line."""
     q = quote_identifier
     on = ", ".join(q(c) for c in mapping.value_columns)
-    location = (f"u.{q(mapping.columns['location_id'])}" if "location_id" in mapping.columns
-                else "$location_id::varchar")
+    location = f"u.{q(mapping.columns['location_id'])}" if "location_id" in mapping.columns else FIXED_LOCATION
     sql = (
         "create or replace temp table _ingest_unpivoted as "
         f"select u._ingest_line as line, cast(u.{q(mapping.date_column)} as varchar) as raw_dispensed_at, "  # type: ignore[arg-type]
@@ -167,7 +177,7 @@ def _unpivot(con, mapping: ColumnMapping, line: str, lines_join: str) -> None:
         f"from (select {line} as _ingest_line, s.* from _ingest_src s{lines_join}) "
         f"unpivot include nulls (qty for drug in ({on})) u"
     )
-    con.execute(sql, {"location_id": mapping.location_id} if "$location_id" in sql else {})
+    con.execute(sql, bind(sql, params))
 
 
 def _line_expr(table: str, header_lines: int, skipped: bool) -> tuple[str, str]:

@@ -1,19 +1,15 @@
--- Physical line of the k-th good record of a staged export (k = rowid + 1 of the staged table, which
--- ingest puts in place of _ingest_staged). DuckDB skips blank lines and structurally broken ones (the
--- latter reported in _ingest_struct with their true line): good record k sits after every skipped
--- line that has fewer than k good records before it, so its line is k + header + that count. Built
--- only when some line was skipped; otherwise line = k + header.
--- Parameters: $header_lines (bigint), $blank_lines (bigint[]).
+-- Physical line of the k-th good record of a staged file (k = rowid + 1 of the staged table, which
+-- the caller puts in place of _ingest_staged). DuckDB skips blank lines and, in a dispensing export,
+-- structurally broken ones: the caller lists every skipped line in _ingest_skipped (line). Good record
+-- k sits after every skipped line that has fewer than k good records before it, so its line is
+-- k + header + that count. Built only when some line was skipped; otherwise line = k + header.
+-- Used by ingest (staging.py) and for reference files (reference.py).
+-- Parameters: $header_lines (bigint).
 create or replace temp table _ingest_lines as
-with skipped as (
-    select line from _ingest_struct
-    union all
-    select unnest($blank_lines::bigint[]) as line
-),
-ranked as (
+with ranked as (
     select line - 1 - $header_lines - (row_number() over (order by line) - 1) as good_before,
            row_number() over (order by line) as n_skipped
-    from skipped
+    from _ingest_skipped
 ),
 -- Consecutive skipped lines share good_before: the record after them follows the last one.
 runs as (

@@ -34,6 +34,9 @@ with typed as (
 ),
 
 normalised as (
+    -- normalize_ndc trims an id without a hyphen: these are trimmed already, and the contains() test in
+    -- front spares the common unhyphenated id that second trim (calling the macro alone: this statement
+    -- took 12% longer on 1.6 million rows).
     select
         *,
         case when contains(drug_text, '-') then normalize_ndc(drug_text) else drug_text end as drug_id,
