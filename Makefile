@@ -5,13 +5,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-scale clean
+.PHONY: run test bench bench-scale notebooks clean
 
+# -qq: pip's own notices and the build backend's information boxes stay off the screen; errors still show.
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "installing turnover and its dependencies into $(VENV) (once: about 2 minutes)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --upgrade pip
+	@$(BIN)/python -m pip install -qq -e '.[dev]'
+	@touch $@
 
 run: $(BIN)/.installed
 	$(BIN)/turnover run --demo
@@ -43,6 +45,24 @@ SCALE ?= 1.0
 bench-scale: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/scale.py --scale $(SCALE)
+
+# Notebooks (docs/notebooks.md): JupyterLab (the `notebooks` extra, installed once) on notebooks/, where jupytext opens
+# each .py as a notebook (on a double click too: jupytext-config sets the default viewer in the venv, not in ~/.jupyter)
+# and pairs it with a git-ignored .ipynb. Serves this machine only unless JUPYTER_IP says otherwise; JUPYTER_PORT=8899
+# make notebooks for another port.
+JUPYTER_IP ?= 127.0.0.1
+JUPYTER_PORT ?= 8888
+notebooks: $(BIN)/.installed
+	@if [ ! -f $(BIN)/.notebooks ] || [ pyproject.toml -nt $(BIN)/.notebooks ]; then \
+		echo "installing JupyterLab and jupytext into $(VENV)"; \
+		$(BIN)/python -m pip install -qq -e '.[dev,notebooks]' && touch $(BIN)/.notebooks; fi
+	@$(BIN)/jupytext-config --settings-file $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json \
+		set-default-viewer python
+	@$(BIN)/python -c "from turnover.io.notebook import warehouse_path; print('the notebooks read', warehouse_path())" \
+		2>/dev/null || echo "no warehouse yet: a weekly run writes it ('make run' for the demo), or set TURNOVER_DB"
+	@echo "JupyterLab on http://$(JUPYTER_IP):$(JUPYTER_PORT)/lab (the link with its token follows; Ctrl-C stops it)"
+	@$(BIN)/jupyter lab --no-browser --ip=$(JUPYTER_IP) --port=$(JUPYTER_PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/demo

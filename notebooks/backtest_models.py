@@ -1,11 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -19,10 +21,11 @@
 # unless the preferred (simpler, earlier listed) one is within 5 % of it. Series with too little
 # history or no recent use skip the backtest and get a model by rule.
 #
-# Choose with environment variables before starting Jupyter:
+# Choose with environment variables before starting Jupyter (`make notebooks`, see docs/notebooks.md):
 #
-# - `TURNOVER_DB`: the warehouse (default `data/warehouse.duckdb`);
-# - `TURNOVER_RUN`: a run id (default: the latest completed run);
+# - `TURNOVER_DB`: the warehouse file (default: `warehouse_path` in the repository's `turnover.toml`);
+#   a relative path is read from the repository root, whatever folder the notebook runs in;
+# - `TURNOVER_RUN`: a run id or its first characters (default: the latest completed run);
 # - `TURNOVER_LOCATION`, `TURNOVER_DRUG`: the example series at the end (default: Oseltamivir at
 #   the first location, else the series with the most candidates).
 #
@@ -36,14 +39,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from turnover.io.outputs import find_run
+from turnover.io.notebook import chosen_run, warehouse_path
 from turnover.io.warehouse import connect
 
-db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
-con = connect(db_path, read_only=True)
-
-
-run_id, as_of, period, _ = find_run(con, os.environ.get("TURNOVER_RUN"))
+con = connect(warehouse_path(), read_only=True)
+run_id, as_of, period, _ = chosen_run(con)
 scores = con.execute(
     "select * exclude (run_id) from marts.backtest_scores where run_id = ? order by location_id, drug_id, model, train_periods",
     [run_id],

@@ -1,11 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -14,9 +16,13 @@
 # # Drug explorer: one drug at one location
 #
 # Demand history, the latest forecast and the par level the weekly run set, for one
-# location x drug. Choose them with environment variables before starting Jupyter:
+# location x drug.
 #
-# - `TURNOVER_DB`: the warehouse (default `data/warehouse.duckdb`);
+# Choose with environment variables before starting Jupyter (`make notebooks`, see docs/notebooks.md):
+#
+# - `TURNOVER_DB`: the warehouse file (default: `warehouse_path` in the repository's `turnover.toml`);
+#   a relative path is read from the repository root, whatever folder the notebook runs in;
+# - `TURNOVER_RUN`: a run id or its first characters (default: the latest completed run);
 # - `TURNOVER_LOCATION`: a location id (default: the first location in the run);
 # - `TURNOVER_DRUG`: a drug id (default: Oseltamivir, else the first drug).
 #
@@ -27,13 +33,11 @@ import os
 
 import matplotlib.pyplot as plt
 
-from turnover.io.outputs import find_run
+from turnover.io.notebook import chosen_run, warehouse_path
 from turnover.io.warehouse import connect
 
-db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
-con = connect(db_path, read_only=True)
-
-run_id, as_of, period, _ = find_run(con)  # the latest completed run
+con = connect(warehouse_path(), read_only=True)
+run_id, as_of, period, _ = chosen_run(con)
 
 choices = con.execute(
     "select location_id, drug_id, drug_name from marts.par_levels where run_id = ? order by location_id, drug_id",

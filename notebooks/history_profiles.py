@@ -1,11 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -14,10 +16,13 @@
 # # Dispensing history and seasonal profiles
 #
 # How demand has moved over the past years: for one drug across the locations, for each
-# demand class, and location by location. Choose with environment variables before starting Jupyter:
+# demand class, and location by location.
 #
-# - `TURNOVER_DB`: the warehouse (default `data/warehouse.duckdb`);
-# - `TURNOVER_RUN`: a run id (default: the latest completed run);
+# Choose with environment variables before starting Jupyter (`make notebooks`, see docs/notebooks.md):
+#
+# - `TURNOVER_DB`: the warehouse file (default: `warehouse_path` in the repository's `turnover.toml`);
+#   a relative path is read from the repository root, whatever folder the notebook runs in;
+# - `TURNOVER_RUN`: a run id or its first characters (default: the latest completed run);
 # - `TURNOVER_DRUG`: a drug id for the first plot (default: Oseltamivir, else the most seasonal drug).
 #
 # Demand is the weekly series the forecast reads (`staging.demand_series`): units dispensed per ISO
@@ -31,17 +36,14 @@ import os
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from turnover.io.outputs import find_run
+from turnover.io.notebook import chosen_run, warehouse_path
 from turnover.io.warehouse import connect
 
 HISTORY_WEEKS = 156  # three years: whole seasons, so no month counts twice in the profiles
 SEASONAL_STRENGTH_THRESHOLD = 0.3  # as turnover.toml: at least this seasonal is "seasonal"
 
-db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
-con = connect(db_path, read_only=True)
-
-
-run_id, as_of, period, _ = find_run(con, os.environ.get("TURNOVER_RUN"))
+con = connect(warehouse_path(), read_only=True)
+run_id, as_of, period, _ = chosen_run(con)
 print(f"run {run_id} (as of {as_of}, {period}ly)")
 
 # %%

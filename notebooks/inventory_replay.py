@@ -1,11 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -25,10 +27,12 @@
 #   service level (how many pharmacy systems set min/max);
 # - **days_of_supply**: par = 30 days of the flat 365-day average.
 #
-# Choose with environment variables before starting Jupyter:
+# Choose with environment variables before starting Jupyter (`make notebooks`, see docs/notebooks.md):
 #
-# - `TURNOVER_DB`: the warehouse (default `data/warehouse.duckdb`);
-# - `TURNOVER_RUN`: the run whose as-of date ends the replay (default: the latest completed run);
+# - `TURNOVER_DB`: the warehouse file (default: `warehouse_path` in the repository's `turnover.toml`);
+#   a relative path is read from the repository root, whatever folder the notebook runs in;
+# - `TURNOVER_RUN`: a run id or its first characters (default: the latest completed run); the replay
+#   ends on its as-of date;
 # - `TURNOVER_REPLAY_WEEKS`: weeks replayed (default 8; each week adds a forecast, a few seconds).
 #
 # The replay rebuilds the demand tables for its dates, so it runs on a **temporary copy** of the
@@ -46,18 +50,18 @@ import pandas as pd
 from IPython.display import display
 
 from turnover import pipeline
-from turnover.io.outputs import find_run
+from turnover.io.notebook import chosen_run, project_config, warehouse_path
 from turnover.io.warehouse import open_warehouse
 from turnover.replay import ReplaySettings
 from turnover.settings import load_settings
 
-db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
+db_path = warehouse_path()
 replay_weeks = int(os.environ.get("TURNOVER_REPLAY_WEEKS", "8"))
-config_path = next(p for p in (Path("turnover.toml"), Path("../turnover.toml")) if p.is_file())
+config_path = project_config()
 
 
 with open_warehouse(db_path, read_only=True) as con:
-    run_id, as_of, _, _ = find_run(con, os.environ.get("TURNOVER_RUN"))
+    run_id, as_of, _, _ = chosen_run(con)
     names = con.execute(
         "select location_id, drug_id, drug_name, demand_class, model from marts.par_levels where run_id = ?", [run_id]
     ).df()

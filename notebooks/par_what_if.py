@@ -1,11 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -17,10 +19,11 @@
 # longer lead time, or with orders placed more or less often? The forecast of the chosen run is
 # recomputed here, in memory, for each scenario; nothing is written to the warehouse.
 #
-# Choose with environment variables before starting Jupyter:
+# Choose with environment variables before starting Jupyter (`make notebooks`, see docs/notebooks.md):
 #
-# - `TURNOVER_DB`: the warehouse (default `data/warehouse.duckdb`);
-# - `TURNOVER_RUN`: a run id (default: the latest completed run);
+# - `TURNOVER_DB`: the warehouse file (default: `warehouse_path` in the repository's `turnover.toml`);
+#   a relative path is read from the repository root, whatever folder the notebook runs in;
+# - `TURNOVER_RUN`: a run id or its first characters (default: the latest completed run);
 # - `TURNOVER_LOCATION`: the location whose drugs are shown one by one (default: the first);
 #   the totals cover every location.
 #
@@ -49,7 +52,7 @@ from turnover.calendar import last_history_start
 from turnover.forecast import ProtectionWindow, forecast_panel
 from turnover.io import demand as demand_io
 from turnover.io.demand import DemandPanel
-from turnover.io.outputs import find_run
+from turnover.io.notebook import chosen_run, warehouse_path
 from turnover.io.warehouse import open_warehouse
 from turnover.policy import pars_from_quantiles, vital_floor_units
 from turnover.settings import Settings
@@ -59,11 +62,11 @@ LEAD_TIMES_DAYS = (1, 2, 4, 7)
 REVIEW_PERIODS_DAYS = (3, 7, 14)
 SAMPLE_SIZE = 10
 
-db_path = os.environ.get("TURNOVER_DB", "data/warehouse.duckdb")
+db_path = warehouse_path()
 
 
 with open_warehouse(db_path, read_only=True) as con:
-    run_id, as_of, period, settings_json = find_run(con, os.environ.get("TURNOVER_RUN"))
+    run_id, as_of, period, settings_json = chosen_run(con)
     # The run's own settings (models, folds, seed): the same inputs give the run's numbers.
     settings = Settings.model_validate(json.loads(settings_json))
     run_pars = con.execute(

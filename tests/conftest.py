@@ -62,3 +62,13 @@ def demo_warehouse(tmp_path_factory, demo_files) -> dict:
     pipeline.load_signals(settings, {"ilinet": demo_files.ilinet})
     outputs = {as_of: run_pipeline(settings, as_of, f"run-{as_of}") for as_of in (LATE_MAY, LATE_OCTOBER, LATE_NOVEMBER)}
     return {"settings": settings, "outputs": outputs, "path": settings.warehouse_path}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that run flows in this process (fixture ``prefect_server``) run last, in their own order.
+
+    A flow run leaves Prefect's client services (log and event workers) running on background threads for
+    the rest of the process; a test after them could depend on what those threads do (Hypothesis, for one,
+    sees the global ``random`` change under it). Run last, no other test shares the process with them.
+    """
+    items.sort(key=lambda item: "prefect_server" in getattr(item, "fixturenames", ()))

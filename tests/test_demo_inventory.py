@@ -12,6 +12,7 @@ from tests.conftest import LATE_NOVEMBER, LATE_OCTOBER
 from turnover import schema
 from turnover.cli import main
 from turnover.io.warehouse import open_warehouse
+from turnover.reasons import BINDINGS
 from turnover.synthetic import RECALLED_LOT, UNRECALLED_LOT
 
 
@@ -36,7 +37,7 @@ def test_the_recalled_metoprolol_lot_is_quarantined_audited_and_out_of_the_posit
     par = pars.loc[("STORE-01", "45963067611")]
     assert par.quarantined_units == row.units
     assert par.usable_on_hand_units == pytest.approx(held["units"].sum() - row.units)
-    assert f"{row.units:g} units recalled: quarantined" in par.reason
+    assert f"{row.units:,.0f} units recalled and quarantined: not counted as stock" in par.reason
     with open_warehouse(demo_warehouse["path"], read_only=True) as con:
         audit = con.execute(f"select run_id, lot, recall_number from {schema.RECALL_AUDIT} order by run_id").fetchall()
     assert (f"run-{LATE_NOVEMBER}", RECALLED_LOT, "D-0355-2026") in audit
@@ -63,7 +64,9 @@ def test_the_short_dated_slow_mover_gets_an_expiry_capped_order_that_says_so(dem
     store = capped.loc["STORE-01"]
     assert 0 < store.order_units < store.par_level_units
     assert store.order_units <= store.expiry_cap_units
-    assert store.reason.startswith("expiry cap") and "can be used before a new lot expires (21 d shelf life)" in store.reason
+    units = f"{store.order_units:,.0f} unit{'' if store.order_units == 1 else 's'}"
+    assert f"Order cut to {units}: only {store.expiry_cap_units:,.0f} can be used before a new lot expires " \
+        "(21-day shelf life)" in store.reason
 
 
 def test_a_drug_in_shortage_is_flagged_with_longer_lead_time_and_an_alternative(demo_warehouse):
@@ -80,16 +83,21 @@ def test_expiry_risk_lists_the_expired_lot_and_the_lot_that_will_outlast_its_use
     colchicine = risk.loc["CO2406S"]
     assert colchicine.status == "usable" and colchicine.projected_waste_units > 30
     assert colchicine.action.startswith("return / transfer")
-    assert (risk["projected_used_units"] + risk["projected_waste_units"] <= risk["units"] + 1e-6).all()
+    usable = risk[risk["status"] == "usable"]
+    assert (usable["projected_used_units"] + usable["projected_waste_units"] <= usable["units"] + 1).all()  # whole units
 
 
 def test_every_par_row_names_its_binding_constraint_and_carries_turnover_kpis(demo_warehouse):
     pars = output(demo_warehouse, LATE_NOVEMBER, "par_levels_")
-    assert set(pars["binding_constraint"]) <= {
-        "seasonal rise", "seasonal fall", "expiry cap", "recall", "shortage", "vital minimum", "dead item", "new item",
-        "pack rounding", "catalog minimum", "demand forecast"}
+    assert set(pars["binding_constraint"]) <= set(BINDINGS)
     assert {"seasonal rise", "expiry cap", "recall", "shortage", "dead item"} <= set(pars["binding_constraint"])
-    assert (pars["reason"].str.split(":").str[0] == pars["binding_constraint"]).all()
+    # The reason says in words what bound the row.
+    words = {"vital minimum": "Vital drug: at least", "dead item": "no use in the last 4 months, not reordered",
+             "expiry cap": "before a new lot expires", "recall": "recalled and quarantined", "shortage": "FDA shortage",
+             "new item": "New item:", "catalog minimum": "Catalog minimum of", "seasonal rise": "season",
+             "seasonal fall": "season", "pack rounding": "rounded up to whole packs", "demand forecast": "expected in"}
+    said = [words[b] in r for b, r in zip(pars["binding_constraint"], pars["reason"], strict=True)]
+    assert all(said), pars.loc[[not s for s in said], ["binding_constraint", "reason"]]
     moving = pars[pars["par_level_units"] > 0]
     assert (moving["turns_at_par"].dropna() > 0).all()
     assert pars.loc[pars["lifecycle"] == "dead", "order_packs"].eq(0).all()

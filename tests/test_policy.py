@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turnover import policy
-from turnover.policy import REASON_FIELDS, ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
+from turnover import reasons
+from turnover.models import BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, REGISTRY, SIGNAL_REGRESSION
+from turnover.policy import ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
+from turnover.reasons import BINDINGS, REASON_FIELDS, since_words
 from turnover.settings import PolicySettings
 
 
@@ -36,8 +38,8 @@ def _series(**overrides):
     return pd.DataFrame([row])
 
 
-def _protection(lead_q, prot_q, next4=400.0, last4=100.0, model="dynamic_harmonic"):
-    return pd.DataFrame([dict(location_id="S1", drug_id="D1", model=model, basis="test basis", lead_time_demand_mean=0.0,
+def _protection(lead_q, prot_q, next4=400.0, last4=100.0, model="dynamic_harmonic", basis="test basis"):
+    return pd.DataFrame([dict(location_id="S1", drug_id="D1", model=model, basis=basis, lead_time_demand_mean=0.0,
                               lead_time_demand_units=lead_q, protection_demand_mean=0.0, protection_demand_units=prot_q,
                               forecast_next_4_units=next4, actual_last_4_units=last4)])
 
@@ -48,15 +50,16 @@ def test_hand_worked_par_level_row():
     out = par_levels(_series(), _protection(24.2, 94.1), PolicySettings()).iloc[0]
     assert (out.reorder_point_units, out.par_level_units) == (25, 95)
     assert (out.order_packs, out.order_units) == (3, 90)
-    assert out.reason.startswith("seasonal rise: next 4 weeks +300% vs last 4")
-    assert "order 3 packs of 30 (90 units) to reach par from position 30; rounded up from 65 units" in out.reason
+    assert out.binding_constraint == "demand forecast"  # no seasonality measured: not a seasonal rise
+    assert out.reason == "Use trending up (400 units expected in the next 4 weeks vs 100 in the last 4)."
+    assert out.forecast_basis == "test basis; par = 95% quantile of demand over 9 d (2 d lead + 7 d review)"
 
 
 def test_a_position_above_par_orders_nothing_and_says_so():
     out = par_levels(_series(on_hand_units=500.0), _protection(24.2, 94.1, 100.0, 100.0), PolicySettings()).iloc[0]
     assert out.order_packs == 0 and out.order_units == 0
-    assert "no order" in out.reason and out.binding_constraint == "demand forecast"
-    assert out.reason.startswith("demand forecast: steady")
+    assert out.binding_constraint == "demand forecast"
+    assert out.reason == "Steady use (100 units expected in the next 4 weeks vs 100 in the last 4)."
 
 
 def test_no_history_falls_back_to_the_catalog_minimum():
@@ -64,7 +67,7 @@ def test_no_history_falls_back_to_the_catalog_minimum():
                      _protection(0.0, 0.0, 0.0, float("nan"), "no_history"), PolicySettings()).iloc[0]
     assert out.par_level_units == 10 and out.order_packs == 1
     assert out.binding_constraint == "catalog minimum"
-    assert out.reason.startswith("catalog minimum: no history: catalog minimum")
+    assert out.reason == "No dispensing history yet. Catalog minimum of 10 units."
 
 
 def test_normal_demand_matches_the_textbook_order_up_to_level():
@@ -122,18 +125,104 @@ def test_continuous_review_reorder_point_matches_r_equals_mu_l_plus_z_sigma_l():
 
 
 def test_the_reason_reads_only_the_fields_par_levels_gives_it():
-    # par_levels hands _reason rows of REASON_FIELDS only: a field read but not listed would fail only for the
-    # rows that reach its branch. Every `row.<field>` (or getattr) of _reason and of the functions it hands the
+    # par_levels hands explain rows of REASON_FIELDS only: a field read but not listed would fail only for the
+    # rows that reach its branch. Every `row.<field>` (or getattr) of explain and of the functions it hands the
     # row to is listed, and every listed field is read.
-    seen, todo, read = set(), ["_reason"], set()
+    seen, todo, read = set(), ["explain"], set()
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        source = inspect.getsource(getattr(policy, name))
+        source = inspect.getsource(getattr(reasons, name))
         read |= set(re.findall(r"\brow\.(\w+)", source)) | set(re.findall(r'getattr\(row, "(\w+)"', source))
-        todo += [f for f in re.findall(r"\b(\w+)\(row\b(?!\.)", source) if f != "getattr" and hasattr(policy, f)]
-    assert {"_reason", "_demand_clause", "_binding"} <= seen
+        todo += [f for f in re.findall(r"\b(\w+)\(row\b(?!\.)", source) if f != "getattr" and hasattr(reasons, f)]
+    assert {"explain", "_demand", "_binding", "_since", "_notes", "_forecast_basis"} <= seen
     assert read <= set(REASON_FIELDS), sorted(read - set(REASON_FIELDS))
     assert read == set(REASON_FIELDS) and len(set(REASON_FIELDS)) == len(REASON_FIELDS)
+
+
+# --- the words purchasing reads --------------------------------------------------------------------------------
+
+MODEL_KEYS = {*REGISTRY, COMBINATION, BORROWED_PROFILE, GLOBAL_GBM, SIGNAL_REGRESSION}
+JARGON = re.compile(r"MASE|pinball|fold|quantile|backtest|\bpaths?\b|\d+\.\d+%|"
+                    + "|".join(rf"\b{re.escape(k)}\b" for k in sorted(MODEL_KEYS)), re.IGNORECASE)
+BASIS = "dynamic_harmonic chosen by backtest (MASE 0.53 vs signal_regression 0.57, 6 folds) on 183 weeks"
+
+
+def _words(strength, next4=400.0, last4=100.0, model="dynamic_harmonic", annual=None, **series):
+    frame = _series(seasonality_strength=strength, **series)
+    if annual is not None:
+        frame["annual_usage_units"] = annual
+    protection = _protection(24.2, 94.1, next4, last4, model, BASIS).assign(calibrated_level=0.995)
+    return par_levels(frame, protection, PolicySettings(), "weeks", 0.3).iloc[0]
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.29, float("nan")])
+@pytest.mark.parametrize("model", ["dynamic_harmonic", "seasonal_naive", SIGNAL_REGRESSION, GLOBAL_GBM])
+def test_a_series_that_is_not_seasonal_is_never_said_to_rise_or_fall_with_the_season(strength, model):
+    for next4, last4 in ((400.0, 100.0), (100.0, 400.0)):
+        out = _words(strength, next4, last4, model)
+        assert "season" not in out.reason.lower(), out.reason
+        assert out.binding_constraint not in ("seasonal rise", "seasonal fall")
+
+
+def test_a_seasonal_series_rises_with_its_season_and_a_flu_driven_one_with_the_flu_season():
+    out = _words(0.45)
+    assert out.binding_constraint == "seasonal rise"
+    assert out.reason == "Seasonal rise (400 units expected in the next 4 weeks vs 100 in the last 4)."
+    out = _words(0.45, 100.0, 400.0, SIGNAL_REGRESSION)
+    assert out.binding_constraint == "seasonal fall" and out.reason.startswith("Flu season easing (100 units")
+    # A new item with too little history to measure its season borrows the season of its siblings.
+    assert _words(float("nan"), model=BORROWED_PROFILE).binding_constraint == "seasonal rise"
+
+
+def test_a_non_seasonal_rise_is_told_apart_from_a_return_to_usual_use():
+    # Usual use 2,600 a year = 200 in 4 weeks. 210 expected after 100: back to usual. 400 after 100: a trend.
+    assert _words(0.0, 210.0, 100.0, annual=2600.0).reason.startswith("Use picking up after a quiet 4 weeks")
+    assert _words(0.0, 400.0, 100.0, annual=2600.0).reason.startswith("Use trending up")
+    assert _words(0.0, 190.0, 400.0, annual=2600.0).reason.startswith("Use easing after a busy 4 weeks")
+    assert _words(0.0, 100.0, 400.0, annual=2600.0).reason.startswith("Use trending down")
+
+
+def test_the_reason_has_no_model_jargon_and_the_forecast_basis_keeps_it():
+    out = _words(0.45, 4400.0, 1000.0)
+    assert not JARGON.search(out.reason), out.reason
+    assert "4,400 units expected" in out.reason and "1,000 in the last 4" in out.reason  # whole units, separators
+    assert out.forecast_basis.startswith(BASIS) and "MASE" in out.forecast_basis and "6 folds" in out.forecast_basis
+    assert "read at the paths' 99.5% level" in out.forecast_basis
+
+
+def test_the_reason_says_how_the_par_moved_since_the_previous_run():
+    out = par_levels(_series(previous_par_units=60.0), _protection(24.2, 94.1), PolicySettings(),
+                     since="since last week").iloc[0]
+    assert out.reason.startswith("Par up from 60 to 95 since last week: use trending up (400 units expected")
+    unchanged = par_levels(_series(previous_par_units=95.0), _protection(24.2, 94.1), PolicySettings(),
+                           since="since the previous run on 2026-10-25").iloc[0]
+    assert unchanged.reason.startswith("Par unchanged since the previous run on 2026-10-25; ")
+    new = par_levels(_series(), _protection(24.2, 94.1), PolicySettings(), since="since last week").iloc[0]
+    assert new.reason.startswith("First par for this item: ")
+
+
+def test_the_previous_run_is_last_week_only_when_it_was_a_week_before():
+    from datetime import date
+
+    assert since_words(date(2026, 11, 22), date(2026, 11, 15), "week") == "since last week"
+    assert since_words(date(2026, 11, 22), date(2026, 10, 25), "week") == "since the previous run on 2026-10-25"
+    assert since_words(date(2026, 11, 30), date(2026, 10, 31), "month") == "since last month"
+    assert since_words(date(2026, 11, 22), None, "week") == ""
+
+
+def test_the_expiry_cap_is_empty_where_it_did_not_cut_the_order():
+    uncapped = par_levels(_series(expiry_cap_units=1e6, shelf_life_days=400), _protection(24.2, 94.1),
+                          PolicySettings()).iloc[0]
+    assert np.isnan(uncapped.expiry_cap_units)
+    capped = par_levels(_series(expiry_cap_units=40.5, shelf_life_days=21), _protection(24.2, 94.1),
+                        PolicySettings()).iloc[0]
+    assert capped.binding_constraint == "expiry cap" and capped.expiry_cap_units == 40  # whole units usable
+    assert capped.order_units == 30 and "Order cut to 30 units: only 40 can be used before a new lot expires " \
+        "(21-day shelf life), par needs 65." in capped.reason
+
+
+def test_every_binding_constraint_is_one_of_the_documented_words():
+    assert len(set(BINDINGS)) == len(BINDINGS) == 11

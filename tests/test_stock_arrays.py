@@ -102,7 +102,8 @@ def reference_project_stock(series, lots, quarantine, curves, as_of):
         for lot in held[held["status"] != "usable"].itertuples(index=False):
             action = ("expired: remove from stock and return or destroy" if lot.status == "expired"
                       else "quarantined: recalled, see quarantine list")
-            lot_rows.append((*key, lot.lot, lot.expiry_date, lot.units, lot.status, 0.0, 0.0, 0.0, action))
+            # A lot that cannot be used has no projected use or waste: empty, not 0.
+            lot_rows.append((*key, lot.lot, lot.expiry_date, lot.units, lot.status, np.nan, np.nan, np.nan, action))
         stock_rows.append((*key, float(units.sum()), float(held.loc[held["status"] == "expired", "units"].sum()),
                            float(held.loc[held["status"] == "quarantined", "units"].sum()), float(waste.sum()),
                            float(waste.sum()) * cost, used_total, cap))

@@ -1,5 +1,4 @@
-"""Forecast vs actual: scoring earlier forecasts, accuracy by group, drift flags, and the run digest's
-par changes and markdown."""
+"""Forecast vs actual: scoring earlier forecasts, accuracy by group, and drift flags."""
 
 from __future__ import annotations
 
@@ -11,9 +10,7 @@ import pytest
 
 from tests.test_tracking_warehouse import score
 from turnover import calendar, schema, tracking
-from turnover.digest import RunDigest, to_markdown
 from turnover.io import tracking as tracking_io
-from turnover.io.digest import par_changes
 from turnover.io.warehouse import connect
 from turnover.settings import Period, TrackingSettings
 
@@ -121,33 +118,3 @@ def test_drift_reads_each_period_from_the_closest_forecast_and_only_the_latest_w
     backtest_mase = pd.DataFrame({"forecast_run_id": ["r1", "r0"], "location_id": "L1", "drug_id": "D1",
                                   "backtest_mase": [0.5, 0.5]})
     assert drift_flags(pd.concat([scores, far]), backtest_mase, TrackingSettings()).empty
-
-
-def test_par_changes_rank_by_value_moved_and_skip_unchanged():
-    pars = pd.DataFrame({"location_id": "L1", "drug_id": ["A", "B", "C"], "drug_name": ["a", "b", "c"],
-                         "par_level_units": [20.0, 110.0, 5.0], "unit_cost": [10.0, 0.1, 1.0],
-                         "binding_constraint": "demand forecast", "reason": "r"})
-    before = pars.assign(par_level_units=[10.0, 10.0, 5.0])
-    changes = par_changes(pars, before)
-    assert list(changes["drug_id"]) == ["A", "B"]  # 100 moved vs 10 moved; C unchanged
-    assert changes.loc[0, "change_pct"] == 100.0
-
-
-def test_the_markdown_summary_has_totals_changes_flags_and_files_and_escapes_table_cells():
-    digest = RunDigest(
-        run_id="r2", as_of=date(2026, 11, 22), period="week",
-        totals={"series": 3, "orders": 2, "order_value": 1234.5, "drift_flags": 1},
-        changes=pd.DataFrame([{"location_id": "L1", "drug_id": "A", "drug_name": "Oseltamivir | 75 mg",
-                               "previous_par_units": 10.0, "par_level_units": 30.0, "change_units": 20.0,
-                               "change_pct": 200.0, "binding_constraint": "seasonal rise", "reason": "flu season"}]),
-        flags=pd.DataFrame([{"location_id": "L1", "drug_id": "B", "drug_name": "Metoprolol", "flag": "recall",
-                             "detail": "lot 3502407A"}]),
-        history=pd.DataFrame(), forecast=pd.DataFrame(), pars=pd.DataFrame(), outputs=("out/par_levels.csv",),
-        previous_run_id="r1", previous_as_of=date(2026, 11, 15),
-    )
-    markdown = to_markdown(digest, "out/report.html")
-    assert "# Par levels as of 2026-11-22 (changes since 2026-11-15)" in markdown
-    assert "| Order value | 1,234 |" in markdown and "| Forecasts drifting | 1 |" in markdown
-    assert "Oseltamivir \\| 75 mg" in markdown and "flu season" in markdown
-    assert "1 recall." in markdown and "lot 3502407A" in markdown
-    assert "`out/par_levels.csv`" in markdown and "`out/report.html`" in markdown

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dask", metavar="ADDRESS", help="run the per-series batches on this Dask scheduler "
                      "(tcp://host:8786) through Prefect's Dask task runner")
     run.add_argument("--dask-workers", type=int, metavar="N", help="run them on a local Dask cluster of N processes")
+    run.add_argument("--verbose", action="store_true", help="show Prefect's and each step's log lines on the terminal "
+                     "(they always go to the run log beside the warehouse)")
 
     replay = commands.add_parser(
         "replay", help="simulate weekly ordering over a past period: turnover vs two baselines",
@@ -138,21 +140,47 @@ def _run(args: argparse.Namespace) -> int:
         print("turnover: nothing to load: give --history files, or --demo", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    from turnover.pipeline import exclusive_run
+    from flows.local import log_path_for, quiet_console
     from turnover.settings import load_settings
 
-    # A busy warehouse or an output folder that cannot be written is said now, not after Prefect's server
-    # has started and the forecast has run; the flow holds the warehouse again (re-entrant) for deployments.
-    with exclusive_run(load_settings(args.config, **_overrides(args))), progress_bar():
-        from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
-
-        summary = weekly_par_levels(
-            history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
-            closures=args.closures, recalls=args.recalls, shortages=args.shortages, signals=dict(args.signal) or None,
-            as_of=args.as_of, demo=args.demo, mapping=args.mapping, config=args.config, overrides=_overrides(args),
-        )
+    if not args.verbose:
+        quiet_console()  # before Prefect is imported: its console handler is configured then
+    settings = load_settings(args.config, **_overrides(args))
+    log_path = log_path_for(settings.warehouse_path)
+    try:
+        summary, server = _run_flow(args, settings, log_path)
+    except Exception as exc:
+        exc.turnover_log = log_path  # main() points to it
+        raise
     print_run(summary)
+    print(f"prefect {server.describe()}")
+    print(f"log     {log_path} (every step's log lines{'' if args.verbose else '; --verbose shows them here'})")
     return 0
+
+
+def _run_flow(args: argparse.Namespace, settings, log_path: Path):
+    """The weekly flow on the Prefect server ``flows.local`` chooses: (the run summary, that server)."""
+    from flows.local import log_to_file, server_for_run, wait_until_ready
+    from turnover.io.files import exclusive_run
+
+    # A busy warehouse or an output folder that cannot be written is said now, before anything starts; the flow
+    # holds the warehouse again (re-entrant) for deployments. The temporary Prefect server (when there is no
+    # other) then boots in its own process while this one imports the forecasting stack and Prefect.
+    with exclusive_run(settings.warehouse_path, settings.output_dir), server_for_run(log_path) as server:
+        with log_to_file(log_path), progress_bar():
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
+
+            wait_until_ready(server, float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                summary = weekly_par_levels(
+                    history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
+                    closures=args.closures, recalls=args.recalls, shortages=args.shortages,
+                    signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo, mapping=args.mapping,
+                    config=args.config, overrides=_overrides(args),
+                )
+    return summary, server
 
 
 def print_run(summary: dict) -> None:
@@ -208,15 +236,17 @@ def progress_bar():
 
     logger = logging.getLogger("turnover.progress")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
-                  TimeElapsedColumn(), transient=False) as progress:
-        handler = _ProgressHandler(progress)
+                  TimeElapsedColumn(), transient=True) as progress:
+        handler, level = _ProgressHandler(progress), logger.level
         logger.addHandler(handler)
         logger.propagate = False
+        logger.setLevel(logging.INFO)  # outside a flow the package's loggers are left at the root's WARNING
         try:
             yield
         finally:
             logger.removeHandler(handler)
             logger.propagate = True
+            logger.setLevel(level)
 
 
 def print_totals(totals: dict) -> None:
@@ -245,7 +275,7 @@ def _replay(args: argparse.Namespace) -> int:
         raise ValueError(f"--to {args.end} must be after --from {args.start}")
     overrides = {k: v for k, v in {"warehouse_path": args.db, "output_dir": args.out}.items() if v}
     settings = load_settings(args.config, **overrides)
-    with pipeline.exclusive_run(settings):  # it rebuilds the staging tables a weekly run reads
+    with pipeline.exclusive_run(settings), progress_bar():  # it rebuilds the staging tables a weekly run reads
         for report in pipeline.load_history(settings, args.history, args.mapping) if args.history else []:
             print(f"loaded  {report.summary()}")
         if args.catalog:
@@ -268,11 +298,11 @@ def format_totals(totals) -> str:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from turnover.pipeline import list_runs
+    from turnover.io.outputs import list_runs  # not the pipeline: no forecasting stack to import
     from turnover.settings import load_settings
 
     settings = load_settings(args.config, **({"warehouse_path": args.db} if args.db else {}))
-    runs = list_runs(settings, 10_000 if args.show else args.limit)
+    runs = list_runs(settings.warehouse_path, 10_000 if args.show else args.limit)
     if runs.empty:
         print(f"no runs recorded in {settings.warehouse_path}")
         return 0
@@ -363,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:  # anything else: one line here, the traceback is in the run's log above
         first = str(exc).splitlines()[0] if str(exc) else ""
-        recorded = " (the run is recorded as failed)" if args.command == "run" else ""
+        log = getattr(exc, "turnover_log", None)
+        recorded = f" (the traceback is in {log})" if log else ""
         print(f"turnover: error: {type(exc).__name__}: {first}{recorded}", file=sys.stderr)
         return 1
 

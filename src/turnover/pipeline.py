@@ -40,9 +40,10 @@ from turnover.io.reference import (
     read_reference,
 )
 from turnover.io.signals import load_signal, read_signals
-from turnover.io.warehouse import connect, file_sha256, held_elsewhere, held_here, hold, open_warehouse
+from turnover.io.warehouse import file_sha256, held_elsewhere, open_warehouse
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
+from turnover.reasons import since_words
 from turnover.recalls import match_recalls
 from turnover.replay import ReplayResult, ReplaySettings, run_replay
 from turnover.report import render_html
@@ -116,16 +117,8 @@ def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = N
 
 @contextmanager
 def exclusive_run(settings: Settings) -> Iterator[None]:
-    """Hold the warehouse for a run, after checking, before any work, that no other process has it and that
-    the output folder can be written (re-entrant: the CLI checks before Prefect starts, the flow again).
-
-    Raises:
-        WarehouseError: the warehouse is busy (another run, or a process with the file open).
-        OutputError: the output folder cannot be written or created.
-    """
-    with hold(settings.warehouse_path):
-        connect(settings.warehouse_path).close()  # busy if a notebook or a shell has the file open
-        file_io.check_writable(settings.output_dir)
+    """Hold the warehouse for a run (``io.files.exclusive_run``)."""
+    with file_io.exclusive_run(settings.warehouse_path, settings.output_dir):
         yield
 
 
@@ -178,8 +171,8 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     names = series[["location_id", "drug_id", "drug_name"]]
     stem = f"replay_{start.isoformat()}_{end.isoformat()}"
     per_series = names.merge(result.per_series, on=["location_id", "drug_id"])
-    written = [file_io.write_csv_atomic(per_series.round(4), out / f"{stem}.csv"),
-               file_io.write_csv_atomic(result.totals.round(4), out / f"{stem}_totals.csv")]
+    written = [file_io.write_csv_atomic(per_series, out / f"{stem}.csv"),
+               file_io.write_csv_atomic(result.totals, out / f"{stem}_totals.csv")]
     return result, written
 
 
@@ -190,14 +183,8 @@ def run_summary(settings: Settings, run_id: str) -> dict:
 
 
 def list_runs(settings: Settings, limit: int = 20):
-    """The latest runs recorded in the warehouse, newest first (read-only). A run marked running while no
-    process holds the warehouse was interrupted, and is shown so."""
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        runs = outputs.read_runs(con, limit)
-    path = settings.warehouse_path
-    if not (held_here(path) or held_elsewhere(path)):
-        runs.loc[runs["status"] == "running", "status"] = "interrupted"
-    return runs
+    """The latest runs recorded in the warehouse, newest first (``outputs.list_runs``)."""
+    return outputs.list_runs(settings.warehouse_path, limit)
 
 
 def record_run(settings: Settings, run_id: str, **fields) -> None:
@@ -364,6 +351,11 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         lots = read_reference(con, schema.ON_HAND_LOTS)
         recalls = read_reference(con, schema.RECALLS)
         calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
+        previous = outputs.previous_run(con, settings.forecast.period, as_of)
+        if previous:
+            series = series.merge(outputs.read_run_table(con, schema.PAR_LEVELS, previous[0], [
+                "location_id", "drug_id", "par_level_units"]).rename(columns={"par_level_units": "previous_par_units"}),
+                on=["location_id", "drug_id"], how="left")
     quarantine = match_recalls(lots, recalls)
     curves = usage_table(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
     lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
@@ -371,7 +363,8 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     offered = alternatives(series, set(series.loc[series["in_shortage"], "drug_id"]))
     series["alternatives"] = [offered.get(key, "") for key in series_keys(series)]
     unit = "weeks" if settings.forecast.period == "week" else "months"
-    pars = par_levels(series, protection, policy, unit, settings.forecast.seasonal_strength_threshold)
+    pars = par_levels(series, protection, policy, unit, settings.forecast.seasonal_strength_threshold,
+                      since=since_words(as_of, previous[1] if previous else None, settings.forecast.period))
     cover = curves.days_of_cover(curves.rows(pars["location_id"], pars["drug_id"]), pars["usable_on_hand_units"])
     pars = turnover_kpis(pars, cover, policy)
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
@@ -409,10 +402,10 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
     with open_warehouse(settings.warehouse_path) as con:
         stored_pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
         names = stored_pars[["location_id", "drug_id", "drug_name"]]
-        pars = stored_pars[list(schema.PAR_LEVEL_CSV_COLUMNS)].round(_CSV_ROUNDING)
+        pars = stored_pars[list(schema.PAR_LEVEL_CSV_COLUMNS)]
         classes = outputs.read_run_table(con, schema.DEMAND_CLASS, run_id)[["location_id", "drug_id", "demand_class"]]
         fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
-        fc = fc[list(schema.FORECAST_CSV_COLUMNS)]
+        fc = fc.merge(names, on=["location_id", "drug_id"], how="left")[list(schema.FORECAST_CSV_COLUMNS)]
         calendar_rows = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
         tables = {name: outputs.read_run_table(con, name, run_id)
                   for name in (schema.LOTS, schema.QUARANTINE, schema.SHORTAGE_FLAGS)}
@@ -421,13 +414,14 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         shortages = tables[schema.SHORTAGE_FLAGS]
         frames = {
             f"par_levels_{stamp}.csv": pars,
-            f"forecast_{stamp}.csv": fc.round(3),
+            f"forecast_{stamp}.csv": fc,
             f"par_calendar_{stamp}.csv": wide_calendar(calendar_rows, names),
-            f"expiry_risk_{stamp}.csv": lots[list(schema.LOTS_CSV_COLUMNS)].round(2),
+            f"expiry_risk_{stamp}.csv": lots[list(schema.LOTS_CSV_COLUMNS)],
             f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
             f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
         }
-        digest = read_digest(con, run_id, {schema.PAR_LEVELS: stored_pars, **tables})
+        digest = read_digest(con, run_id, {schema.PAR_LEVELS: stored_pars, **tables},
+                             seasonal_strength=settings.forecast.seasonal_strength_threshold)
     # File names from data (location ids) are reduced to one safe name component: never a path.
     files = {out / name: file_io.write_csv(frame) for name, frame in frames.items()}
     # The whole par-level file and one per location, each row formatted once (the whole file keeps its place).
@@ -442,14 +436,9 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
     return written, replace(digest, outputs=tuple(str(p) for p in written))
 
 
-_CSV_ROUNDING = {"seasonality_strength": 2, "turns_at_par": 1, "days_on_hand_at_par": 0, "turns_current": 1,
-                 "days_on_hand_current": 0, "projected_waste_units": 0, "expiry_cap_units": 0,
-                 "annual_usage_units": 0, "usable_on_hand_units": 1}
-
-
 def wide_calendar(calendar_rows: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     """One row per location x drug, one ``par_<week start>`` column per week ahead (the spreadsheet view)."""
     wide = calendar_rows.pivot_table(index=["location_id", "drug_id"], columns="week_start", values="par_level_units",
                                      aggfunc="first")
-    wide.columns = [f"par_{pd.Timestamp(c).date().isoformat()}" for c in wide.columns]
+    wide.columns = [schema.PAR_WEEK_COLUMN.format(week_start=pd.Timestamp(c).date().isoformat()) for c in wide.columns]
     return names.merge(wide.reset_index(), on=["location_id", "drug_id"], how="inner")

@@ -38,6 +38,7 @@ from turnover.policy import order_in_packs, pars_from_quantiles, vital_floor_uni
 from turnover.settings import ForecastSettings, PolicySettings
 
 log = logging.getLogger(__name__)
+progress = logging.getLogger("turnover.progress")
 
 @dataclass(frozen=True)
 class ReplaySettings:
@@ -100,6 +101,9 @@ def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews:
         curves = [by_key.get(key) for key in zip(panel_end.keys["location_id"], panel_end.keys["drug_id"], strict=True)]
         plans.append(WeekPlan((review - sim_start).days, par, curves))
         log.info("replay: forecast for %s (%s)", review, "refit" if reuse else "full selection")
+        # ``turnover replay`` draws these as a progress bar (cli.progress_bar); elsewhere they are log lines.
+        progress.info("replay: %d of %d weeks", k + 1, len(reviews),
+                      extra={"step": "replay", "done": k + 1, "total": len(reviews), "unit": "weeks"})
     return plans
 
 

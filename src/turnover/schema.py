@@ -76,6 +76,7 @@ PAR_LEVEL_CSV_COLUMNS = (
     "model",
     "binding_constraint",
     "reason",
+    "forecast_basis",
     "criticality",
     "abc_class",
     "usable_on_hand_units",
@@ -107,9 +108,33 @@ SHORTAGE_CSV_COLUMNS = (
 FORECAST_CSV_COLUMNS = (
     "location_id",
     "drug_id",
+    "drug_name",
     "period_start",
     "mean",
     *QUANTILE_COLUMNS,
     "model",
     "demand_class",
 )
+
+# The par calendar's columns after the ids: one per week ahead, named for the week's start.
+PAR_WEEK_COLUMN = "par_{week_start}"  # week_start as YYYY-MM-DD
+PAR_WEEK_COLUMN_PATTERN = r"par_\d{4}-\d{2}-\d{2}"
+
+# How numbers are written in the CSVs (``turnover.io.files.csv_numbers``); a column not listed is written as it is.
+# Counts of whole units, packs, days and periods: written as integers (a count the inputs gave with a fraction,
+# such as half a tablet, keeps it). The par calendar's ``par_<week start>`` columns are counts too.
+CSV_COUNT_COLUMNS = (
+    "reorder_point_units", "par_level_units", "on_hand_units", "on_order_units", "order_units", "order_packs",
+    "pack_size_units", "usable_on_hand_units", "quarantined_units", "expired_units", "units", "lead_time_days",
+    "review_period_days", "history_periods", "demand_units", "served_units", "ordered_units", "orders", "cycles",
+    "stockout_weeks", "series",
+)
+# Estimates and money, rounded to this many decimals (0: whole units or days, written as integers).
+CSV_DECIMALS = {
+    "expiry_cap_units": 0, "annual_usage_units": 0, "projected_used_units": 0, "projected_waste_units": 0,
+    "days_on_hand_at_par": 0, "days_on_hand_current": 0, "days_on_hand": 0,
+    "forecast_units_next_4_periods": 1, "mean": 1, **{q: 1 for q in QUANTILE_COLUMNS}, "avg_on_hand_units": 1,
+    "turns_at_par": 1, "turns_current": 1, "turns": 1,
+    "projected_waste_value": 2, "avg_on_hand_value": 2, "expired_value": 2,  # money
+    "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "cycle_service_level": 3,
+}

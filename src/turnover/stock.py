@@ -143,10 +143,11 @@ def _sums(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
 
 def _lot_rows(held: pd.DataFrame, usable: np.ndarray, used: np.ndarray, waste: np.ndarray,
               cost: np.ndarray, owner: np.ndarray) -> pd.DataFrame:
-    """One row per lot held: usable lots with their projected use, waste and action; the others with theirs."""
+    """One row per lot held: usable lots with their projected use, waste and action; the others (expired,
+    quarantined) with their action only: a lot that cannot be used has no projected use or waste (empty)."""
     status = held["status"].to_numpy(dtype=object)
     n = len(held)
-    used_units, waste_units, waste_value = np.zeros(n), np.zeros(n), np.zeros(n)
+    used_units, waste_units, waste_value = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     used_units[usable], waste_units[usable] = used, waste
     waste_value[usable] = waste * cost[owner[usable]]
     action = np.where(status == "expired", "expired: remove from stock and return or destroy",

@@ -46,9 +46,11 @@ class Runs:
         self.root, self.api_url, self.alive = root, api_url, []
         self.db, self.out = root / "w.duckdb", root / "out"
 
-    def start(self, name: str, **env: str) -> tuple[subprocess.Popen, Path]:
+    def start(self, name: str, verbose: bool = True, **env: str) -> tuple[subprocess.Popen, Path]:
+        """``verbose``: the log lines on the terminal too, where :meth:`kill_when` watches for them."""
         command = [str(TURNOVER)] if TURNOVER.exists() else [sys.executable, "-m", "turnover.cli"]
         command += ["run", "--config", CONFIG, "--demo", "--db", str(self.db), "--out", str(self.out), "--as-of", AS_OF]
+        command += ["--verbose"] if verbose else []
         log = self.root / f"{name}.log"
         environment = {**os.environ, "PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.root / "prefect"),
                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1", **LIGHTER_FORECAST, **env}
@@ -59,9 +61,12 @@ class Runs:
         return process, log
 
     def complete(self, name: str) -> str:
-        process, log = self.start(name)
+        """Run to the end, as a user runs it (not verbose); what it printed, which is one screen."""
+        process, log = self.start(name, verbose=False)
         assert process.wait(timeout=RUN_TIMEOUT_SECONDS) == 0, log.read_text()[-3000:]
-        return log.read_text()
+        printed = log.read_text()
+        assert_one_screen(printed)
+        return printed
 
     def kill_when(self, process: subprocess.Popen, log: Path, marker: str) -> None:
         """SIGKILL the run's process group as soon as ``marker`` appears in its output."""
@@ -80,6 +85,18 @@ class Runs:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+
+
+#: The lines of the summary ``turnover run`` prints (README): nothing else reaches the terminal.
+SCREEN_LINES = ("loaded  ", "rows    ", "as of   ", "tracked ", "orders  ", "turns   ", "flags   ", "expiry  ", "time    ",
+                "wrote   ", "        and one par-level file", "report  ", "prefect ", "log     ")
+
+
+def assert_one_screen(printed: str) -> None:
+    """``printed`` (stdout and stderr) is the run summary only: no Prefect log line, no warning, no traceback."""
+    strays = [line for line in printed.splitlines() if line and not line.startswith(SCREEN_LINES)]
+    assert not strays, "\n".join(strays[:20])
+    assert "prefect Prefect server at" in printed and "log     " in printed
 
 
 @pytest.fixture
@@ -161,7 +178,7 @@ def test_a_run_killed_mid_export_replaces_no_file_and_a_second_run_meanwhile_is_
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
         time.sleep(0.05)
     # While it holds the warehouse, a second run is refused at once, in one line.
-    second, second_log = runs.start("second")
+    second, second_log = runs.start("second", verbose=False)
     assert second.wait(timeout=60) == 1
     said = second_log.read_text().strip()
     assert said == (f"turnover: error: warehouse busy: {runs.db} is in use by another turnover run; "

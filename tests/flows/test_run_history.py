@@ -88,7 +88,8 @@ def test_the_report_and_the_markdown_summary_compare_with_the_week_before(two_we
     assert len(artifacts) == 1
     markdown = artifacts[0].data
     assert f"# Par levels as of {WEEK_TWO} (changes since {WEEK_ONE})" in markdown
-    for section in ("## Totals", "## Biggest par changes", "## Flags", "recall", "shortage", f"report_{WEEK_TWO}.html"):
+    for section in ("## Totals", "## Biggest par moves, by value", f"moved since the run of {WEEK_ONE}",
+                    "## Strongest seasonal swings, next 4 weeks", "## Flags", "recall", "shortage", f"report_{WEEK_TWO}.html"):
         assert section in markdown
     # Domain modules' log records reach the flow run's logs in Prefect.
     assert any(log.name.startswith("turnover.") and "forecast vs actual" in log.message for log in logs)

@@ -1,53 +1,56 @@
-"""Reading one run's digest from the warehouse: totals, par changes since the previous run, flags, and the
-drawn series' history, forecast and par levels (the first ``digest.MAX_PLOTS`` plotted; ``turnover.digest.RunDigest``)."""
+"""Reading one run's digest from the warehouse: totals, the two lists (par moves by value, seasonal swings),
+flags, and the charted series' history, forecast and par levels (``turnover.digest.RunDigest``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from turnover import schema
-from turnover.digest import CHANGE_COLUMNS, FLAG_COLUMNS, MAX_PLOTS, PAR_COLUMNS, RunDigest, plotted_keys
-from turnover.io.outputs import read_run_table, read_summary
+from turnover.digest import FLAG_COLUMNS, PAR_COLUMNS, RunDigest, chart_keys
+from turnover.io.outputs import previous_run, read_run_table, read_summary
 from turnover.io.tracking import read_scores
+from turnover.movers import par_moves, seasonal_swings
 from turnover.tracking import ACCURACY_INPUTS, accuracy
 
-MAX_CHANGES = 10  # par changes listed (and plotted), biggest first
-HISTORY_PERIODS = 104  # periods of history drawn per plotted series
+HISTORY_PERIODS = 104  # periods of history drawn per charted series
 
 
-def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, tables: Mapping[str, pd.DataFrame] | None = None,
-                ) -> RunDigest:
-    """The digest of ``run_id`` (after its par levels are set). ``tables``: the run's tables read already, by
-    name (``schema.PAR_LEVELS``, ``schema.LOTS``, ``schema.QUARANTINE``, ``schema.SHORTAGE_FLAGS``), read
-    from them rather than again."""
+def read_digest(con: duckdb.DuckDBPyConnection, run_id: str, tables: Mapping[str, pd.DataFrame] | None = None, *,
+                seasonal_strength: float) -> RunDigest:
+    """The digest of ``run_id`` (after its par levels are set).
+
+    Args:
+        tables: the run's tables read already, by name (``schema.PAR_LEVELS``, ``schema.LOTS``,
+            ``schema.QUARANTINE``, ``schema.SHORTAGE_FLAGS``), read from them rather than again.
+        seasonal_strength: the least ``seasonality_strength`` the seasonal list counts
+            (``forecast.seasonal_strength_threshold``).
+    """
     tables = tables or {}
     run = con.execute(f"select as_of, period, outputs from {schema.RUNS} where run_id = ?", [run_id]).fetchall()
     if not run:
         raise ValueError(f"no run {run_id!r} in the warehouse")
     as_of, period, written = run[0]
-    previous = con.execute(
-        f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
-        "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
-    previous = previous[0] if previous else None
+    previous = previous_run(con, period, as_of)
     pars = _run_table(con, run_id, schema.PAR_LEVELS, tables)
     before = (read_run_table(con, schema.PAR_LEVELS, previous[0], ["location_id", "drug_id", "par_level_units"])
-              if previous else pars.iloc[0:0])
-    changes = par_changes(pars, before)
+              if previous else None)
+    movers = par_moves(pars, before)
+    protection = read_run_table(con, schema.PROTECTION_DEMAND, run_id,
+                                ["location_id", "drug_id", "forecast_next_4_units", "actual_last_4_units"])
+    seasonal = seasonal_swings(pars, protection, seasonal_strength)
     flags = read_flags(con, run_id, pars, tables)
-    keys = plotted_keys(changes, flags)[:MAX_PLOTS]  # only the series the report draws
+    keys = chart_keys(movers, seasonal, flags).keys()  # only the series the report charts
     # The earlier forecasts this run scored (a chain's run rescores millions: only what accuracy reads).
     scores = read_scores(con, scored_by=run_id, columns=["model", *ACCURACY_INPUTS])
     return RunDigest(
-        run_id=run_id, as_of=as_of, period=period, totals=read_summary(con, run_id),
-        changes=changes, flags=flags, history=_for_keys(con, keys, HISTORY_SQL, [HISTORY_PERIODS]),
-        forecast=_for_keys(con, keys, FORECAST_SQL, [run_id]),
-        pars=_keep(pars, keys)[list(PAR_COLUMNS)], outputs=tuple(written or ()),
-        accuracy=accuracy(scores, ["model"]), previous_run_id=previous[0] if previous else None,
-        previous_as_of=previous[1] if previous else None,
+        run_id=run_id, as_of=as_of, period=period, totals=read_summary(con, run_id), movers=movers,
+        seasonal=seasonal, flags=flags, history=_for_keys(con, keys, HISTORY_SQL, [HISTORY_PERIODS]),
+        forecast=_for_keys(con, keys, FORECAST_SQL, [run_id]), pars=_keep(pars, keys)[list(PAR_COLUMNS)],
+        seasonal_strength=seasonal_strength, outputs=tuple(written or ()), accuracy=accuracy(scores, ["model"]),
+        previous_run_id=previous[0] if previous else None, previous_as_of=previous[1] if previous else None,
     )
 
 
@@ -55,23 +58,6 @@ def _run_table(con: duckdb.DuckDBPyConnection, run_id: str, name: str, tables: M
                ) -> pd.DataFrame:
     """The run's table ``name``: from ``tables`` if read already, else from the warehouse."""
     return tables[name] if name in tables else read_run_table(con, name, run_id)
-
-
-def par_changes(pars: pd.DataFrame, before: pd.DataFrame, limit: int = MAX_CHANGES) -> pd.DataFrame:
-    """The series whose par moved most since ``before``, by value moved (units where there is no unit cost)."""
-    if before.empty:
-        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
-    merged = pars.merge(before[["location_id", "drug_id", "par_level_units"]].rename(
-        columns={"par_level_units": "previous_par_units"}), on=["location_id", "drug_id"], how="inner")
-    merged["change_units"] = merged["par_level_units"] - merged["previous_par_units"]
-    previous = merged["previous_par_units"].to_numpy(dtype=float)
-    merged["change_pct"] = np.where(previous > 0, 100 * merged["change_units"] / np.where(previous > 0, previous, 1),
-                                    np.nan)
-    cost = merged["unit_cost"].astype(float).fillna(1.0) if "unit_cost" in merged else 1.0
-    merged["moved"] = (merged["change_units"] * cost).abs()
-    moved = merged[merged["change_units"] != 0].sort_values(["moved", "location_id", "drug_id"],
-                                                           ascending=[False, True, True])
-    return moved.head(limit)[list(CHANGE_COLUMNS)].reset_index(drop=True)
 
 
 def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame,
@@ -114,14 +100,14 @@ def _keep(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
     return frame[index.isin(wanted)].reset_index(drop=True)
 
 
-# The last HISTORY_PERIODS periods of demand of the plotted series (the demand series as built for the run).
+# The last HISTORY_PERIODS periods of demand of the charted series (the demand series as built for the run).
 HISTORY_SQL = f"""
 select location_id, drug_id, period_start, units as demand_units
 from {schema.DEMAND_SERIES} semi join _digest_keys using (location_id, drug_id)
 qualify row_number() over (partition by location_id, drug_id order by period_start desc) <= ?
 order by 1, 2, 3
 """
-# The run's per-period forecast of the plotted series.
+# The run's per-period forecast of the charted series.
 FORECAST_SQL = f"""
 select * exclude (run_id) from {schema.FORECAST} semi join _digest_keys using (location_id, drug_id)
 where run_id = ? order by location_id, drug_id, period_start

@@ -19,12 +19,15 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from turnover import schema
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,36 @@ def _neutralised(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
 
 
+#: A count within this of a whole number is written as that integer (float noise such as 30.000000000000004).
+WHOLE_TOLERANCE = 1e-6
+
+
+def csv_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its numbers as the CSVs write them: counts of whole units as integers
+    (``schema.CSV_COUNT_COLUMNS`` and the par calendar's week columns), estimates and money rounded
+    (``schema.CSV_DECIMALS``; 0 decimals as integers). Missing and infinite values are left empty; a count
+    holding a fraction (half a tablet in the inputs) keeps up to 3 decimals rather than lose it."""
+    out = frame.copy(deep=False)
+    for column in out.columns:
+        values = out[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        if column in schema.CSV_DECIMALS:
+            decimals = schema.CSV_DECIMALS[column]
+        elif column in schema.CSV_COUNT_COLUMNS or re.fullmatch(schema.PAR_WEEK_COLUMN_PATTERN, str(column)):
+            decimals = None
+        else:
+            continue
+        number = values.to_numpy(dtype=float, na_value=np.nan)
+        number = np.where(np.isfinite(number), number, np.nan)
+        if decimals is None:
+            whole = np.round(number)
+            decimals = 0 if np.nanmax(np.abs(number - whole), initial=0.0) <= WHOLE_TOLERANCE else 3
+        rounded = np.round(number, decimals)
+        out[column] = pd.array(rounded, dtype="Int64") if decimals == 0 else rounded
+    return out
+
+
 class FileWriter(NamedTuple):
     """How :func:`write_files_atomic` writes one file: its encoding and ``write(handle)``."""
 
@@ -74,13 +107,16 @@ class FileWriter(NamedTuple):
 def write_csv(frame: pd.DataFrame) -> FileWriter:
     """``frame`` as a spreadsheet-safe CSV: UTF-8 with a byte-order mark (so spreadsheets detect UTF-8),
     one header row, text quoted (ids and NDCs stay text with their leading zeros in tools that honour
-    quoting), formulas neutralised, dates ISO."""
-    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(frame), handle))
+    quoting), formulas neutralised, dates ISO, numbers as :func:`csv_numbers` writes them (whole units as
+    integers), missing values empty."""
+    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(csv_numbers(frame)), handle))
 
 
 def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[object, FileWriter]]:
     """:func:`write_csv` of ``frame`` and of its rows of each value of ``column`` (sorted): each row is
-    formatted once, the whole file being the parts' rows in turn when ``frame`` is in ``column`` order."""
+    formatted once, the whole file being the parts' rows in turn when ``frame`` is in ``column`` order.
+    Numbers are formatted over the whole frame, so a column reads the same in every part."""
+    frame = csv_numbers(frame)
     values = frame[column]
     if values.isna().any() or not values.is_monotonic_increasing:
         return write_csv(frame), {value: write_csv(rows) for value, rows in frame.groupby(column, sort=True)}
@@ -230,3 +266,21 @@ def safe_file_part(text: str) -> str:
     return f"{cleaned or 'id'}-{digest}"
 
 
+
+
+@contextmanager
+def exclusive_run(warehouse_path: Path, output_dir: Path) -> Iterator[None]:
+    """Hold the warehouse for a run, after checking, before any work, that no other process has it and that
+    the output folder can be written (re-entrant: the CLI checks before Prefect starts, the flow again).
+    Light to import: the CLI checks before it loads the forecasting stack.
+
+    Raises:
+        WarehouseError: the warehouse is busy (another run, or a process with the file open).
+        OutputError: the output folder cannot be written or created.
+    """
+    from turnover.io.warehouse import connect, hold
+
+    with hold(warehouse_path):
+        connect(warehouse_path).close()  # busy if a notebook or a shell has the file open
+        check_writable(output_dir)
+        yield

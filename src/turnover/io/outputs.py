@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from turnover import schema
-from turnover.io.warehouse import quote_identifier, replace_partition, replace_partitions, transaction
+from turnover.io.warehouse import (
+    held_elsewhere,
+    held_here,
+    open_warehouse,
+    quote_identifier,
+    replace_partition,
+    replace_partitions,
+    transaction,
+)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date, period: str, settings_json: str) -> None:
@@ -115,17 +124,40 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields: object) ->
 
 
 def find_run(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> tuple[str, date, str, str]:
-    """``(run_id, as_of, period, settings JSON)`` of ``run_id``, else of the latest completed run (notebooks).
+    """``(run_id, as_of, period, settings JSON)`` of ``run_id`` (an id, or its first characters when they
+    start no other id), else of the latest completed run (notebooks).
 
     Raises:
-        LookupError: no such run (or no completed run).
+        LookupError: no such run (or no completed run), or ``run_id`` starts several ids.
     """
-    where, args = ("run_id = ?", [run_id]) if run_id else ("status = 'completed'", [])
+    where, args = ("starts_with(run_id, ?)", [run_id]) if run_id else ("status = 'completed'", [])
     rows = con.execute(f"select run_id, as_of, period, settings from {schema.RUNS} where {where} "
-                       "order by as_of desc, finished_at desc limit 1", args).fetchall()
+                       "order by run_id = ? desc, as_of desc, finished_at desc limit 2", [*args, run_id]).fetchall()
     if not rows:
         raise LookupError(f"no run {run_id!r} in the warehouse" if run_id else "no completed run in the warehouse")
+    if run_id and len(rows) > 1 and rows[0][0] != run_id:
+        raise LookupError(f"{run_id!r} starts several run ids ({rows[0][0]}, {rows[1][0]}, ...): give more characters")
     return rows[0]
+
+
+def previous_run(con: duckdb.DuckDBPyConnection, period: str, as_of: date) -> tuple[str, date] | None:
+    """``(run_id, as_of)`` of the latest completed ``period`` run dated before ``as_of``: the run a run's
+    changes are told against (a re-run of the same date never compares with itself). None if there is none."""
+    rows = con.execute(
+        f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? and as_of < ? "
+        "order by as_of desc, started_at desc limit 1", [period, as_of]).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def list_runs(warehouse_path: Path, limit: int = 20) -> pd.DataFrame:
+    """The latest runs recorded in the warehouse, newest first (read-only). A run marked running while no
+    process holds the warehouse was interrupted, and is shown so. Light to import: ``turnover runs`` answers
+    without loading the forecasting stack or Prefect."""
+    with open_warehouse(warehouse_path, read_only=True) as con:
+        runs = read_runs(con, limit)
+    if not (held_here(warehouse_path) or held_elsewhere(warehouse_path)):
+        runs.loc[runs["status"] == "running", "status"] = "interrupted"
+    return runs
 
 
 def read_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:

@@ -184,7 +184,8 @@ create table if not exists marts.par_levels (
     lifecycle            varchar,
     seasonality_strength double,
     model                varchar not null,
-    reason               varchar not null,
+    reason               varchar not null,   -- in words for purchasing
+    forecast_basis       varchar,            -- the model, its backtest and the quantile read
     binding_constraint   varchar,
     criticality          varchar,
     abc_class            varchar,
@@ -335,6 +336,7 @@ alter table marts.par_levels add column if not exists turns_current double;
 alter table marts.par_levels add column if not exists days_on_hand_current double;
 alter table marts.par_levels add column if not exists slow_mover boolean;
 alter table marts.par_levels add column if not exists overstock boolean;
+alter table marts.par_levels add column if not exists forecast_basis varchar;
 
 -- Run history (issue 5): what each run saw, did and wrote.
 alter table marts.runs add column if not exists package_version varchar;
