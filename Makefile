@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-scale notebooks clean
+.PHONY: run test test-extended bench bench-scale notebooks clean
 
 # -qq: pip's own notices and the build backend's information boxes stay off the screen; errors still show.
 $(BIN)/.installed: pyproject.toml
@@ -31,6 +31,12 @@ ifeq ($(CHROMIUM),)
 endif
 	$(BIN)/ruff check src flows tests benchmarks notebooks
 	$(BIN)/python -m pytest
+
+# The extended tests (minutes each: runs killed on purpose in subprocesses, the deployment with a worker, every
+# notebook, a local Dask cluster, the tiny chain): CI runs them after make test. They need the notebooks extra.
+test-extended: $(BIN)/.installed
+	@$(BIN)/python -m pip install -qq -e '.[dev,notebooks]'
+	$(BIN)/python -m pytest --extended -m "extended or deployment or dask"
 
 # Benchmarks (statsforecast is a benchmark-only extra): accuracy vs statsforecast, step timings, inventory replay.
 bench: $(BIN)/.installed

@@ -198,9 +198,22 @@ def log_path_for(warehouse_path: Path) -> Path:
     return Path(warehouse_path).with_suffix(".log")
 
 
-def quiet_console() -> None:
-    """Keep Prefect's console handler to warnings and errors (set before Prefect is imported)."""
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+@contextmanager
+def console(verbose: bool) -> Iterator[None]:
+    """Prefect's console handler kept to warnings and errors unless ``verbose``, while the block runs (enter it
+    before Prefect is imported: its console handler is configured then). The environment is restored after,
+    so that a process this one starts later (a test's) chooses for itself."""
+    name = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+    before = os.environ.get(name)
+    if not verbose:
+        os.environ[name] = "WARNING"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 @contextmanager

@@ -52,7 +52,7 @@ calibration = con.execute("select * exclude (run_id) from marts.calibration wher
 pars = con.execute(
     """
     select p.location_id, p.drug_id, p.drug_name, p.demand_class, p.seasonality_strength, p.model, p.service_level,
-           p.reason, d.basis
+           p.reason, p.forecast_basis, d.basis
     from marts.par_levels p
     left join marts.protection_demand d using (run_id, location_id, drug_id)
     where p.run_id = ?
@@ -256,6 +256,7 @@ else:
     plt.show()
 
 print("why this model:", par["basis"])
-print("\nwhy this par level:")
-for part in par["reason"].split("; "):
+print("\nwhy this par level (the purchaser's reason):", par["reason"])
+print("\nthe forecast behind it:")
+for part in par["forecast_basis"].split("; "):
     print(" -", part)

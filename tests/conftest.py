@@ -64,11 +64,26 @@ def demo_warehouse(tmp_path_factory, demo_files) -> dict:
     return {"settings": settings, "outputs": outputs, "path": settings.warehouse_path}
 
 
+#: Markers of the tests ``make test`` leaves to ``make test-extended`` (CI runs both).
+EXTENDED = ("extended", "deployment", "dask")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--extended", action="store_true",
+                     help="run the extended tests too (make test-extended: pytest --extended -m 'extended or ...')")
+
+
 def pytest_collection_modifyitems(config, items):
-    """The tests that run flows in this process (fixture ``prefect_server``) run last, in their own order.
+    """Without ``--extended``, the extended tests are skipped, saying where they run. The tests that run flows in
+    this process (fixture ``prefect_server``) run last, in their own order.
 
     A flow run leaves Prefect's client services (log and event workers) running on background threads for
     the rest of the process; a test after them could depend on what those threads do (Hypothesis, for one,
     sees the global ``random`` change under it). Run last, no other test shares the process with them.
     """
+    if not config.getoption("--extended"):
+        skip = pytest.mark.skip(reason="extended test: make test-extended runs it (CI does, after make test)")
+        for item in items:
+            if any(item.get_closest_marker(name) for name in EXTENDED):
+                item.add_marker(skip)
     items.sort(key=lambda item: "prefect_server" in getattr(item, "fixturenames", ()))

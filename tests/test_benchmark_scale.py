@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_scale_benchmark_runs_on_a_tiny_chain_and_prints_its_tables_and_targets(tmp_path):
     figures = tmp_path / "scale.json"
     command = [sys.executable, str(REPO / "benchmarks" / "scale.py"), "--scale", "0.002", "--locations", "2",

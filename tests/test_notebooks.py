@@ -51,6 +51,7 @@ def outputs(nb) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # make test runs one notebook: the own-folder test below
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_notebook_executes_against_the_demo_warehouse_and_draws_its_plots(path, demo_warehouse, kernel_env):
     kernel_env.setenv("TURNOVER_DB", str(demo_warehouse["path"]))
@@ -117,6 +118,7 @@ def get_json(url: str, token: str, method: str = "GET", body: dict | None = None
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # needs the notebooks extra, which make test-extended installs
 def test_make_notebooks_serves_a_notebook_py_as_a_notebook_and_saves_its_paired_ipynb(tmp_path):
     pytest.importorskip("jupyterlab", reason="the notebooks extra (make notebooks installs it)")
     if shutil.which("make") is None:

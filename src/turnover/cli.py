@@ -140,15 +140,14 @@ def _run(args: argparse.Namespace) -> int:
         print("turnover: nothing to load: give --history files, or --demo", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    from flows.local import log_path_for, quiet_console
+    from flows.local import console, log_path_for
     from turnover.settings import load_settings
 
-    if not args.verbose:
-        quiet_console()  # before Prefect is imported: its console handler is configured then
     settings = load_settings(args.config, **_overrides(args))
     log_path = log_path_for(settings.warehouse_path)
     try:
-        summary, server = _run_flow(args, settings, log_path)
+        with console(args.verbose):
+            summary, server = _run_flow(args, settings, log_path)
     except Exception as exc:
         exc.turnover_log = log_path  # main() points to it
         raise

@@ -26,7 +26,7 @@ from turnover.io.warehouse import open_warehouse
 from turnover.settings import load_settings
 from turnover.synthetic import DRUGS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 CONFIG = str(REPO / "turnover.toml")
 AS_OF = "2026-11-22"
 TURNOVER = Path(sys.executable).with_name("turnover")  # the venv's console script

@@ -84,6 +84,7 @@ def test_a_temporary_server_that_dies_is_reported_not_waited_for(no_prefect_conf
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_the_temporary_server_answers_and_is_stopped_when_the_run_ends(no_prefect_configured, monkeypatch, tmp_path):
     monkeypatch.setattr(local, "DEFAULT_SERVER_API", "http://127.0.0.1:9/api")
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))  # its own database

@@ -47,6 +47,7 @@ def test_the_demo_run_writes_the_csvs_and_a_rerun_changes_nothing(prefect_server
 
 
 @pytest.mark.realdata
+@pytest.mark.extended
 @pytest.mark.skipif(not (SHARED / "datasets" / "pharma_sales" / "salesdaily.csv").is_file(), reason="../shared is absent")
 def test_real_pharmacy_airway_drugs_peak_in_autumn_and_antihistamines_in_spring(prefect_server, tmp_path):
     sales = str(SHARED / "datasets" / "pharma_sales" / "salesdaily.csv")
