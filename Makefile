@@ -71,4 +71,4 @@ notebooks: $(BIN)/.installed
 		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
-	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/demo
+	rm -rf data/out data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.duckdb.lock data/warehouse.log* data/demo

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,7 +44,8 @@ def task_runner(execution: ExecutionSettings):
     from prefect_dask import DaskTaskRunner
 
     if execution.dask_address:
-        return DaskTaskRunner(address=execution.dask_address)
+        return DaskTaskRunner(address=execution.dask_address,
+                              client_kwargs={"timeout": f"{execution.dask_timeout_seconds}s"})
     return DaskTaskRunner(cluster_kwargs={"n_workers": execution.dask_workers, "threads_per_worker": 1,
                                           "processes": True, "dashboard_address": None})
 
@@ -63,12 +65,41 @@ def api_url_for_local_workers(execution: ExecutionSettings) -> Iterator[None]:
         os.environ.pop("PREFECT_API_URL", None)
 
 
+def connected(runner, execution: ExecutionSettings) -> None:
+    """Connect ``runner`` to the scheduler at ``execution.dask_address`` now, before any batch is submitted.
+
+    Dask's own connect timeout does not cover a peer that accepts the connection and never answers (an address
+    that is not a Dask scheduler), so the connection is made on a daemon thread that is waited for at most
+    ``execution.dask_timeout_seconds``.
+
+    Raises:
+        RuntimeError: nothing answered as a Dask scheduler in that time.
+    """
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            runner.client  # noqa: B018 (prefect-dask connects on first use)
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    worker.start()
+    worker.join(execution.dask_timeout_seconds)
+    if worker.is_alive() or failure:
+        raise RuntimeError(f"no Dask scheduler answered at {execution.dask_address} within "
+                           f"{execution.dask_timeout_seconds:g} s (execution.dask_timeout_seconds): check --dask"
+                           ) from (failure[0] if failure else None)
+
+
 @contextmanager
 def batches_on_task_runner(execution: ExecutionSettings) -> Iterator[BatchMap]:
     """A ``BatchMap`` that runs each batch as a ``series_batch`` task on ``task_runner(execution)`` (started once
     for the block: a local cluster is not started per pass), reporting progress over series as batches
     complete, and returning the results in batch order."""
     with api_url_for_local_workers(execution), task_runner(execution) as runner:
+        if execution.dask_address:
+            connected(runner, execution)
 
         def map_batches(work: Callable[[Any], Any], batches: list[Any], step: str) -> list[Any]:
             total, done = sum(len(b) for b in batches), 0

@@ -200,13 +200,14 @@ def log_path_for(warehouse_path: Path) -> Path:
 
 @contextmanager
 def console(verbose: bool) -> Iterator[None]:
-    """Prefect's console handler kept to warnings and errors unless ``verbose``, while the block runs (enter it
+    """Prefect's console handler silenced unless ``verbose`` (CRITICAL only: a failure is the CLI's one line, its
+    traceback in the run log; what a user must see is on the run's screen), while the block runs (enter it
     before Prefect is imported: its console handler is configured then). The environment is restored after,
     so that a process this one starts later (a test's) chooses for itself."""
     name = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
     before = os.environ.get(name)
     if not verbose:
-        os.environ[name] = "WARNING"
+        os.environ[name] = "CRITICAL"
     try:
         yield
     finally:

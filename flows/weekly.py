@@ -43,8 +43,8 @@ def prepare_demo(settings: Settings) -> dict[str, list[str] | str]:
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def load_history(settings: Settings, paths: list[str], mapping: str | None) -> list[LoadReport]:
-    return pipeline.load_history(settings, paths, mapping)
+def load_history(settings: Settings, paths: list[str], mapping: str | None, replaces: list[str]) -> list[LoadReport]:
+    return pipeline.load_history(settings, paths, mapping, replaces)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -58,11 +58,16 @@ def load_signals(settings: Settings, files: dict[str, str]) -> dict[str, int]:
 
 
 @task(cache_policy=NO_CACHE)
-def build_demand(settings: Settings, run_id: str, as_of: date | None) -> date:
-    as_of = pipeline.resolve_as_of(settings, as_of)
-    pipeline.start_run(settings, run_id, as_of)
-    pipeline.build_demand(settings, as_of)
-    return as_of
+def start_run(settings: Settings, run_id: str, as_of: date | None, locations: list[str] | None) -> tuple[date, int]:
+    """The run's as-of date (checked against the dispensing held), the run recorded as started; and how many
+    earlier runs were found interrupted."""
+    as_of = pipeline.resolve_as_of(settings, as_of, locations=locations)
+    return as_of, pipeline.start_run(settings, run_id, as_of)
+
+
+@task(cache_policy=NO_CACHE)
+def build_demand(settings: Settings, as_of: date, locations: list[str] | None) -> int:
+    return pipeline.build_demand(settings, as_of, locations)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -83,7 +88,9 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
 
 @task(cache_policy=NO_CACHE, retries=1)
 def export(settings: Settings, run_id: str, as_of: date) -> tuple[list[str], str]:
-    """The files written, and the run summary in markdown, made from the digest the report was made from."""
+    """The files written, and the run summary in markdown, made from the digest the report was made from; nothing
+    is written from a damaged warehouse."""
+    pipeline.verify_warehouse(settings)
     paths, digest = pipeline.export_digest(settings, run_id, as_of)
     paths = [str(p) for p in paths]
     return paths, to_markdown(digest, report_path(paths))
@@ -121,6 +128,7 @@ def weekly_par_levels(
     mapping: str | None = None,
     config: str | None = None,
     overrides: dict | None = None,
+    replaces: list[str] | None = None,
 ) -> dict:
     """Load dispensing, build demand, score earlier forecasts, forecast, set par levels, export the CSVs and
     the report, record the run, publish its summary.
@@ -133,14 +141,19 @@ def weekly_par_levels(
         as_of: last day of history to use; default the latest dispensing date loaded.
         demo: use (and generate if absent) the synthetic demo pharmacy.
         mapping: force a column mapping by name instead of choosing by header.
+        replaces: earlier exports whose rows the new history replaces (all of them), e.g. a file re-sent
+            under another name.
         config: a ``turnover.toml``; overrides: settings on top of it (e.g. ``{"warehouse_path": ...}``).
     """
     settings = load_settings(config, **(overrides or {}))
+    if demo:  # the demo has a warehouse and output folder of its own unless the overrides name others
+        settings = settings.for_demo(overrides or {})
     # One run per warehouse at a time: a second is told the warehouse is busy, before any work.
     with pipeline.exclusive_run(settings):
         parameters = {"history": history, "catalog": catalog, "on_hand": on_hand, "stockouts": stockouts,
                       "closures": closures, "recalls": recalls, "shortages": shortages, "signals": signals,
-                      "as_of": as_of, "demo": demo, "mapping": mapping, "config": config, "overrides": overrides}
+                      "as_of": as_of, "demo": demo, "mapping": mapping, "config": config, "overrides": overrides,
+                      "replaces": replaces}
         history = list(history or [])
         reference = {"catalog": catalog, "on_hand": on_hand, "stockouts": stockouts, "closures": closures,
                      "recalls": recalls, "shortages": shortages}
@@ -153,17 +166,21 @@ def weekly_par_levels(
             signals = signals or files["signals"]
         run_id = str(flow_run.get_id() or "local")
         with clock("load history"):
-            loads = load_history(settings, history, mapping) if history else []
+            loads = load_history(settings, history, mapping, replaces or []) if history else []
         with clock("load reference"):
             counts = load_reference(settings, reference)
             if signals:
                 counts |= load_signals(settings, signals)
+        locations, warnings = pipeline.run_scope(settings, loads)
         with clock("build demand"):
-            as_of = build_demand(settings, run_id, as_of)
+            as_of, interrupted = start_run(settings, run_id, as_of, locations)
+        warnings += [pipeline.interrupted_words(interrupted)] if interrupted else []
         record = {"package_version": __version__, "parameters": parameters,
                   "inputs": pipeline.input_records(loads, {**reference, **(signals or {})}), **pipeline.row_accounting(loads)}
         with pipeline.failures_recorded(settings, run_id):  # a run that fails from here says so in `turnover runs`
             try:
+                with clock("build demand"):
+                    build_demand(settings, as_of, locations)
                 with clock("score forecasts"):
                     scored = score_forecasts(settings, run_id, as_of)
                 with clock("forecast"):
@@ -175,7 +192,7 @@ def weekly_par_levels(
             finally:
                 record_run(settings, run_id, record | {"step_seconds": clock.seconds})
         publish_summary(summary)
-        return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads],
+        return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads], "warnings": warnings,
                 "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,
                 "output_dir": str(Path(settings.output_dir)), "report": report_path(paths), "scored": scored,
                 "step_seconds": clock.seconds, "totals": pipeline.run_summary(settings, run_id)}

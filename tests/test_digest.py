@@ -61,3 +61,33 @@ def test_a_series_in_both_lists_is_charted_in_both_and_flagged_series_fill_the_r
     assert charts.movers == [("L1", "A"), ("L1", "B")] and charts.seasonal == [("L1", "B"), ("L1", "A")]
     assert charts.flagged == [("L1", "D"), ("L1", "C")] and charts.flagged_total == 2  # recalls first
     assert charts.keys() == [("L1", "A"), ("L1", "B"), ("L1", "D"), ("L1", "C")]
+
+
+# Markup from data (drug names, ids, reasons, lots, paths) as it could arrive in a dispensing export.
+HOSTILE_MARKUP = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+                  "![x](https://evil.example/pixel.png)", "<a href='javascript:alert(1)'>x</a>", "`<script>x</script>`",
+                  "x\n<script>alert(2)</script>", "x\r\n![y](http://evil.example/y.png)", "&lt;img src=x&gt;",
+                  "<https://evil.example/z.png>", "\\![z](//evil.example/z.png)")
+
+
+def rendered(markdown: str) -> str:
+    """``markdown`` as a CommonMark renderer with raw HTML allowed and GFM tables (as Prefect's UI) renders it."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+
+
+def test_markup_from_data_in_the_summary_is_shown_as_text_never_run_or_loaded():
+    for payload in HOSTILE_MARKUP:
+        digest = summary_digest(
+            run_id=payload,
+            movers=summary_digest().movers.assign(location_id=payload, drug_name=payload, reason=payload),
+            seasonal=summary_digest().seasonal.assign(drug_name=payload),
+            flags=pd.DataFrame([{"location_id": payload, "drug_id": payload, "drug_name": payload, "flag": payload,
+                                 "detail": f"lot {payload}"}]),
+            outputs=(f"out/{payload}.csv",))
+        html = rendered(to_markdown(digest, f"out/{payload}.html")).lower()
+        assert "<script" not in html and "<img" not in html, payload
+        assert 'href="javascript:' not in html and "<a " not in html, payload
+        assert "evil.example" not in html or "src=" not in html, payload
+        assert html.count("<table>") == 4, payload  # no row broke out of its table

@@ -1,4 +1,5 @@
-"""Faults around a run: a busy warehouse, retried steps, an output folder that cannot be written, a full disk.
+"""Faults around a run: a busy warehouse, retried steps, an output folder that cannot be written, a full disk, a
+umask, planted symbolic links, and an export killed at each point of its publishing (in a subprocess).
 
 The kills of a real run (mid-forecast, mid-export) are in ``tests/flows/test_faults_flow.py``.
 """
@@ -6,17 +7,20 @@ The kills of a real run (mid-forecast, mid-export) are in ``tests/flows/test_fau
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import LATE_NOVEMBER, REPO, make_settings
 from turnover import cli, pipeline, schema
-from turnover.io import files
+from turnover.io import files, publish
 from turnover.io.warehouse import connect, open_warehouse, quote_identifier
 
 CONFIG = str(REPO / "turnover.toml")
@@ -107,7 +111,7 @@ def test_the_flow_retries_exactly_the_steps_checked_for_idempotence_here():
 
     retried = {name for name, task in vars(weekly).items() if isinstance(task, Task) and task.retries}
     assert retried == set(RETRIED_STEPS)
-    assert not weekly.build_demand.retries  # it starts the run afresh
+    assert not weekly.start_run.retries  # it starts the run afresh
     assert not weekly.publish_summary.retries  # a second artifact is a second entry in the history
     assert execution.series_batch.retries == 1  # pure: reads and writes nothing
 
@@ -225,7 +229,7 @@ def test_an_export_that_cannot_write_fails_the_run_in_one_line_and_replaces_no_f
     if fault.startswith("disk full"):
         monkeypatch.setattr(os, "fsync", full_disk_at_file(3))
     else:
-        monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", refused(errno.EROFS))
+        monkeypatch.setattr(files, "open_new", refused(errno.EROFS))
     with pytest.raises(files.OutputError) as failed, pipeline.failures_recorded(settings, RUN):
         pipeline.export(settings, RUN, LATE_NOVEMBER)
     monkeypatch.undo()
@@ -255,3 +259,123 @@ def test_files_staged_by_a_killed_export_are_removed_by_the_next(exported):
     pipeline.export(settings, RUN, LATE_NOVEMBER)
     assert not leftover.exists() and unrelated.read_text() == "kept"
     assert {k: v for k, v in output_bytes(out).items() if k != unrelated.name} == exported["files"]
+
+
+# --- the files are readable by others, as the umask says --------------------------------------------------
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_an_output_file_has_the_mode_the_umask_gives_also_when_it_replaces_one(tmp_path, umask, mode):
+    path = tmp_path / "pars.csv"
+    path.write_text("last week")
+    path.chmod(0o640)
+    before = os.umask(umask)
+    try:
+        files.write_csv_atomic(pd.DataFrame({"drug_id": ["A"]}), path)
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_purchasing_on_a_shared_folder_can_open_every_file_an_export_writes(demo_warehouse, tmp_path):
+    shutil.copy(demo_warehouse["path"], tmp_path / "warehouse.duckdb")
+    settings = make_settings(tmp_path)
+    before = os.umask(0o002)  # a group-shared folder
+    try:
+        pipeline.export(settings, RUN, LATE_NOVEMBER)
+    finally:
+        os.umask(before)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in settings.output_dir.rglob("*")}
+    assert {path: 0o775 if (tmp_path / path).is_dir() else 0o664 for path in modes} == modes
+
+
+# --- symbolic links are never followed --------------------------------------------------------------------
+
+def test_a_symlink_planted_in_the_output_folder_is_refused_and_nothing_is_written_or_deleted_through_it(
+        demo_warehouse, tmp_path):
+    shutil.copy(demo_warehouse["path"], tmp_path / "warehouse.duckdb")
+    settings = make_settings(tmp_path)
+    out, elsewhere = settings.output_dir, tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    precious = {elsewhere / f".par_levels_{LATE_NOVEMBER}.csv{files.TEMP_MARK}x.tmp": "kept",
+                elsewhere / f"par_levels_{LATE_NOVEMBER}_STORE-01.csv": "kept", elsewhere / "notes.txt": "kept"}
+    for path, text in precious.items():
+        path.write_text(text)
+    out.mkdir()
+    (out / "by_location").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(files.OutputError) as refused:
+        pipeline.export(settings, RUN, LATE_NOVEMBER)
+    assert str(refused.value) == (f"cannot write to output folder {out}: {out / 'by_location'} is a symbolic link "
+                                  "(outputs are never written through one; remove it and run again)")
+    assert {p: p.read_text() for p in elsewhere.iterdir()} == precious
+    assert not [p for p in out.rglob("*") if p.is_file()]
+
+    # Links named like an export's leftovers are removed as links: what they point to is left alone.
+    (out / "by_location").unlink()
+    (out / f".par_levels_{LATE_NOVEMBER}.csv{files.TEMP_MARK}y.tmp").symlink_to(elsewhere / "notes.txt")
+    (out / f".forecast_{LATE_NOVEMBER}.csv{files.TEMP_MARK}z.tmp").symlink_to(elsewhere, target_is_directory=True)
+    pipeline.export(settings, RUN, LATE_NOVEMBER)
+    assert {p: p.read_text() for p in elsewhere.iterdir()} == precious
+    assert not [p for p in out.rglob(f"*{files.TEMP_MARK}*")]
+
+
+# --- the published set switches at once -------------------------------------------------------------------
+
+KILLED_EXPORT = ("import sys; from datetime import date; from pathlib import Path; "
+                 "from tests.conftest import make_settings; from turnover import pipeline; "
+                 "pipeline.export(make_settings(Path(sys.argv[1])), sys.argv[2], date.fromisoformat(sys.argv[3]))")
+
+
+def kill_export_at(root: Path, point: str) -> None:
+    """Export the November run in another process and SIGKILL it when it pauses at ``point``."""
+    environment = {**os.environ, "TURNOVER_TEST_PAUSE_AT": point}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(root), RUN, str(LATE_NOVEMBER)], cwd=REPO,
+                               env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        said = []
+        for line in process.stderr:
+            said.append(line)
+            if f"paused at {point}" in line:
+                break
+        else:
+            pytest.fail(f"the export ended (exit {process.wait()}) before pausing at {point}:\n{''.join(said)[-3000:]}")
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+
+
+def published_set(out: Path) -> dict[str, bytes]:
+    """What a reader trusting the manifest reads: every file it names, from the run folder it names."""
+    manifest = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    return {name: (out / manifest["folder"] / name).read_bytes() for name in manifest["files"]}
+
+
+def public_files(out: Path) -> dict[str, bytes]:
+    """The files purchasing opens: the output folder but its run folders and the manifest."""
+    return {name: data for name, data in output_bytes(out).items()
+            if not name.startswith("runs/") and name != "latest.json"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["export", "commit", "publish"])
+def test_an_export_killed_anywhere_in_publishing_leaves_one_whole_set_and_the_next_cleans_up(exported, point):
+    settings, out = exported["settings"], exported["settings"].output_dir
+    last_week = published_set(out)
+    assert public_files(out) == last_week == {k: v for k, v in exported["files"].items() if k in last_week}
+    with open_warehouse(settings.warehouse_path) as con:  # this week's run: every par level reads differently
+        con.execute(f"update {schema.PAR_LEVELS} set reason = reason || ' (corrected)' where run_id = ?", [RUN])
+
+    kill_export_at(settings.warehouse_path.parent, point)
+    after_kill = published_set(out)
+    assert (public_files(out) == after_kill) is (point != "publish")  # killed mid-publish: top-level files mixed
+    publish.republish(out)  # what the next run does first
+    assert public_files(out) == after_kill
+    pipeline.export(settings, RUN, LATE_NOVEMBER)  # the next run
+    this_week = published_set(out)
+
+    assert this_week.keys() == last_week.keys() and all(this_week[k] != last_week[k] for k in this_week
+                                                        if k.startswith(("par_levels", "by_location")))
+    assert after_kill == (last_week if point in ("export", "commit") else this_week)  # never a mix
+    assert public_files(out) == this_week
+    assert [p.name for p in (out / "runs").iterdir()] == [json.loads((out / "latest.json").read_text())["folder"][5:]]
+    assert not [p for p in out.rglob(f"*{files.TEMP_MARK}*")]

@@ -1,7 +1,7 @@
 """Hostile ids and names: SQL in them stays data, file names from them stay in the output folder, and cells a
 spreadsheet would run as a formula are neutralised in every CSV.
 
-The pharmacy here is a slice of the demo (four locations, seven drugs) whose location ids, drug ids, drug
+The pharmacy here is a slice of the demo (five locations, seven drugs) whose location ids, drug ids, drug
 names and a lot carry SQL, path traversal, formulas and markup, loaded from files as a real export would be.
 """
 
@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 from pathlib import Path, PureWindowsPath
 
+import hypothesis
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import DEMO_END, make_settings, run_pipeline
 from turnover import pipeline, schema
-from turnover.io import files, outputs
+from turnover.io import files, outputs, spreadsheet
 from turnover.io.demo import write_openfda
 from turnover.io.warehouse import connect, normalize_ndc, open_warehouse
 from turnover.synthetic import DEMO_RECALLS, DEMO_SHORTAGES, generate_pharmacy
 
 RUN = "run-hostile"
 FORMULA_LOCATION = "=cmd|' /C calc'!A0"
-LOCATIONS = {"STORE-01": "../../etc", "STORE-02": "..\\x", "STORE-03": "/abs/evil"}  # and FORMULA_LOCATION
+LOCATIONS = {"STORE-01": "../../etc", "STORE-02": "..\\x", "STORE-03": "/abs/evil"}  # and the two below
+MIMIC_LOCATION = "x-ff867350"  # a plain id, spelled as the safe file name of "..\\x" (its hash suffix)
 SQL_IDS = ("x'); DROP TABLE raw.dispensing; --", "Robert'); --")
 MARKUP = "<script>alert(1)</script>"
 # ndc10 -> (drug id replacing the NDC or None to keep it, drug name)
@@ -51,7 +56,8 @@ def hostile(tmp_path_factory) -> dict:
     def hostile_rows(frame: pd.DataFrame) -> pd.DataFrame:
         rows = frame[frame["drug_id"].isin(new_id)].copy()
         formula_store = rows[rows["location_id"] == "STORE-03"].assign(location_id=FORMULA_LOCATION)
-        rows = pd.concat([rows.replace({"location_id": LOCATIONS}), formula_store], ignore_index=True)
+        mimic_store = rows[rows["location_id"] == "STORE-01"].assign(location_id=MIMIC_LOCATION)
+        rows = pd.concat([rows.replace({"location_id": LOCATIONS}), formula_store, mimic_store], ignore_index=True)
         if "drug_name" in rows:
             rows["drug_name"] = rows["drug_id"].map(new_name)
         return rows.assign(drug_id=rows["drug_id"].map(new_id))
@@ -79,7 +85,7 @@ def hostile(tmp_path_factory) -> dict:
     pipeline.load_reference(settings, **{k: v for k, v in files.items() if k != "history"})
     written = run_pipeline(settings, DEMO_END, RUN)
     return {"settings": settings, "root": root, "written": written, "tables_before": tables_before, "load": load,
-            "dispensing_rows": len(dispensing), "locations": sorted([*LOCATIONS.values(), FORMULA_LOCATION]),
+            "dispensing_rows": len(dispensing), "locations": sorted([*LOCATIONS.values(), FORMULA_LOCATION, MIMIC_LOCATION]),
             "drug_ids": sorted(new_id.values()), "drug_names": sorted(new_name.values())}
 
 
@@ -156,12 +162,15 @@ def test_files_named_after_location_ids_stay_in_the_output_folder(hostile):
     assert top == {f"{s}_{stamp}.csv" for s in ("par_levels", "forecast", "par_calendar", "expiry_risk", "quarantine",
                                                   "shortages")} | {f"report_{stamp}.html"}
     on_disk = {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
-    assert on_disk == {Path("warehouse.duckdb"), *(p.relative_to(root) for p in hostile["written"])}
+    published = json.loads((out / "latest.json").read_text(encoding="utf-8"))  # and the run folder it names
+    run_folder = [out.relative_to(root) / published["folder"] / p.relative_to(out) for p in hostile["written"]]
+    assert on_disk == {Path("warehouse.duckdb"), Path("out/latest.json"), *run_folder,
+                       *(p.relative_to(root) for p in hostile["written"])}
     assert not Path("/abs/evil").exists()
     by_location = sorted(out.glob("by_location/*.csv"))
     assert len(by_location) == len(hostile["locations"])
     locations = sorted({row[0] for f in by_location for row in read_csv_cells(f)[1:]})
-    assert locations == sorted(files.neutralise_formulas(pd.DataFrame({"l": hostile["locations"]}))["l"])
+    assert locations == sorted(spreadsheet.neutralise_formulas(pd.DataFrame({"l": hostile["locations"]}))["l"])
     assert all(len({row[0] for row in read_csv_cells(f)[1:]}) == 1 for f in by_location)
 
 
@@ -206,3 +215,59 @@ def test_formula_text_is_neutralised_and_negative_numbers_stay_numbers(tmp_path)
     assert [r[:3] for r in rows[1:]] == [[e, e, e] for e in expected]
     assert all(r[3:] == ["-2.5", "-3"] for r in rows[1:])
     assert '"\'=1+1","\'=1+1","\'=1+1",-2.5,-3\n' in path.read_text(encoding="utf-8-sig")  # numbers unquoted
+
+
+def test_an_id_that_looks_like_another_ids_safe_name_gets_its_own_file():
+    # "S/1" is made safe as "S_1-ac1175e6" (its hash suffix): the id "S_1-ac1175e6" must not take that name too.
+    assert files.safe_file_part("S/1") == "S_1-ac1175e6"
+    names = files.file_parts(["S/1", "S_1-ac1175e6"])
+    assert len(set(names.values())) == 2
+
+
+def test_names_differing_only_in_case_get_distinct_files_on_a_case_insensitive_share():
+    names = files.file_parts(["STORE-01", "store-01", "Store-01"])
+    assert len({name.casefold() for name in names.values()}) == 3
+
+
+ID_TEXT = st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9 ._/\\-]{0,12}", fullmatch=True))
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(st.lists(ID_TEXT, unique=True, max_size=25), st.data())
+def test_n_locations_give_n_distinct_file_names_none_leaving_the_folder(ids, data):
+    # Add ids shaped like other ids' safe names (the collision above), in either case.
+    mimics = data.draw(st.lists(st.sampled_from(ids), max_size=5)) if ids else []
+    ids = list(dict.fromkeys([*ids, *(files.safe_file_part(i) for i in mimics),
+                              *(files.safe_file_part(i).upper() for i in mimics)]))
+    names = files.file_parts(ids)
+    assert list(names) == ids
+    assert len({n.casefold() for n in names.values()}) == len(ids)
+    for name in names.values():
+        assert name not in {"", ".", ".."} and not name.startswith((".", "-")) and len(name) <= 80
+        assert (Path("/out") / name).parent == Path("/out") and PureWindowsPath("C:/out", name).parent == PureWindowsPath("C:/out")
+
+
+def test_formulas_behind_a_line_break_blanks_or_fullwidth_signs_are_neutralised(tmp_path):
+    texts = ["\n=3+3", "\r\n=3+3", " \n =1+1", "\u3000=1", "\u00a0+1", "＝1+1", "＋1", "－cmd", "＠SUM(A1)", "﹦1",
+             "\n\tx", "ok", "x＝1", "１２", "\nplain"]
+    frame = pd.DataFrame({"drug_name": texts, "lot": pd.Categorical(texts), "order_units": [-2.5] * len(texts)})
+    rows = read_csv_cells(files.write_csv_atomic(frame, tmp_path / "pars.csv"))
+    expected = ["'" + t for t in texts[:11]] + texts[11:]
+    assert [r[:2] for r in rows[1:]] == [[e, e] for e in expected]
+    assert all(r[2] == "-2.5" for r in rows[1:])  # a negative number stays a number
+
+
+def test_a_date_in_year_one_is_written_with_four_digits():
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from turnover.io.spreadsheet import write_csv
+
+    frame = pd.DataFrame({"lot": ["A"], "expiry_date": np.array(["0001-01-01"], dtype="datetime64[us]")})
+    buffer = io.BytesIO()
+    text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
+    write_csv(frame).write(text)
+    text.flush()
+    assert '"0001-01-01"' in buffer.getvalue().decode("utf-8-sig")

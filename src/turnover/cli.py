@@ -40,6 +40,22 @@ def _existing_file(text: str) -> str:
     return text
 
 
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return number
+
+
+def _run_id(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: give a run id or its first characters (turnover runs lists them)")
+    return text.strip()
+
+
 def _signal(text: str) -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name:
@@ -78,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml: data/out)")
     run.add_argument("--period", choices=["week", "month"], help="forecast buckets (default week)")
     run.add_argument("--mapping", metavar="NAME", help="column mapping to use instead of choosing by header")
+    run.add_argument("--replaces", action="append", default=[], metavar="PATH",
+                     help="an export loaded before whose rows the new --history files replace, all of them (e.g. a "
+                     "corrected file sent under another name); repeatable")
     run.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
     run.add_argument("--demo", action="store_true", help="use the synthetic demo pharmacy (generated if absent)")
     run.add_argument("--dask", metavar="ADDRESS", help="run the per-series batches on this Dask scheduler "
@@ -111,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list the latest runs recorded in the warehouse")
     runs.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml)")
     runs.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
-    runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
-    runs.add_argument("--show", metavar="RUN_ID", help="everything one run recorded (a run id or its first characters)")
+    runs.add_argument("--limit", type=_positive_int, default=20, help="how many runs (default 20)")
+    runs.add_argument("--show", type=_run_id, metavar="RUN_ID",
+                      help="everything one run recorded (a run id or its first characters)")
 
     demo = commands.add_parser("demo", help="write the synthetic demo pharmacy's files")
     demo.add_argument("--dir", default="data/demo", metavar="DIR", help="where to write them (default data/demo)")
@@ -136,14 +156,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not args.history and not args.demo and args.as_of is None and args.db is None:
-        print("turnover: nothing to load: give --history files, or --demo", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.local import console, log_path_for
-    from turnover.settings import load_settings
 
-    settings = load_settings(args.config, **_overrides(args))
+    settings = run_settings(args)
+    if not (args.history or args.demo):  # nothing to load, or an --as-of typo: said now, before Prefect starts
+        check_as_of(settings, args.as_of)
     log_path = log_path_for(settings.warehouse_path)
     try:
         with console(args.verbose):
@@ -157,6 +176,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_settings(args: argparse.Namespace):
+    """The settings of ``turnover run``: the file, then the options; with ``--demo``, the demo's own warehouse
+    and output folder unless ``--db`` / ``--out`` name others."""
+    from turnover.settings import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    return settings.for_demo(_overrides(args)) if args.demo else settings
+
+
+def check_as_of(settings, as_of: date | None) -> None:
+    """Refuse a run of a warehouse holding no dispensing, or an ``--as-of`` outside it (``io.scope.check_as_of``)."""
+    from turnover.io import scope
+    from turnover.io.warehouse import open_warehouse
+
+    days = None
+    if Path(settings.warehouse_path).exists():
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            days = scope.dispensing_days(con)
+    scope.check_as_of(as_of, days, settings.warehouse_path, settings.forecast.max_days_after_last_dispensing)
+
+
 def _run_flow(args: argparse.Namespace, settings, log_path: Path):
     """The weekly flow on the Prefect server ``flows.local`` chooses: (the run summary, that server)."""
     from flows.local import log_to_file, server_for_run, wait_until_ready
@@ -166,18 +206,20 @@ def _run_flow(args: argparse.Namespace, settings, log_path: Path):
     # holds the warehouse again (re-entrant) for deployments. The temporary Prefect server (when there is no
     # other) then boots in its own process while this one imports the forecasting stack and Prefect.
     with exclusive_run(settings.warehouse_path, settings.output_dir), server_for_run(log_path) as server:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
+
+        # The run log's handler joins the root logger after Prefect has configured logging: Prefect leaves the
+        # root logger (its console handler) alone when it finds a handler of someone else's there.
         with log_to_file(log_path), progress_bar():
-            from prefect.settings import PREFECT_API_URL, temporary_settings
-
-            from flows.weekly import weekly_par_levels  # Prefect is imported only when a flow runs
-
             wait_until_ready(server, float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
             with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
                 summary = weekly_par_levels(
                     history=args.history, catalog=args.catalog, on_hand=args.on_hand, stockouts=args.stockouts,
                     closures=args.closures, recalls=args.recalls, shortages=args.shortages,
                     signals=dict(args.signal) or None, as_of=args.as_of, demo=args.demo, mapping=args.mapping,
-                    config=args.config, overrides=_overrides(args),
+                    config=args.config, overrides=_overrides(args), replaces=args.replaces or None,
                 )
     return summary, server
 
@@ -191,6 +233,8 @@ def print_run(summary: dict) -> None:
     if summary["loads"]:
         print(f"rows    read {accounting.get('rows_read', 0):,} = loaded {accounting.get('rows_loaded', 0):,} "
               f"+ rejected {accounting.get('rows_rejected', 0):,} (rejected rows and reasons: raw.dispensing_rejects)")
+    for line in summary.get("warnings", []):
+        print(f"warning {line}")
     print(f"as of   {summary['as_of']}: {summary['series']} location x drug series forecast, run {summary['run_id']}")
     scored = summary.get("scored") or {}
     if scored.get("periods"):
@@ -301,14 +345,15 @@ def _runs(args: argparse.Namespace) -> int:
     from turnover.settings import load_settings
 
     settings = load_settings(args.config, **({"warehouse_path": args.db} if args.db else {}))
-    runs = list_runs(settings.warehouse_path, 10_000 if args.show else args.limit)
+    warehouse = settings.warehouse_path if args.db else settings.warehouse_to_read()  # after `make run`: the demo's
+    runs = list_runs(warehouse, 10_000 if args.show else args.limit)
     if runs.empty:
-        print(f"no runs recorded in {settings.warehouse_path}")
+        print(f"no runs recorded in {warehouse}")
         return 0
     if args.show:
         chosen = runs[runs["run_id"].str.startswith(args.show)]
         if chosen.empty:
-            raise ValueError(f"no run {args.show!r} in {settings.warehouse_path}")
+            raise ValueError(f"no run {args.show!r} in {warehouse}")
         print(format_run(chosen.iloc[0]))
         return 0
     print(format_runs(runs))
@@ -382,20 +427,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from turnover.io.files import OutputError
     from turnover.io.ingest import IngestError
+    from turnover.io.scope import AsOfError
     from turnover.io.warehouse import WarehouseError
 
     try:
         return {"run": _run, "runs": _runs, "demo": _demo, "replay": _replay}[args.command](args)
+    except AsOfError as exc:  # what was typed does not fit the data: a usage error, as argparse's are
+        print(f"turnover: error: {exc}", file=sys.stderr)
+        return 2
     except (IngestError, WarehouseError, OutputError, OSError, ValueError, ValidationError) as exc:
         message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc).replace("\n", " ")
-        print(f"turnover: error: {message}", file=sys.stderr)
+        print(f"turnover: error: {message}{_recorded(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # anything else: one line here, the traceback is in the run's log above
         first = str(exc).splitlines()[0] if str(exc) else ""
         log = getattr(exc, "turnover_log", None)
-        recorded = f" (the traceback is in {log})" if log else ""
-        print(f"turnover: error: {type(exc).__name__}: {first}{recorded}", file=sys.stderr)
+        traceback = f" (the traceback is in {log})" if log else ""
+        print(f"turnover: error: {type(exc).__name__}: {first}{_recorded(exc)}{traceback}", file=sys.stderr)
         return 1
+
+
+def _recorded(exc: Exception) -> str:
+    """Where a failed run was recorded, when it was (a failure before the run started records nothing)."""
+    run_id = getattr(exc, "turnover_failed_run", None)
+    return f" [run {run_id[:12]} recorded as failed: turnover runs --show {run_id[:12]}]" if run_id else ""
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the history, forecast and par levels of the series the report charts (``RunDiges
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -130,15 +131,31 @@ class RunDigest:
         return seasonal_text(self.seasonal_strength, self.period)
 
 
+#: Characters that make markup in markdown (links, images, HTML, entities, emphasis, code, tables, headings):
+#: each is backslash-escaped in text from data, which then shows as written (CommonMark, section 2.4).
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!&|~#])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as markdown text shown as written: on one line, markup characters escaped, so a drug name, an
+    id, a reason, a lot or a path from data never becomes HTML, a link or an image."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def md_code(value: object) -> str:
+    """``value`` as an inline code span on one line, fenced by more backticks than it holds."""
+    text = " ".join(str(value).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"`{text}`"
+
+
 def _cell(value: object) -> str:
-    """A markdown table cell: numbers readable, pipes and newlines from data escaped."""
+    """A markdown table cell: numbers readable, text from data escaped (:func:`md_text`)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
-        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    return md_text(value)
 
 
 def _table(frame: pd.DataFrame, headers: dict[str, str]) -> list[str]:
@@ -161,7 +178,7 @@ def to_markdown(digest: RunDigest, report_path: str | None = None) -> str:
     report (par moves by value, seasonal swings) with how each is sorted, flags, forecast accuracy, and where
     the files are."""
     since = f" (changes since {digest.previous_as_of})" if digest.previous_as_of else ""
-    lines = [f"# Par levels as of {digest.as_of}{since}", "", f"Run `{digest.run_id}`.", "", "## Totals", "",
+    lines = [f"# Par levels as of {digest.as_of}{since}", "", f"Run {md_code(digest.run_id)}.", "", "## Totals", "",
              "| | | what it includes |", "|---|---|---|"]
     lines += [f"| {label} | {_cell(digest.totals[key])} | {definition} |" for key, label, definition in TOTALS
               if digest.totals.get(key) is not None]
@@ -177,7 +194,7 @@ def to_markdown(digest: RunDigest, report_path: str | None = None) -> str:
         lines.append("No recall, shortage, expiry or drift flag.")
     else:
         counts = digest.flags["flag"].value_counts().sort_index()
-        lines.append(", ".join(f"{n} {flag}" for flag, n in counts.items()) + ".")
+        lines.append(", ".join(f"{n} {md_text(flag)}" for flag, n in counts.items()) + ".")
         lines += [""] + _table(digest.flags, {"flag": "flag", "location_id": "location", "drug_name": "drug",
                                               "detail": "detail"})
     if not digest.accuracy.empty:
@@ -185,7 +202,7 @@ def to_markdown(digest: RunDigest, report_path: str | None = None) -> str:
         shown = digest.accuracy.assign(coverage_q95=(100 * digest.accuracy["coverage_q95"]).round(1))
         lines += _table(shown, {c: c for c in ("model", "scored_periods", "mase", "bias_units", "coverage_q95")})
     lines += ["", "## Files", ""]
-    lines += [f"- `{path}`" for path in digest.outputs]
+    lines += [f"- {md_code(path)}" for path in digest.outputs]
     if report_path:
-        lines.append(f"- report: `{report_path}`")
+        lines.append(f"- report: {md_code(report_path)}")
     return "\n".join(lines) + "\n"

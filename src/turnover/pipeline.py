@@ -24,7 +24,7 @@ from turnover.expiry import usage_table
 from turnover.forecast import BatchMap, ProtectionWindow, Selection, forecast_panel, serial_map
 from turnover.io import demand as demand_io
 from turnover.io import files as file_io
-from turnover.io import outputs
+from turnover.io import outputs, publish, scope, spreadsheet
 from turnover.io import selection as selection_io
 from turnover.io import tracking as tracking_io
 from turnover.io.demo import DemoFiles, demo_files, write_demo
@@ -40,7 +40,7 @@ from turnover.io.reference import (
     read_reference,
 )
 from turnover.io.signals import load_signal, read_signals
-from turnover.io.warehouse import file_sha256, held_elsewhere, open_warehouse
+from turnover.io.warehouse import file_sha256, held_elsewhere, open_warehouse, verify
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
 from turnover.reasons import since_words
@@ -67,10 +67,12 @@ def ensure_demo(settings: Settings, end: date | None = None) -> DemoFiles:
     return write_demo(generate_pharmacy(end), settings.demo_dir)
 
 
-def load_history(settings: Settings, paths: list[str | Path], mapping: str | None = None) -> list[LoadReport]:
-    """Load dispensing exports; files already loaded are skipped."""
+def load_history(settings: Settings, paths: list[str | Path], mapping: str | None = None,
+                 replaces: list[str | Path] | None = None) -> list[LoadReport]:
+    """Load dispensing exports; files already loaded are skipped. ``replaces`` names earlier files whose rows
+    the first export loaded replaces (``io.resend``)."""
     with open_warehouse(settings.warehouse_path) as con:
-        return load_dispensing(con, list(paths), settings.ingest, mapping)
+        return load_dispensing(con, list(paths), settings.ingest, mapping, replaces=replaces or ())
 
 
 REFERENCE_LOADERS = {
@@ -100,19 +102,39 @@ def load_signals(settings: Settings, files: dict[str, str | Path]) -> dict[str, 
         return {name: load_signal(con, name, path, links[name].value_column) for name, path in files.items()}
 
 
-def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = None) -> date:
-    """``as_of`` if given, else the latest dispensing date loaded (never after today).
+def run_scope(settings: Settings, loads: list[LoadReport]) -> tuple[list[str] | None, list[str]]:
+    """The locations this run plans, and warnings for the run screen.
+
+    Given history files, the run is about their locations (``io.scope``): the warehouse's other locations are
+    neither planned nor counted, and a warning names them. Given none (None), it plans every location that
+    dispensed in the ``policy.usage_window_days`` before its as-of date.
+    """
+    if not loads:
+        return None, []
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        locations = scope.file_locations(con, [r.file_sha256 for r in loads])
+        others = sorted(set(scope.all_locations(con)) - set(locations))
+    if not locations:
+        return None, ["no row of this run's history files is in the warehouse (all rejected or replaced): planning "
+                      "the locations that dispensed in the last year"]
+    if not others:
+        return locations, []
+    named = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return locations, [f"{settings.warehouse_path} also holds dispensing at {len(others)} location(s) not in this "
+                       f"run's history ({named}): not planned; give another pharmacy its own --db"]
+
+
+def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = None,
+                  locations: list[str] | None = None) -> date:
+    """``as_of`` if given, else the latest dispensing date loaded at ``locations`` (default all; never after today).
 
     Raises:
-        ValueError: nothing is loaded and no date was given.
+        AsOfError: nothing is loaded, or ``as_of`` is before the first dispensing day or more than
+            ``forecast.max_days_after_last_dispensing`` after the last (the message gives the range held).
     """
-    if as_of is not None:
-        return as_of
     with open_warehouse(settings.warehouse_path) as con:
-        latest = demand_io.latest_dispensing_date(con, today)
-    if latest is None:
-        raise ValueError("no dispensing loaded: give --history files or --as-of")
-    return latest
+        days = scope.dispensing_days(con, locations, today)
+    return scope.check_as_of(as_of, days, settings.warehouse_path, settings.forecast.max_days_after_last_dispensing)
 
 
 @contextmanager
@@ -122,16 +144,23 @@ def exclusive_run(settings: Settings) -> Iterator[None]:
         yield
 
 
-def start_run(settings: Settings, run_id: str, as_of: date) -> None:
+def start_run(settings: Settings, run_id: str, as_of: date) -> int:
     """Record the run as started. Runs still marked running whose process has ended (no other process holds
-    the warehouse) are recorded as interrupted."""
+    the warehouse) are recorded as interrupted; returns how many."""
+    interrupted = 0
     with open_warehouse(settings.warehouse_path) as con:
         if not held_elsewhere(settings.warehouse_path):
             interrupted = outputs.mark_interrupted(con, run_id)
             if interrupted:
-                log.warning("%d earlier run(s) had been interrupted (killed or stopped before finishing): "
-                            "recorded as interrupted", interrupted)
+                log.warning("%s", interrupted_words(interrupted))
         outputs.start_run(con, run_id, as_of, settings.forecast.period, outputs.settings_json(settings))
+    return interrupted
+
+
+def interrupted_words(runs: int) -> str:
+    """The run screen's warning that earlier runs were interrupted."""
+    return (f"{runs} earlier run(s) had been interrupted (killed or stopped before finishing): recorded as "
+            "interrupted; `turnover runs` lists them")
 
 
 @contextmanager
@@ -142,6 +171,7 @@ def failures_recorded(settings: Settings, run_id: str):
     except Exception as exc:
         with open_warehouse(settings.warehouse_path) as con:
             outputs.fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
+        exc.turnover_failed_run = run_id  # the command line says the run was recorded only when it was
         raise
 
 
@@ -185,6 +215,13 @@ def run_summary(settings: Settings, run_id: str) -> dict:
 def list_runs(settings: Settings, limit: int = 20):
     """The latest runs recorded in the warehouse, newest first (``outputs.list_runs``)."""
     return outputs.list_runs(settings.warehouse_path, limit)
+
+
+def verify_warehouse(settings: Settings) -> int:
+    """Check every table of the warehouse reads back whole (``warehouse.verify``) before outputs are written from
+    it; returns the tables checked."""
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        return verify(con, settings.warehouse_path)
 
 
 def record_run(settings: Settings, run_id: str, **fields) -> None:
@@ -251,11 +288,14 @@ def row_accounting(loads: list[LoadReport]) -> dict[str, int]:
             "rows_rejected": sum(r.rows_rejected for r in fresh)}
 
 
-def build_demand(settings: Settings, as_of: date) -> int:
+def build_demand(settings: Settings, as_of: date, locations: list[str] | None = None) -> int:
     """Rebuild the demand series and the series list for ``as_of``, with each series' service tier and
-    shortage adjustments; returns the series count."""
+    shortage adjustments, at ``locations`` (default: those that dispensed in the usage window, ``run_scope``);
+    returns the series count."""
     with open_warehouse(settings.warehouse_path) as con:
-        n = demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
+        demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
+        n = scope.keep_locations(con, scope.active_locations(con, as_of, settings.policy.usage_window_days)
+                                 if locations is None else locations)
         planned = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy)
         demand_io.replace_series(con, planned)
     return n
@@ -349,6 +389,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         forecast_means = outputs.read_run_table(con, schema.FORECAST, run_id,
                                                 ["location_id", "drug_id", "period_start", "mean"])
         lots = read_reference(con, schema.ON_HAND_LOTS)
+        lots = lots[lots["location_id"].isin(set(series["location_id"]))]  # the run's locations only (run_scope)
         recalls = read_reference(con, schema.RECALLS)
         calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
         previous = outputs.previous_run(con, settings.forecast.period, as_of)
@@ -388,8 +429,9 @@ def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
     lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them.
 
-    All are staged before any is renamed into place (``files.write_files_atomic``), and the run is recorded
-    completed only after: a run that fails or is killed here leaves the previous files, whole.
+    They are published as one set (``io.publish``: a run folder, then the manifest ``latest.json`` switched
+    at once, then the top-level files), and the run is recorded completed only after: a run that fails or is
+    killed here leaves the previous set, whole.
     """
     return export_digest(settings, run_id, as_of)[0]
 
@@ -423,14 +465,15 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         digest = read_digest(con, run_id, {schema.PAR_LEVELS: stored_pars, **tables},
                              seasonal_strength=settings.forecast.seasonal_strength_threshold)
     # File names from data (location ids) are reduced to one safe name component: never a path.
-    files = {out / name: file_io.write_csv(frame) for name, frame in frames.items()}
+    files = {name: spreadsheet.write_csv(frame) for name, frame in frames.items()}
     # The whole par-level file and one per location, each row formatted once (the whole file keeps its place).
-    files[out / f"par_levels_{stamp}.csv"], by_location = file_io.write_csv_by(pars, "location_id")
+    files[f"par_levels_{stamp}.csv"], by_location = spreadsheet.write_csv_by(pars, "location_id")
+    parts = file_io.file_parts([str(location) for location in by_location])
     for location, writer in by_location.items():
-        files[out / "by_location" / f"par_levels_{stamp}_{file_io.safe_file_part(str(location))}.csv"] = writer
-    digest = replace(digest, outputs=tuple(str(p) for p in files))
-    files[out / f"report_{stamp}.html"] = file_io.write_text(render_html(digest))
-    written = file_io.write_files_atomic(files)
+        files[f"by_location/par_levels_{stamp}_{parts[str(location)]}.csv"] = writer
+    digest = replace(digest, outputs=tuple(str(out / name) for name in files))
+    files[f"report_{stamp}.html"] = spreadsheet.write_text(render_html(digest))
+    written = publish.publish_set(out, stamp, files, run_id)
     with open_warehouse(settings.warehouse_path) as con:
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written, replace(digest, outputs=tuple(str(p) for p in written))

@@ -120,7 +120,7 @@ FORECAST_CSV_COLUMNS = (
 PAR_WEEK_COLUMN = "par_{week_start}"  # week_start as YYYY-MM-DD
 PAR_WEEK_COLUMN_PATTERN = r"par_\d{4}-\d{2}-\d{2}"
 
-# How numbers are written in the CSVs (``turnover.io.files.csv_numbers``); a column not listed is written as it is.
+# How numbers are written in the CSVs (``turnover.io.spreadsheet.csv_numbers``); a column not listed is written as it is.
 # Counts of whole units, packs, days and periods: written as integers (a count the inputs gave with a fraction,
 # such as half a tablet, keeps it). The par calendar's ``par_<week start>`` columns are counts too.
 CSV_COUNT_COLUMNS = (

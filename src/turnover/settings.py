@@ -6,12 +6,14 @@ nested with ``__``), the TOML file, the defaults below. Nothing is read at impor
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from turnover import schema
@@ -26,7 +28,13 @@ DEFAULT_CONFIG_FILE = "turnover.toml"
 DEFAULT_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d"]
 
 
-class ColumnMapping(BaseModel):
+class Section(BaseModel):
+    """A settings section: a key it does not know is refused, not ignored (a typo would silently do nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnMapping(Section):
     """How one pharmacy system's export maps onto the canonical dispensing columns.
 
     ``layout = "long"``: one row per dispensing; ``columns`` maps canonical name -> header.
@@ -72,7 +80,7 @@ CANONICAL_MAPPING = ColumnMapping(
 )
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     """How dispensing exports are read: column mappings and the bounds a row must be within."""
 
     mappings: list[ColumnMapping] = Field(default_factory=list)
@@ -87,7 +95,7 @@ class IngestSettings(BaseModel):
         return [*self.mappings, *([] if "canonical" in names else [CANONICAL_MAPPING])]
 
 
-class CensorSettings(BaseModel):
+class CensorSettings(Section):
     """How periods without real demand (stockouts, closures) are found and filled in."""
 
     heuristic: bool = Field(True, description="Flag zero runs in steady series as stockouts when no log says so.")
@@ -96,7 +104,7 @@ class CensorSettings(BaseModel):
     fill_window: int = Field(4, ge=1, description="Observed periods on each side whose mean fills a censored one.")
 
 
-class SignalLink(BaseModel):
+class SignalLink(Section):
     """An external weekly signal and the drugs it drives (by ATC prefix in the catalog, or by id)."""
 
     name: str
@@ -105,11 +113,22 @@ class SignalLink(BaseModel):
     drug_ids: list[str] = Field(default_factory=list)
 
 
-class ForecastSettings(BaseModel):
+#: The models a candidate list may name: ``turnover.models.REGISTRY`` and the global model (a test keeps the two
+#: equal; the registry itself is not imported here, it brings the whole forecasting stack).
+MODEL_NAMES = ("dynamic_harmonic", "holt_winters", "exp_smoothing", "empirical_bootstrap", "seasonal_naive",
+               "moving_average", "croston_sba", "tsb", "no_history", "global_gbm")
+
+
+def _closest(name: str, valid: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(valid), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class ForecastSettings(Section):
     period: Period = "week"
     horizon_weeks: int = Field(13, ge=1, le=104)
-    n_paths: int = Field(1000, ge=100, description="Simulated sample paths per series.")
-    seed: int = 20261129
+    n_paths: int = Field(1000, ge=100, le=100_000, description="Simulated sample paths per series.")
+    seed: int = Field(20261129, ge=0, lt=2**63, description="Seeds the simulation (numpy takes non-negative seeds).")
     min_seasons: float = Field(2.0, ge=1.0, description="Full seasons of history before a seasonal model.")
     min_history_periods: int = Field(8, ge=2, description="Periods before a smoothing model; fewer: bootstrap.")
     intermittent_nonzero_share: float = Field(
@@ -120,7 +139,7 @@ class ForecastSettings(BaseModel):
     backtest_step_weeks: int = Field(
         8, ge=1, description="Weeks between folds; 6 folds 8 weeks apart score a whole year, flu season included."
     )
-    backtest_paths: int = Field(200, ge=50, description="Simulated paths per backtest fold.")
+    backtest_paths: int = Field(200, ge=50, le=100_000, description="Simulated paths per backtest fold.")
     selection_metric: Literal["mase", "scaled_pinball"] = "mase"
     selection_tolerance: float = Field(
         0.05, ge=0, description="Keep the preferred (earlier) candidate unless another scores this much better."
@@ -138,12 +157,25 @@ class ForecastSettings(BaseModel):
     candidates_intermittent: list[str] = Field(
         default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
     )
+    max_days_after_last_dispensing: int = Field(
+        13, ge=0, le=366, description="An --as-of at most this many days after the last dispensing day loaded is run "
+        "(a Monday run for the week that ended on Sunday); later is refused as a likely typo.",
+    )
     reselect_every_days: int = Field(
         28, ge=0, le=366,
         description="A run reselects every series' model (backtests, recalibration) when the stored selection is "
         "this old or older; runs in between refit the stored models on the new data (0: reselect every run).",
     )
     censor: CensorSettings = Field(default_factory=CensorSettings)
+
+    @field_validator("candidates_seasonal", "candidates_smooth", "candidates_intermittent")
+    @classmethod
+    def _known_models(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in MODEL_NAMES:
+                raise ValueError(f"unknown model {name!r}{_closest(name, MODEL_NAMES)}; models: {', '.join(MODEL_NAMES)}")
+        return names
+
     signals: list[SignalLink] = Field(
         default_factory=lambda: [SignalLink(name="ilinet", atc_prefixes=["J05AH"])],
         description="Signals loaded with --signal NAME=PATH, and the drugs each one drives (weekly runs).",
@@ -161,7 +193,7 @@ def _default_service_levels() -> dict[str, dict[str, float]]:
     }
 
 
-class ShortageSettings(BaseModel):
+class ShortageSettings(Section):
     """How a drug in a current FDA shortage is planned."""
 
     statuses: list[str] = Field(
@@ -171,7 +203,7 @@ class ShortageSettings(BaseModel):
     service_level: float = Field(0.99, gt=0.5, lt=1.0, description="A drug in shortage is planned at least at this level.")
 
 
-class PolicySettings(BaseModel):
+class PolicySettings(Section):
     service_level: float | None = Field(
         None, gt=0.5, lt=1.0,
         description="One cycle service level for every drug (a what-if); unset: the ABC x criticality table.",
@@ -215,7 +247,7 @@ class PolicySettings(BaseModel):
         return self
 
 
-class ExecutionSettings(BaseModel):
+class ExecutionSettings(Section):
     """Where the per-series work runs: in this process (default) or on a Dask cluster through Prefect."""
 
     dask_address: str | None = Field(
@@ -228,6 +260,9 @@ class ExecutionSettings(BaseModel):
     threads: int = Field(
         0, ge=0, le=256, description="Without Dask: batches run in this many threads of the flow's process (0: one per "
         "core).")
+    dask_timeout_seconds: float = Field(
+        20.0, gt=0, le=600, description="How long to wait for the scheduler at dask_address to answer before the run "
+        "stops with an error (an address that is not a Dask scheduler would otherwise hang the run).")
     batch_series: int = Field(
         1000, ge=1, le=100_000,
         description="Series per batch (one task per batch; series within a batch are fitted together).")
@@ -237,7 +272,7 @@ class ExecutionSettings(BaseModel):
         return bool(self.dask_address) or self.dask_workers > 0
 
 
-class TrackingSettings(BaseModel):
+class TrackingSettings(Section):
     """Forecast-vs-actual tracking: how recent errors are compared with the backtest's."""
 
     drift_window_periods: int = Field(8, ge=1, le=104, description="Latest scored periods a drift flag looks at.")
@@ -257,7 +292,7 @@ class Settings(BaseSettings):
 
     warehouse_path: Path = Path("data/warehouse.duckdb")
     output_dir: Path = Path("data/out")
-    demo_dir: Path = Path("data/demo")
+    demo_dir: Path = Field(Path("data/demo"), description="The demo's exports, and its own warehouse and outputs.")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
@@ -272,12 +307,72 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
+    @property
+    def demo_warehouse_path(self) -> Path:
+        """The demo's own warehouse, ``<demo_dir>/warehouse.duckdb``: the demo never shares one with real data."""
+        return self.demo_dir / "warehouse.duckdb"
+
+    @property
+    def demo_output_dir(self) -> Path:
+        """The demo's own output folder, ``<demo_dir>/out``."""
+        return self.demo_dir / "out"
+
+    def warehouse_to_read(self, root: Path | None = None) -> Path:
+        """The warehouse a reader opens (``turnover runs``, the notebooks): ``warehouse_path``, else, while that
+        does not exist and the demo's does (after ``make run``), the demo's. Relative paths are read from ``root``
+        (default: the working directory)."""
+        own, demo = ((path if path.is_absolute() or root is None else root / path)
+                     for path in (self.warehouse_path, self.demo_warehouse_path))
+        return demo if not own.is_file() and demo.is_file() else own
+
+    def for_demo(self, explicit: Iterable[str] = ()) -> Settings:
+        """These settings for a demo run: the demo's warehouse and output folder, except where ``explicit`` (the
+        names given on the command line or as flow overrides: ``warehouse_path``, ``output_dir``) chose."""
+        update = {"warehouse_path": self.demo_warehouse_path, "output_dir": self.demo_output_dir}
+        return self.model_copy(update={k: v for k, v in update.items() if k not in set(explicit)})
+
+
+#: ``TURNOVER_*`` environment variables that are not settings: the notebooks', the deployment's and the tests'.
+NON_SETTING_VARIABLES = frozenset({
+    "TURNOVER_CONFIG", "TURNOVER_DB", "TURNOVER_RUN", "TURNOVER_LOCATION", "TURNOVER_DRUG", "TURNOVER_HOME",
+    "TURNOVER_REPLAY_WEEKS", "TURNOVER_REQUIRE_CHROMIUM", "TURNOVER_TEST_PAUSE_AT", "TURNOVER_TEST_PAUSE_SECONDS",
+})
+
+
+def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Every setting's dotted name (``policy.review_period_days``); a list of sections counts as its section."""
+    names = []
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        names.append(dotted)
+        for inner in (field.annotation, *get_args(field.annotation)):
+            if isinstance(inner, type) and issubclass(inner, Section):
+                names += setting_names(inner, f"{dotted}.")
+    return names
+
+
+class SettingsError(ValueError):
+    """A settings file or ``TURNOVER_*`` variable names a setting that does not exist."""
+
+
+def _check_environment(known: list[str]) -> None:
+    sections = {name.rsplit(".", 1)[0] for name in known if "." in name}
+    for variable in sorted(v for v in os.environ if v.startswith("TURNOVER_") and v not in NON_SETTING_VARIABLES):
+        dotted = variable.removeprefix("TURNOVER_").lower().replace("__", ".")
+        # a dict-valued setting (policy.service_levels) takes keys below it; a section only its own
+        if dotted in known or any(dotted.startswith(f"{n}.") for n in known if n not in sections):
+            continue
+        close = difflib.get_close_matches(dotted, known, n=1)
+        hint = f" (did you mean TURNOVER_{close[0].upper().replace('.', '__')}?)" if close else ""
+        raise SettingsError(f"unknown setting in the environment: {variable}{hint}")
+
 
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``config_path`` (else ``$TURNOVER_CONFIG``, else ``./turnover.toml`` if present).
 
     Raises:
         FileNotFoundError: an explicitly named config file does not exist.
+        SettingsError: the file or a ``TURNOVER_*`` variable names an unknown setting (the closest is named).
         pydantic.ValidationError: a value is out of range; the message names the field.
     """
     path = config_path or os.environ.get("TURNOVER_CONFIG")
@@ -285,6 +380,17 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         raise FileNotFoundError(f"config file not found: {path}")
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = DEFAULT_CONFIG_FILE
+    known = setting_names()
+    _check_environment(known)
     config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(path) if path else None})
     bound = type("Settings", (Settings,), {"model_config": config})
-    return Settings.model_validate(bound(**overrides).model_dump())
+    try:
+        return Settings.model_validate(bound(**overrides).model_dump())
+    except ValidationError as exc:
+        unknown = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if not unknown:
+            raise
+        dotted = ".".join(str(part) for part in unknown[0]["loc"] if not isinstance(part, int))
+        where = " or ".join([*([str(path)] if path else []), *(["the options given"] if overrides else [])])
+        raise SettingsError(f"unknown setting {dotted}{_closest(dotted, known)} in {where or 'the settings'}"
+                            ) from None

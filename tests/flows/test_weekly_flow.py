@@ -80,7 +80,26 @@ def test_a_file_missing_a_required_column_fails_the_run_with_file_and_column_nam
     code = run_cli("--history", str(bad), "--db", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out"))
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1 and err.startswith("turnover: error:") and "bad.csv: missing required column(s) ['drug_id']" in err
+    assert "recorded" not in err  # the load failed before the run started: nothing was recorded
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_fails_building_demand_is_recorded_failed_and_the_screen_says_so(prefect_server, tmp_path,
+                                                                                   monkeypatch, capsys):
+    from turnover import pipeline
+    from turnover.settings import load_settings
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "build_demand", broken)
+    db = tmp_path / "w.duckdb"
+    assert run_cli("--demo", "--db", str(db), "--out", str(tmp_path / "out"), "--as-of", "2026-11-22") == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # Prefect's own lines about the failed task come first
+    assert err.startswith("turnover: error: RuntimeError: out of memory [run ") and "recorded as failed" in err
+    runs = pipeline.list_runs(load_settings(CONFIG, warehouse_path=db))
+    assert list(runs["status"]) == ["failed"] and runs["outputs"].iloc[0] == ["error: RuntimeError: out of memory"]
 
 
 def test_turnover_runs_lists_completed_runs_and_a_failed_run_says_so(prefect_server, tmp_path, monkeypatch, capsys):

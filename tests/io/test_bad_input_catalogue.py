@@ -28,6 +28,7 @@ from turnover import schema
 from turnover.io.fda import read_recalls, read_shortages
 from turnover.io.ingest import IngestError, load_dispensing_file
 from turnover.io.reference import load_catalog, load_on_hand
+from turnover.io.text import printable
 from turnover.settings import ColumnMapping, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bad_input"
@@ -95,6 +96,11 @@ CASES: dict[str, tuple[Callable[[Path], Path], Refused | Loaded]] = {
     "unknown extra columns are ignored and listed": (
         fixture("extra_columns.csv"),
         Loaded((2, 2, 0), summary="columns not read: notes, Patient Name, Prescriber NPI"),
+    ),
+    "terminal escape sequences in header names are shown escaped": (
+        written("export.csv", b"dispensed_at,location_id,drug_id,quantity,\x1b]0;title\x07notes,\x1b[31mred\x9b\x7f\n"
+                              b"2024-01-02,S1,D1,1,x,y\n"),
+        Loaded((1, 1, 0), summary="columns not read: \\x1b]0;title\\x07notes, \\x1b[31mred\\x9b\\x7f"),
     ),
     "duplicated header on a column that is read": (
         fixture("duplicated_read_column.csv"), Refused(r"line 1: column\(s\) \['quantity'\] appear more than once"),
@@ -201,6 +207,19 @@ CASES: dict[str, tuple[Callable[[Path], Path], Refused | Loaded]] = {
         Loaded((5, 1, 4), rejects=((3, "location_id", "empty location"), (4, "drug_id", "empty drug id"),
                                    (5, "location_id", "empty location"), (6, "drug_id", "empty drug id"))),
     ),
+    "ids with a NUL byte or another control character (Parquet)": (
+        parquet("select * from (values ('2024-01-02', 'S1', 'D1', 1), ('2024-01-03', 'S' || chr(0) || '1', 'D1', 2), "
+                "('2024-01-04', 'S1', 'D' || chr(0) || '2', 3), ('2024-01-05', 'S1', chr(0), 4), "
+                "('2024-01-06', 'S1', 'D' || chr(27) || '[31m', 5)) t(dispensed_at, location_id, drug_id, quantity)"),
+        Loaded((5, 1, 4), rejects=((2, "location_id", "control character in the location id"),
+                                   (3, "drug_id", "control character in the drug id"),
+                                   (4, "drug_id", "control character in the drug id"),
+                                   (5, "drug_id", "control character in the drug id")), rows=((1, "D1", 1.0),)),
+    ),
+    "an escape sequence in a drug id (CSV; a tab-delimited file is checked too)": (
+        written("export.csv", (HEADER + "2024-01-02,S1,D\x1b[31m1,1\n2024-01-02,S1,D2,1\n").encode()),
+        Loaded((2, 1, 1), rejects=((2, "drug_id", "control character in the drug id"),)),
+    ),
     # --- identifiers -------------------------------------------------------------------------------
     "NDCs in every 10-digit form become 11 digits": (
         fixture("ndc_forms.csv"),
@@ -244,7 +263,26 @@ def test_each_catalogue_file_is_refused_clearly_or_loads_with_its_rejects(con, i
         rows = con.execute(f"select line, drug_id, quantity from {schema.DISPENSING} order by line").fetchall()
         assert rows == list(expected.rows)
     assert expected.summary in report.summary()
+    assert printable(report.summary()) == report.summary(), report.summary()  # no raw control character
     assert_accounted(con, report)
+
+
+def test_control_characters_in_file_names_and_headers_are_escaped_in_the_load_line_and_in_errors(con, ingest,
+                                                                                                  tmp_path):
+    named = write(tmp_path / "store\x1b[2J1.csv", ["2024-01-02,S1,D1,1"])
+    report = load_dispensing_file(con, named, ingest, today=LOAD_DAY)
+    assert report.summary().startswith(f"{tmp_path}/store\\x1b[2J1.csv: read 1, loaded 1"), report.summary()
+    refused = write(tmp_path / "bad\x07.csv", ["2024-01-02,S1,1"], header="dispensed_at,location_id,\x1b[8mdrug,quantity\n")
+    with pytest.raises(IngestError) as info:
+        load_dispensing_file(con, refused, ingest, today=LOAD_DAY)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path}/bad\\x07.csv: missing required column(s) ['drug_id']"), message
+    assert printable(message) == message, message
+
+
+def test_printable_escapes_c0_c1_and_del_and_keeps_other_text():
+    assert printable("a\x00b\x1b[31mc\x7fd\x85e\x9bf\tg\nh") == "a\\x00b\\x1b[31mc\\x7fd\\x85e\\x9bf\\x09g\\x0ah"
+    assert printable("Zürich – Paracétamol ✓") == "Zürich – Paracétamol ✓"
 
 
 def test_a_latin1_export_keeps_its_accented_text(con, ingest):
@@ -283,7 +321,7 @@ def test_the_same_rows_under_another_name_are_rejected_as_already_loaded(con, in
     assert report.rows_overlapping == 14 and report.overlapping_files == (str(original),)
     assert f"14 rejected rows already loaded from {original}" in report.summary()
     reasons = {r[0] for r in con.execute(f"select reason from {schema.DISPENSING_REJECTS}").fetchall()}
-    assert reasons == {f"already loaded from {original} (same location, day and time span); not loaded twice"}
+    assert reasons == {f"already loaded from {original} (same location, drug, day and time span); not loaded twice"}
     assert con.execute(f"select sum(quantity) from {schema.DISPENSING}").fetchone()[0] == sum(range(1, 9)) + 7
     assert_accounted(con)
 
@@ -315,7 +353,7 @@ def test_a_corrected_resend_under_the_same_name_replaces_the_earlier_file(con, i
     report = load_dispensing_file(con, write(resent / "week01.csv", corrected), ingest, today=LOAD_DAY)
     assert report.replaced_files == (str(inbox / "week01.csv"),) and report.rows_replaced == 14
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (15, 15, 0)
-    assert "corrected re-send of" in report.summary()
+    assert f"replaced 14 rows of {inbox / 'week01.csv'} (a corrected re-send" in report.summary()
     # The earlier rows are kept, moved to the rejects with the reason, and its ledger entry says so.
     assert con.execute(f"select sum(quantity) from {schema.DISPENSING}").fetchone()[0] == sum(range(1, 8)) + 27 + 7 + 5
     moved = con.execute(f"select count(*), min(reason) from {schema.DISPENSING_REJECTS} where file_sha256 = ?",
@@ -336,12 +374,16 @@ def test_a_same_name_export_of_another_week_is_new_data_not_a_resend(con, ingest
     assert_accounted(con)
 
 
-def test_a_same_name_resend_that_lacks_a_day_replaces_nothing_and_its_overlap_is_rejected(con, ingest, tmp_path):
+def test_a_same_name_resend_that_lacks_a_day_replaces_only_the_days_it_carries(con, ingest, tmp_path):
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    load_dispensing_file(con, write(tmp_path / "a" / "week01.csv", WEEK), ingest, today=LOAD_DAY)
+    first = load_dispensing_file(con, write(tmp_path / "a" / "week01.csv", WEEK), ingest, today=LOAD_DAY)
     partial = [row for row in WEEK if not row.startswith("2024-01-07,S2")]
     report = load_dispensing_file(con, write(tmp_path / "b" / "week01.csv", partial), ingest, today=LOAD_DAY)
-    assert report.replaced_files == () and (report.rows_loaded, report.rows_overlapping) == (0, 13)
+    assert report.rows_replaced == 13 and (report.rows_loaded, report.rows_overlapping) == (13, 0)
+    # The day the re-send lacks keeps the earlier file's row.
+    assert con.execute(f"select file_sha256, location_id, dispensed_at::date::varchar from {schema.DISPENSING} "
+                       "where file_sha256 = ?", [first.file_sha256]).fetchall() == [
+        (first.file_sha256, "S2", "2024-01-07")]
     assert con.execute(f"select count(*) from {schema.DISPENSING}").fetchone()[0] == 14
     assert_accounted(con)
 
@@ -399,7 +441,7 @@ def test_an_identifier_column_mapped_as_a_required_column_refuses_the_file(con, 
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        (["D1,x,0,1,2,365,vital"], r"line 2, column pack_size_units: must be > 0"),
+        (["D1,x,0,1,2,365,vital"], r"line 2, column pack_size_units: must be above 0 and at most 100,000 units"),
         (["D1,x,10,1,-2,365,vital"], r"line 2, column lead_time_days: must be 0\.\.365 days"),
         (["D1,a,1,1,1,1,vital", "D1,b,1,1,1,1,vital"], r"duplicate rows for drug_id: \('D1',\) at lines \[2, 3\]"),
         (["0004-0800-85,a,1,1,1,1,vital", "00004080085,b,1,1,1,1,vital"], r"duplicate rows for drug_id: \('00004080085',\)"),

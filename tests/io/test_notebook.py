@@ -86,3 +86,11 @@ def test_a_run_id_that_starts_another_is_still_found_by_itself(con):
     for run_id in ("run-1", "run-10"):
         outputs.start_run(con, run_id, date(2026, 11, 22), "week", "{}")
     assert outputs.find_run(con, "run-1")[0] == "run-1"
+
+
+def test_before_any_run_of_ones_own_the_notebooks_read_the_demo_warehouse(project, monkeypatch):
+    (project / "data" / "w.duckdb").unlink()
+    (project / "data" / "demo").mkdir()
+    (project / "data" / "demo" / "warehouse.duckdb").touch()
+    monkeypatch.chdir(project / "notebooks")
+    assert notebook.warehouse_path() == project / "data" / "demo" / "warehouse.duckdb"

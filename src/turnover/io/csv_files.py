@@ -36,14 +36,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from turnover.io.text import printable
+
 DELIMITERS = (",", ";", "\t", "|")
 CHUNK_CHARS = 1 << 20
 SCAN_BYTES = 1 << 22
 MAX_HEADER_CHARS = 1 << 20
+# Control characters but the line break (C0 and DEL; a tab counts): an id holding one is rejected, and ingest checks
+# ids for them only in a file that has one somewhere (the check costs a fifth of a load).
+CONTROL_BYTES = bytes([*range(10), *range(11, 32), 127])
+CONTROL_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 
 
 class IngestError(ValueError):
-    """A file cannot be loaded at all; the message names the file (and line and column where one is at fault)."""
+    """A file cannot be loaded at all; the message names the file (and line and column where one is at fault).
+
+    The message is :func:`~turnover.io.text.printable`: a file name, header or value it quotes prints as text.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class CsvText:
     columns: tuple[str, ...]  # unique header names, in file order
     duplicated: tuple[str, ...]  # header names that appear more than once
     blank_lines: tuple[int, ...]  # physical lines with nothing on them (DuckDB skips them)
+    controls: bool = True  # some character of CONTROL_BYTES is in the text
 
     def reader_params(self) -> dict[str, object]:
         """The parameters of ``staging.csv_reader``'s ``read_csv``: the copy, its delimiter, every column as text."""
@@ -69,6 +82,7 @@ class FileScan:
     sha256: str
     clean: bool = False  # not gzip, UTF-8 without a mark (valid throughout), no "\r": the copy would be the same bytes
     blank_lines: tuple[int, ...] = ()  # of a clean file (CsvText.blank_lines)
+    controls: bool = True  # of a clean file (CsvText.controls)
 
 
 def scan_file(path: Path, probe: bool = True) -> FileScan:
@@ -82,6 +96,7 @@ def scan_file(path: Path, probe: bool = True) -> FileScan:
     digest = hashlib.sha256()
     blank: list[int] = []
     newlines, last = 0, b"\n"  # so that a file starting with "\n" has a blank line 1
+    controls = False
     decoder = None  # from the first chunk that is not ASCII: UTF-8 sequences may cross chunks
     with open(path, "rb") as raw:
         chunk = raw.read(SCAN_BYTES)
@@ -97,6 +112,7 @@ def scan_file(path: Path, probe: bool = True) -> FileScan:
                 except UnicodeDecodeError:
                     clean = False
             if clean:
+                controls = controls or len(chunk.translate(None, CONTROL_BYTES)) != len(chunk)
                 blank += _blank_lines(chunk, last, newlines)
                 newlines += chunk.count(b"\n")
                 last = chunk[-1:]
@@ -106,7 +122,7 @@ def scan_file(path: Path, probe: bool = True) -> FileScan:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             clean = False  # the file ends inside a UTF-8 sequence
-    return FileScan(digest.hexdigest(), True, tuple(blank)) if clean else FileScan(digest.hexdigest())
+    return FileScan(digest.hexdigest(), True, tuple(blank), controls) if clean else FileScan(digest.hexdigest())
 
 
 def detect_encoding(head: bytes) -> str:
@@ -171,14 +187,16 @@ def _blank_lines(chunk: str | bytes, previous: str | bytes, newlines: int) -> li
     return numbers
 
 
-def _copy(path: Path, encoding: str, target: Path) -> tuple[int, ...]:
-    """Copy ``path`` decoded with ``encoding`` to ``target`` (UTF-8, "\n"); returns its blank lines.
+def _copy(path: Path, encoding: str, target: Path) -> tuple[tuple[int, ...], bool]:
+    """Copy ``path`` decoded with ``encoding`` to ``target`` (UTF-8, "\n"); returns its blank lines and whether a
+    control character (``CONTROL_TEXT``) is in it.
 
     Raises:
         UnicodeDecodeError: the file is not in ``encoding``.
     """
     blank: list[int] = []
     newlines, previous = 0, "\n"  # so that a file starting with "\n" has a blank line 1
+    controls = False
     with (
         _open_bytes(path) as raw,
         io.TextIOWrapper(raw, encoding=encoding, newline=None) as text,  # universal newlines -> "\n"
@@ -186,10 +204,11 @@ def _copy(path: Path, encoding: str, target: Path) -> tuple[int, ...]:
     ):
         while chunk := text.read(CHUNK_CHARS):
             out.write(chunk)
+            controls = controls or CONTROL_TEXT.search(chunk) is not None
             blank += _blank_lines(chunk, previous, newlines)
             newlines += chunk.count("\n")
             previous = chunk[-1]
-    return tuple(blank)
+    return tuple(blank), controls
 
 
 def parse_header(path: Path, first: str) -> tuple[str, list[str]]:
@@ -251,20 +270,20 @@ def csv_text(path: Path, scan: FileScan | None = None) -> Iterator[CsvText]:
     if scan is not None and scan.clean:
         with _readable(path):
             delimiter, columns, duplicated = _header(path, path)
-        yield CsvText(path, "utf-8", delimiter, columns, duplicated, scan.blank_lines)
+        yield CsvText(path, "utf-8", delimiter, columns, duplicated, scan.blank_lines, scan.controls)
         return
     with tempfile.TemporaryDirectory(prefix="turnover-ingest-") as tmp:
         copy = Path(tmp) / "export.csv"
         with _readable(path):
             encoding = _file_encoding(path)
             try:
-                blank = _copy(path, encoding, copy)
+                blank, controls = _copy(path, encoding, copy)
             except UnicodeDecodeError:
                 encoding = "latin-1"  # every byte decodes: nothing is lost
-                blank = _copy(path, encoding, copy)
+                blank, controls = _copy(path, encoding, copy)
         delimiter, columns, duplicated = _header(path, copy)
         label = {"utf-8-sig": "utf-8", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(encoding, encoding)
-        yield CsvText(copy, label, delimiter, columns, duplicated, blank)
+        yield CsvText(copy, label, delimiter, columns, duplicated, blank, controls)
 
 
 def refuse_repeated(path: Path, text: CsvText | None, names: Iterable[str], why: str = "") -> None:

@@ -17,16 +17,6 @@ from turnover.settings import Period, PolicySettings
 STEP_SQL = {"week": "interval 7 day", "month": "interval 1 month"}
 
 
-def latest_dispensing_date(con: duckdb.DuckDBPyConnection, today: date | None = None) -> date | None:
-    """The latest dispensing date loaded, capped at ``today``: the default as-of date of a run."""
-    today = today or date.today()
-    row = con.execute(
-        f"select max(cast(dispensed_at as date)) from {schema.DISPENSING} where cast(dispensed_at as date) <= ?",
-        [today],
-    ).fetchone()
-    return row[0] if row else None
-
-
 def build_demand_series(con: duckdb.DuckDBPyConnection, as_of: date, period: Period, policy: PolicySettings) -> int:
     """Rebuild ``staging.demand_series`` and ``staging.series`` for ``as_of``; returns the series count."""
     con.execute(

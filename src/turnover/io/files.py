@@ -1,154 +1,40 @@
-"""The files purchasing opens: spreadsheet-safe CSVs and the report, written all or nothing.
+"""Output files on disk, each written whole; file names made from ids; the run's hold on its folders.
 
-CSV files are written to a temporary file in the output folder and renamed over the final name only
-when complete (``os.replace`` is atomic on one file system): a failed run leaves the previous file
-or none, never half of one. A run's files are all staged before the first is renamed, so a run that
-fails or is killed while writing replaces none of them. A process killed while staging leaves hidden
-``.<name>.turnover-*.tmp`` files (nothing can remove them at a SIGKILL); the next export in that
-folder removes them.
+A file is written to a temporary file beside its final name and renamed over it only when complete
+(``os.replace`` is atomic on one file system): a failed run leaves the previous file or none, never half
+of one. A run's set of files is published at once by ``turnover.io.publish``. A process killed while
+writing leaves hidden ``.<name>.turnover-*.tmp`` files (nothing can remove them at a SIGKILL); the next
+write in that folder removes them, never following a symbolic link. New files get the mode the umask
+gives (``0666 & ~umask``, as any other tool), also when they replace a file.
 """
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
-import io
 import logging
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 
-from turnover import schema
+from turnover.io.spreadsheet import FileWriter, write_csv
 
 log = logging.getLogger(__name__)
 
 TEMP_MARK = ".turnover-"  # in every staged file's name: what the sweep of leftovers may remove
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class OutputError(RuntimeError):
     """An output file cannot be written; the message names the folder and the reason in one line."""
-
-
-def _text_columns(frame: pd.DataFrame) -> list:
-    return [c for c in frame.columns
-            if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype | pd.CategoricalDtype)]
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text.
-
-    Only text columns: numbers (a negative order, a return) stay numbers. Each distinct value is looked at
-    once (ids, models and classes repeat down a column of a million rows).
-    """
-    out = frame.copy()
-    for column in _text_columns(out):
-        values = out[column].astype(object).to_numpy(copy=True)
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        safe = [_neutralised(v) for v in uniques]
-        changed = np.array([a is not b for a, b in zip(safe, uniques, strict=True)] + [False], dtype=bool)
-        at = np.flatnonzero(changed[codes])  # code -1 (missing) reads the trailing False
-        values[at] = [safe[c] for c in codes[at]]
-        out[column] = pd.Series(values, index=out.index, dtype=object)
-    return out
-
-
-def _neutralised(value):
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
-
-
-#: A count within this of a whole number is written as that integer (float noise such as 30.000000000000004).
-WHOLE_TOLERANCE = 1e-6
-
-
-def csv_numbers(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its numbers as the CSVs write them: counts of whole units as integers
-    (``schema.CSV_COUNT_COLUMNS`` and the par calendar's week columns), estimates and money rounded
-    (``schema.CSV_DECIMALS``; 0 decimals as integers). Missing and infinite values are left empty; a count
-    holding a fraction (half a tablet in the inputs) keeps up to 3 decimals rather than lose it."""
-    out = frame.copy(deep=False)
-    for column in out.columns:
-        values = out[column]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            continue
-        if column in schema.CSV_DECIMALS:
-            decimals = schema.CSV_DECIMALS[column]
-        elif column in schema.CSV_COUNT_COLUMNS or re.fullmatch(schema.PAR_WEEK_COLUMN_PATTERN, str(column)):
-            decimals = None
-        else:
-            continue
-        number = values.to_numpy(dtype=float, na_value=np.nan)
-        number = np.where(np.isfinite(number), number, np.nan)
-        if decimals is None:
-            whole = np.round(number)
-            decimals = 0 if np.nanmax(np.abs(number - whole), initial=0.0) <= WHOLE_TOLERANCE else 3
-        rounded = np.round(number, decimals)
-        out[column] = pd.array(rounded, dtype="Int64") if decimals == 0 else rounded
-    return out
-
-
-class FileWriter(NamedTuple):
-    """How :func:`write_files_atomic` writes one file: its encoding and ``write(handle)``."""
-
-    encoding: str
-    write: Callable[[Any], object]
-
-
-def write_csv(frame: pd.DataFrame) -> FileWriter:
-    """``frame`` as a spreadsheet-safe CSV: UTF-8 with a byte-order mark (so spreadsheets detect UTF-8),
-    one header row, text quoted (ids and NDCs stay text with their leading zeros in tools that honour
-    quoting), formulas neutralised, dates ISO, numbers as :func:`csv_numbers` writes them (whole units as
-    integers), missing values empty."""
-    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(csv_numbers(frame)), handle))
-
-
-def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[object, FileWriter]]:
-    """:func:`write_csv` of ``frame`` and of its rows of each value of ``column`` (sorted): each row is
-    formatted once, the whole file being the parts' rows in turn when ``frame`` is in ``column`` order.
-    Numbers are formatted over the whole frame, so a column reads the same in every part."""
-    frame = csv_numbers(frame)
-    values = frame[column]
-    if values.isna().any() or not values.is_monotonic_increasing:
-        return write_csv(frame), {value: write_csv(rows) for value, rows in frame.groupby(column, sort=True)}
-    safe = neutralise_formulas(frame)
-    texts = {}
-    for value, rows in frame.groupby(column, sort=True):  # the values as they are name the parts
-        buffer = io.StringIO()
-        _to_csv(safe.loc[rows.index], buffer)
-        texts[value] = buffer.getvalue()
-    header = _csv_header(safe)
-    whole = header + "".join(text[len(header):] for text in texts.values()) if texts else None
-    parts = {value: _text_writer(text) for value, text in texts.items()}
-    return (_text_writer(whole) if whole is not None else write_csv(frame)), parts
-
-
-def _to_csv(frame: pd.DataFrame, handle) -> None:
-    frame.to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d")
-
-
-def _csv_header(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    _to_csv(frame.iloc[:0], buffer)
-    return buffer.getvalue()
-
-
-def _text_writer(text: str) -> FileWriter:
-    return FileWriter("utf-8-sig", lambda handle: handle.write(text))
-
-
-def write_text(text: str) -> FileWriter:
-    """``text`` as UTF-8."""
-    return FileWriter("utf-8", lambda handle: handle.write(text))
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -171,9 +57,8 @@ def write_files_atomic(files: dict[Path, FileWriter]) -> list[Path]:
     current, renamed = (paths[0] if paths else None), 0
     try:
         for current, writer in zip(paths, files.values(), strict=True):
-            staged.append(_stage(current, writer))
-            if len(staged) == 1 and len(paths) > 1:
-                _test_pause("export")
+            current.parent.mkdir(parents=True, exist_ok=True)
+            staged.append(stage(current, writer))
         for temp, current in zip(staged, paths, strict=True):
             os.replace(temp, current)
             renamed += 1
@@ -186,34 +71,84 @@ def write_files_atomic(files: dict[Path, FileWriter]) -> list[Path]:
     return paths
 
 
-def _stage(path: Path, writer: FileWriter) -> Path:
-    """The file written into a temporary file beside ``path`` and flushed to disk; returns its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding=writer.encoding, newline="", dir=path.parent,
-                                         prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp", delete=False)
+def stage(path: Path, writer: FileWriter | Path) -> Path:
+    """The file written into a new temporary file beside ``path`` (a hidden name with ``TEMP_MARK``) and
+    flushed to disk; returns its path. ``writer`` a path: a hard link to that file, or a copy of it where the
+    file system has no hard links (some network shares)."""
+    link = writer if isinstance(writer, Path) else None
+    if link is not None:
+        writer = FileWriter(None, lambda handle: _copy(link, handle))
+    while True:
+        temp = path.with_name(f".{path.name}{TEMP_MARK}{secrets.token_hex(4)}.tmp")
+        try:
+            if link is not None and _linked(link, temp):
+                return temp
+            write_new(temp, writer)
+            return temp
+        except FileExistsError:
+            continue  # a name taken since it was drawn: draw another
+
+
+def _linked(source: Path, link: Path) -> bool:
+    """Whether a hard link to ``source`` was made at ``link`` (False: the file system has none)."""
+    try:
+        os.link(source, link)
+    except FileExistsError:
+        raise
+    except OSError:
+        return False
+    return True
+
+
+def _copy(source: Path, handle) -> None:
+    with open(source, "rb") as read:
+        shutil.copyfileobj(read, handle)
+
+
+def open_new(path: Path, encoding: str | None):
+    """A new file at ``path`` opened for writing (text in ``encoding``, or bytes when None), with the mode the
+    umask gives; never through a symbolic link, never over a file already there (``FileExistsError``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    return open(fd, "wb") if encoding is None else open(fd, "w", encoding=encoding, newline="")
+
+
+def write_new(path: Path, writer: FileWriter) -> None:
+    """``writer``'s file written at the new path ``path`` and flushed to disk (removed if that fails)."""
+    handle = open_new(path, writer.encoding)
     try:
         with handle:
             writer.write(handle)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
-    return Path(handle.name)
+
+
+def is_leftover(name: str) -> bool:
+    """Whether ``name`` is one a killed write leaves (``.<name>.turnover-*.tmp``)."""
+    return name.startswith(".") and TEMP_MARK in name and name.endswith(".tmp")
 
 
 def sweep_leftovers(folder: Path) -> list[Path]:
-    """Remove files staged by an export that was killed before it renamed them; returns them."""
-    if not folder.is_dir():
+    """Remove what writes killed before they renamed it left in ``folder`` (files, staged run folders); returns
+    them. A symbolic link is never followed: a folder that is one is not swept, a leftover that is one is
+    removed as a link, and what it points to is left alone."""
+    if folder.is_symlink() or not folder.is_dir():
         return []
-    leftovers = sorted(folder.glob(f".*{TEMP_MARK}*.tmp"))
-    for temp in leftovers:
-        temp.unlink(missing_ok=True)
-        log.info("removed %s, left by an export that did not finish", temp)
-    return leftovers
+    with os.scandir(folder) as entries:
+        leftovers = sorted((entry for entry in entries if is_leftover(entry.name)), key=lambda entry: entry.name)
+    for entry in leftovers:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)  # removes what is inside, never what a link inside points to
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+        log.info("removed %s, left by an export that did not finish", entry.path)
+    return [Path(entry.path) for entry in leftovers]
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     """The OS's reason with its errno name: ``No space left on device [ENOSPC]``."""
     code = f" [{errno.errorcode[exc.errno]}]" if exc.errno in errno.errorcode else ""
     return f"{exc.strerror or str(exc) or type(exc).__name__}{code}"
@@ -222,7 +157,7 @@ def _reason(exc: OSError) -> str:
 def output_error(path: Path, exc: OSError, renamed: int = 0) -> OutputError:
     """One line naming the output folder, the reason, the file, and whether earlier files were replaced."""
     kept = f"{renamed} file(s) were already replaced" if renamed else "files already there were left as they were"
-    return OutputError(f"cannot write to output folder {path.parent}: {_reason(exc)} (writing {path.name}); {kept}")
+    return OutputError(f"cannot write to output folder {path.parent}: {os_reason(exc)} (writing {path.name}); {kept}")
 
 
 def check_writable(folder: str | Path) -> None:
@@ -241,30 +176,53 @@ def check_writable(folder: str | Path) -> None:
         elif not os.access(existing, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, f"cannot create it in {existing}")
     except OSError as exc:
-        raise OutputError(f"cannot write to output folder {folder}: {_reason(exc)}") from exc
+        raise OutputError(f"cannot write to output folder {folder}: {os_reason(exc)}") from exc
 
 
 def _test_pause(point: str) -> None:
     """Test hook: sleep here when ``TURNOVER_TEST_PAUSE_AT`` names ``point``, so a test can kill the process
-    at a known moment (tests/flows/test_faults_flow.py). The one point is ``export``: the first file staged,
-    none renamed. Unset (always, outside those tests) it costs one lookup."""
+    at a known moment (tests/test_faults.py, tests/flows/test_faults_flow.py). The points, in the order an
+    export (``turnover.io.publish``) passes them: ``export``, the first file of the set staged; ``commit``, the
+    run folder complete, the manifest not switched; ``publish``, the manifest switched and the first top-level
+    file replaced. Unset (always, outside those tests) it costs one lookup."""
     if os.environ.get("TURNOVER_TEST_PAUSE_AT") == point:
         log.warning("paused at %s (TURNOVER_TEST_PAUSE_AT)", point)
         time.sleep(float(os.environ.get("TURNOVER_TEST_PAUSE_SECONDS", "120")))
 
 
+#: How a name changed by :func:`safe_file_part` ends: an id ending so gets a suffix too, so it cannot take the
+#: name another id was given (``S_1-ac1175e6`` is the name of ``S/1``).
+HASH_SUFFIX = re.compile(r".*-[0-9a-f]{8}", re.IGNORECASE)
+#: Names Windows keeps for devices, whatever the extension (a share opened from Windows cannot hold them).
+WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10))})
+
+
 def safe_file_part(text: str) -> str:
     """``text`` as one file-name component that cannot leave its folder, unique per ``text``.
 
-    Ids from data never steer a path: anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``,
-    and an id changed by that (or too long) gets a short hash of itself, so two ids never share a file.
+    Ids from data never steer a path: anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``.
+    An id changed by that (or too long), a Windows device name, or an id that ends as a changed one does
+    (``-`` and 8 hex digits) gets ``-`` and a short hash of itself: a kept name never has that ending and a
+    changed one always does, so two ids never share a name.
     """
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60]
-    if cleaned and cleaned == text:
+    if cleaned and cleaned == text and not HASH_SUFFIX.fullmatch(text) and \
+            cleaned.split(".")[0].upper() not in WINDOWS_DEVICES:
         return cleaned
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    return f"{cleaned or 'id'}-{digest}"
+    return _suffixed(cleaned, text)
 
+
+def _suffixed(cleaned: str, text: str) -> str:
+    return f"{cleaned or 'id'}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+def file_parts(ids: list[str]) -> dict[str, str]:
+    """``{id: file-name component}``: :func:`safe_file_part` of each, and distinct also on a file system that
+    ignores case (a Windows or macOS share): names that differ only in case all get the hash suffix."""
+    names = {text: safe_file_part(text) for text in ids}
+    folded = Counter(name.casefold() for name in names.values())
+    return {text: _suffixed(name, text) if folded[name.casefold()] > 1 and name == text else name
+            for text, name in names.items()}
 
 
 

@@ -18,7 +18,8 @@ What happens to bad input. Rows read = rows loaded + rows rejected, for every lo
   unparseable date, a date before ``ingest.earliest_date``, a date more than
   ``FUTURE_TOLERANCE_DAYS`` (1) after the load day (the as-of of a run is not known at load time,
   and a mistyped year must not become the default as-of; rows after an explicit as-of but not after
-  the load day load, and that run does not use them), an empty location or drug id, a drug id in
+  the load day load, and that run does not use them), an empty location or drug id, an id holding a
+  control character (a NUL from Parquet, an escape sequence: C0 but the line break, or DEL), a drug id in
   spreadsheet scientific notation, an NDC of three digit groups that fits no NDC form, an empty, non-
   numeric, non-finite or implausibly large quantity. Negative (a return) and fractional (split pack,
   liquid) quantities are valid.
@@ -26,13 +27,15 @@ What happens to bad input. Rows read = rows loaded + rows rejected, for every lo
   ids of 7-10 digits only (an NDC whose leading zeros or hyphens a spreadsheet dropped? it is not
   guessed at: its form cannot be known).
 
-Overlaps with files loaded before, and corrected re-sends: :mod:`turnover.io.resend`.
+Overlaps with files loaded before, corrected re-sends and files named as replaced (``replaces``):
+:mod:`turnover.io.resend`, all per location x drug x day.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,8 +46,9 @@ import duckdb
 from turnover import schema
 from turnover.io.csv_files import CsvText, FileScan, IngestError, csv_text, refuse_repeated, scan_file
 from turnover.io.mapping import choose_mapping, with_optional_columns, without_identifiers
-from turnover.io.resend import reject_overlaps, replace_resent
+from turnover.io.resend import LedgerFile, named_files, reject_overlaps, replace_named, replace_resent, still_loaded
 from turnover.io.staging import CSV_REREADER, bind, drop_staging, raw_select, stage
+from turnover.io.text import printable
 from turnover.io.warehouse import transaction
 from turnover.settings import ColumnMapping, IngestSettings
 
@@ -72,24 +76,25 @@ class LoadReport:
     refused_columns: tuple[str, ...] = ()  # "<header> (as <canonical>)": identifiers a mapping named
     rows_overlapping: int = 0  # of the rejected rows, those another file loaded already
     overlapping_files: tuple[str, ...] = ()
-    replaced_files: tuple[str, ...] = ()  # earlier files this corrected re-send replaced
+    replaced_files: tuple[str, ...] = ()  # earlier files whose rows this load replaced (some or all)
     rows_replaced: int = 0
+    replacements: tuple[str, ...] = ()  # what of each was replaced, and why
     drugs_not_in_catalog: tuple[str, ...] | None = None  # None: no catalog loaded to check against
     suspect_ndcs: tuple[str, ...] = ()  # 7-10 digits only
 
     def summary(self) -> str:
-        """One line for the console and the run log."""
+        """One line for the console and the run log; control characters a file brings (in its name, headers or
+        ids) shown escaped (:func:`~turnover.io.text.printable`)."""
         if self.already_loaded:
-            return f"{self.file_path}: already loaded (sha256 {self.file_sha256[:12]}), nothing changed"
+            return printable(f"{self.file_path}: already loaded (sha256 {self.file_sha256[:12]}), nothing changed")
         parts = [
             f"{self.file_path}: read {self.rows_read}, loaded {self.rows_loaded}, "
             f"rejected {self.rows_rejected} (mapping {self.mapping})"
         ]
         if self.encoding not in ("", "utf-8"):
             parts.append(f"read as {self.encoding}")
-        if self.replaced_files:
-            parts.append(f"corrected re-send of {', '.join(self.replaced_files)}: its {self.rows_replaced} rows "
-                         "moved to raw.dispensing_rejects")
+        if self.replacements:
+            parts.append(f"{', '.join(self.replacements)}: moved to raw.dispensing_rejects")
         if self.rows_overlapping:
             parts.append(f"{self.rows_overlapping} rejected rows already loaded from {', '.join(self.overlapping_files)}")
         if self.refused_columns:
@@ -102,7 +107,7 @@ class LoadReport:
         if self.suspect_ndcs:
             parts.append(f"{len(self.suspect_ndcs)} drug ids of 7-10 digits only (NDCs that lost leading zeros or "
                          "hyphens in a spreadsheet?): " + _examples(self.suspect_ndcs))
-        return "; ".join(parts)
+        return printable("; ".join(parts))
 
 
 def _examples(ids: tuple[str, ...]) -> str:
@@ -129,18 +134,40 @@ def parquet_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 def load_dispensing_file(
     con: duckdb.DuckDBPyConnection, path: str | Path, ingest: IngestSettings, mapping_name: str | None = None,
-    *, today: date | None = None, scan: FileScan | None = None,
+    *, today: date | None = None, scan: FileScan | None = None, replaces: Sequence[str | Path] = (),
 ) -> LoadReport:
     """Load one export into ``raw.dispensing``; rejected rows go to ``raw.dispensing_rejects``.
 
     Args:
         today: the load day, which bounds future dates (default: the machine's date).
         scan: the file's :func:`scan_file`, if done already.
+        replaces: earlier files this one replaces: all their rows move to the rejects in the same transaction.
 
     Raises:
-        IngestError: the file cannot be loaded at all (see the module docstring); nothing is written.
+        IngestError: the file cannot be loaded at all (see the module docstring), a file ``replaces`` names was
+            never loaded, or this file was loaded before one it replaces; nothing is written.
     """
-    path = Path(path)
+    replaced = named_files(con, replaces)
+    report = _load_file(con, Path(path), ingest, mapping_name, today, scan, replaced)
+    _refuse_unreplaced(con, [report], replaced)
+    return report
+
+
+def _refuse_unreplaced(con, reports: list[LoadReport], replaced: tuple[LedgerFile, ...]) -> None:
+    """Refuse a load meant to replace files (``replaces``) in which no file loaded: each was loaded before.
+
+    Raises:
+        IngestError: some of ``replaced`` still have rows loaded.
+    """
+    pending = () if any(not r.already_loaded for r in reports) else still_loaded(con, replaced)
+    if pending:
+        raise IngestError(f"{', '.join(r.file_path for r in reports) or 'no file'}: loaded before, so it cannot "
+                          f"replace {', '.join(pending)} now (its rows were checked against those when it loaded); "
+                          "nothing changed")
+
+
+def _load_file(con, path: Path, ingest: IngestSettings, mapping_name: str | None, today: date | None,
+               scan: FileScan | None, replaces: tuple[LedgerFile, ...]) -> LoadReport:
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
     scan = scan or scan_file(path, probe=file_format(path) == "csv")
@@ -153,10 +180,10 @@ def load_dispensing_file(
     latest = (today or date.today()) + timedelta(days=FUTURE_TOLERANCE_DAYS)
     try:
         if file_format(path) == "parquet":
-            report = _load(con, path, sha, ingest, mapping_name, latest, None)
+            report = _load(con, path, sha, ingest, mapping_name, latest, None, replaces)
         else:
             with csv_text(path, scan) as text:
-                report = _load(con, path, sha, ingest, mapping_name, latest, text)
+                report = _load(con, path, sha, ingest, mapping_name, latest, text, replaces)
     finally:
         drop_staging(con)
     log.info(report.summary())
@@ -164,7 +191,7 @@ def load_dispensing_file(
 
 
 def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str | None, latest: date,
-          text: CsvText | None) -> LoadReport:
+          text: CsvText | None, replaces: tuple[LedgerFile, ...]) -> LoadReport:
     header = list(text.columns) if text else parquet_header(con, path)
     mapping = with_optional_columns(choose_mapping(header, path, ingest, mapping_name), header)
     mapping, refused = without_identifiers(mapping, path)
@@ -175,12 +202,12 @@ def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str |
     params: dict[str, object] = (text.reader_params() if text else {"path": str(path)}) | {
         "location_id": mapping.location_id}
     checks = {"date_formats": mapping.date_formats, "earliest_date": ingest.earliest_date, "latest_date": latest,
-              "max_abs_quantity": ingest.max_abs_quantity_units}
+              "max_abs_quantity": ingest.max_abs_quantity_units, "controls": text.controls if text else True}
     # Staging writes only temporary tables: it runs before the transaction, so that the rowids of the
     # staged rows are their positions in the file (inside a transaction, new rows get provisional rowids).
     broken = stage(con, path, mapping, params | checks, text)
     with transaction(con):
-        replaced, rows_replaced = replace_resent(con, path, sha)
+        replaced = replace_named(con, path, replaces) + replace_resent(con, path, sha)
         overlapping = reject_overlaps(con)
         if overlapping:
             # Overlapping rows are rejected with their fields as read: read the file's text once more.
@@ -191,7 +218,8 @@ def _load(con, path: Path, sha: str, ingest: IngestSettings, mapping_name: str |
         report = _commit_load(con, path, sha, mapping, ignored + tuple(sorted(refused_headers)), broken, overlapping)
     return dataclasses.replace(report, ignored_columns=ignored, encoding=text.encoding if text else "",
                                refused_columns=tuple(f"{h} (as {c})" for c, h in refused.items()),
-                               replaced_files=replaced, rows_replaced=rows_replaced)
+                               replaced_files=tuple(r[0] for r in replaced), rows_replaced=sum(r[1] for r in replaced),
+                               replacements=tuple(r[2] for r in replaced))
 
 
 def _commit_load(con, path: Path, sha: str, mapping: ColumnMapping, not_read: tuple[str, ...], broken: int,
@@ -251,20 +279,28 @@ def _not_in_catalog(con) -> tuple[str, ...] | None:
 
 def load_dispensing(
     con: duckdb.DuckDBPyConnection, paths: list[str | Path], ingest: IngestSettings, mapping_name: str | None = None,
+    *, replaces: Sequence[str | Path] = (),
 ) -> list[LoadReport]:
     """Load several exports, one transaction each, in the order given.
+
+    ``replaces`` names earlier files the new ones replace (``--replaces``): the first of ``paths`` that loads
+    (not loaded before) moves all their rows to the rejects, in its transaction. A path naming no file ever
+    loaded refuses the load before anything is written, and so does a load in which every file was loaded
+    before while a file to replace still has rows (``IngestError``).
 
     The next file is hashed (``scan_file``) in a background thread while one loads: DuckDB releases the
     GIL while it works, and on large exports the hash is a fifth of the load.
     """
     paths = [Path(p) for p in paths]
+    replaced = named_files(con, replaces)
     reports = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(_prescan, paths[0]) if paths else None
         for i, path in enumerate(paths):
             scan = upcoming.result() if upcoming else None
             upcoming = pool.submit(_prescan, paths[i + 1]) if i + 1 < len(paths) else None
-            reports.append(load_dispensing_file(con, path, ingest, mapping_name, scan=scan))
+            reports.append(_load_file(con, path, ingest, mapping_name, None, scan, replaced))
+    _refuse_unreplaced(con, reports, replaced)
     return reports
 
 

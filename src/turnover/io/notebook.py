@@ -4,7 +4,7 @@ Jupyter starts a notebook's kernel in the notebook's folder (``notebooks/``), th
 elsewhere; the paths here are read from the project root, the folder holding ``turnover.toml``, so a
 notebook finds the same warehouse wherever it runs. Environment variables choose, as for the CLI:
 
-- ``TURNOVER_DB``: the warehouse file (default: the settings' ``warehouse_path``);
+- ``TURNOVER_DB``: the warehouse file (default: the settings' ``warehouse_path``, else the demo's);
 - ``TURNOVER_RUN``: a run id or its first characters (default: the latest completed run);
 - ``TURNOVER_CONFIG``: the settings file (default: the nearest ``turnover.toml`` at or above the
   working directory, else the one at the root of the repository the package is installed from).
@@ -49,7 +49,8 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def warehouse_path(start: str | Path | None = None) -> Path:
-    """The warehouse file a notebook opens (absolute): ``$TURNOVER_DB``, else the settings' ``warehouse_path``.
+    """The warehouse file a notebook opens (absolute): ``$TURNOVER_DB``, else the settings' ``warehouse_path``,
+    else, while that does not exist, the demo's (``<demo_dir>/warehouse.duckdb``, what ``make run`` writes).
 
     A relative path is read from the project root (:func:`project_root`), whatever the working directory:
     ``TURNOVER_DB=data/other.duckdb`` names the same file from the root and from ``notebooks/``.
@@ -58,8 +59,11 @@ def warehouse_path(start: str | Path | None = None) -> Path:
         FileNotFoundError: no warehouse there yet; the message says how to build the demo one.
     """
     named = os.environ.get(DB_VARIABLE)
-    path = Path(named) if named else load_settings(project_config(start)).warehouse_path
-    path = path if path.is_absolute() else project_root(start) / path
+    root = project_root(start)
+    if named:
+        path = Path(named) if Path(named).is_absolute() else root / named
+    else:
+        path = load_settings(project_config(start)).warehouse_to_read(root)
     if not path.is_file():
         source = f"${DB_VARIABLE}" if named else "the settings' warehouse_path"
         raise FileNotFoundError(f"no warehouse at {path} ({source}): a weekly run writes it (`make run` for the "

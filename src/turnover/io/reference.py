@@ -34,6 +34,7 @@ from turnover.io.csv_files import CsvText, csv_text, duckdb_csv_error, refuse_re
 from turnover.io.fda import read_recalls, read_shortages
 from turnover.io.ingest import IngestError, file_format, parquet_header
 from turnover.io.staging import build_lines, csv_reader
+from turnover.io.text import printable
 from turnover.io.warehouse import file_sha256, quote_identifier, transaction
 
 log = logging.getLogger(__name__)
@@ -51,28 +52,46 @@ class ColumnCheck:
     default: str | None = None  # SQL literal used when the value is absent
 
 
+def _number(name: str, sql_type: str, low: float, high: float, unit: str, *, above_low: bool = False,
+            required: bool = False, default: str | None = None) -> ColumnCheck:
+    """A number within low..high (above ``low`` if ``above_low``): finite, so that no ``inf``, ``1e308`` or ``nan``
+    reaches a par level (``inf`` par, a pack count overflowing to -9223372036854775808, a NaN in a NOT NULL column)."""
+    low_rule, span = (f"{{v}} > {low}", f"above {low:,} and at most {high:,}") if above_low else (
+        f"{{v}} >= {low}", f"{low:,}..{high:,}")
+    return ColumnCheck(name, sql_type, required=required, default=default,
+                       rule=f"isfinite({{v}}::double) and {low_rule} and {{v}} <= {high}",
+                       rule_text=f"must be {span}{' ' + unit if unit else ''}")
+
+
+# Plausible bounds of the reference numbers (docs/bad-input.md): wide enough for any real catalog or count.
+MAX_PACK_UNITS = 100_000
+MAX_UNIT_COST = 1_000_000
+MAX_LEAD_TIME_DAYS = 365
+MAX_SHELF_LIFE_DAYS = 3_650
+MAX_MIN_PAR_UNITS = 1_000_000
+MAX_STOCK_UNITS = 10_000_000
+
 CATALOG_CHECKS = (
     ColumnCheck("drug_id", "varchar", required=True),
     ColumnCheck("drug_name", "varchar"),
-    ColumnCheck("pack_size_units", "double", rule="{v} > 0", rule_text="must be > 0"),
-    ColumnCheck("unit_cost", "double", rule="{v} >= 0", rule_text="must be >= 0"),
-    ColumnCheck("lead_time_days", "integer", rule="{v} between 0 and 365", rule_text="must be 0..365 days"),
-    ColumnCheck("shelf_life_days", "integer", rule="{v} > 0", rule_text="must be > 0 days"),
+    _number("pack_size_units", "double", 0, MAX_PACK_UNITS, "units", above_low=True),
+    _number("unit_cost", "double", 0, MAX_UNIT_COST, ""),
+    _number("lead_time_days", "integer", 0, MAX_LEAD_TIME_DAYS, "days"),
+    _number("shelf_life_days", "integer", 1, MAX_SHELF_LIFE_DAYS, "days"),
     ColumnCheck(
         "criticality", "varchar",
         rule="lower({v}) in ('vital', 'essential', 'non-essential')", rule_text="must be vital, essential or non-essential",
     ),
     ColumnCheck("generic_name", "varchar"),
     ColumnCheck("atc_code", "varchar"),
-    ColumnCheck("min_par_units", "double", rule="{v} >= 0", rule_text="must be >= 0"),
+    _number("min_par_units", "double", 0, MAX_MIN_PAR_UNITS, "units"),
 )
 STOCK_KEY = (ColumnCheck("location_id", "varchar", required=True), ColumnCheck("drug_id", "varchar", required=True))
 
 
 def _units_check(name: str, required: bool = False, default: str | None = None) -> ColumnCheck:
-    """A count of units: a finite number, never negative."""
-    return ColumnCheck(name, "double", required=required, rule="{v} >= 0 and isfinite({v})", rule_text="must be >= 0",
-                       default=default)
+    """A count of units in stock or on order."""
+    return _number(name, "double", 0, MAX_STOCK_UNITS, "units", required=required, default=default)
 
 
 ON_HAND_CHECKS = (*STOCK_KEY, _units_check("on_hand_units", required=True), _units_check("on_order_units", default="0"))
@@ -93,6 +112,7 @@ CLOSURE_CHECKS = (
     ColumnCheck("location_id", "varchar"),
 )
 ID_COLUMNS = {"drug_id"}
+TYPE_NAMES = {"double": "number", "integer": "whole number"}  # in "not a ..."
 
 
 def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[str, str]:
@@ -107,11 +127,13 @@ def _typed_select(checks: tuple[ColumnCheck, ...], header: list[str]) -> tuple[s
         alias = quote_identifier(check.name)
         typed.append(f"coalesce({value}, {check.default}) as {alias}" if check.default else f"{value} as {alias}")
         if check.required:
-            failures.append(f"when {text} is null then ['{check.name}', 'empty']")
-        failures.append(f"when {text} is not null and {value} is null then ['{check.name}', 'not a {check.sql_type}']")
+            failures.append(f"when {text} is null then ['{check.name}', 'empty', null]")
+        failures.append(f"when {text} is not null and {value} is null then ['{check.name}', "
+                        f"'not a {TYPE_NAMES.get(check.sql_type, check.sql_type)}', {text}]")
         if check.rule:
             rule = check.rule.format(v=f"({value})")
-            failures.append(f"when {value} is not null and not ({rule}) then ['{check.name}', '{check.rule_text}']")
+            failures.append(f"when {value} is not null and not ({rule}) then ['{check.name}', '{check.rule_text}', "
+                            f"{text}]")
     return ", ".join(typed), "case " + " ".join(failures) + " end" if failures else "null"
 
 
@@ -184,9 +206,12 @@ def _stage_reference(con, path: Path, checks: tuple[ColumnCheck, ...], header: l
 
 def _replace_reference(con, path: Path, kind: str, table: str, checks: tuple[ColumnCheck, ...], key: tuple[str, ...],
                        select: str | None, bad_rows: tuple[str, str] | None, derived: tuple[str, ...]) -> int:
-    bad = con.execute("select line, failure[1], failure[2] from _ref where failure is not null order by line limit 5").fetchall()
+    bad = con.execute(
+        "select line, failure[1], failure[2], failure[3] from _ref where failure is not null order by line limit 5"
+    ).fetchall()
     if bad:
-        details = "; ".join(f"line {line}, column {col}: {reason}" for line, col, reason in bad)
+        details = "; ".join(f"line {line}, column {col}: {reason}" + ("" if value is None else f" (value {value!r})")
+                            for line, col, reason, value in bad)
         raise IngestError(f"{path}: refused ({details})")
     if bad_rows:
         lines = [r[0] for r in con.execute(f"select line from _ref where {bad_rows[0]} order by line limit 5").fetchall()]
@@ -208,7 +233,7 @@ def _replace_reference(con, path: Path, kind: str, table: str, checks: tuple[Col
             [kind, file_sha256(path), str(path), datetime.now(), rows],
         )
     con.execute("drop table if exists _ref")
-    log.info("%s: loaded %d %s rows", path, rows, kind)
+    log.info("%s: loaded %d %s rows", printable(str(path)), rows, kind)
     return rows
 
 
@@ -264,7 +289,7 @@ def _replace_with_frame(con, path: Path, kind: str, table: str, frame) -> int:
                         [kind, file_sha256(path), str(path), datetime.now(), len(frame)])
     finally:
         con.unregister("_frame")
-    log.info("%s: loaded %d %s rows", path, len(frame), kind)
+    log.info("%s: loaded %d %s rows", printable(str(path)), len(frame), kind)
     return len(frame)
 
 

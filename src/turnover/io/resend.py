@@ -1,78 +1,126 @@
-"""Exports that overlap ones loaded before, and corrected re-sends that replace them.
+"""Exports that overlap ones loaded before, corrected re-sends, and files a user says a new one replaces.
 
-Decided per location and day, inside the load's transaction, on the staged rows ``_ingest_checked``:
+Two exports of one store and days are normal (an Rx system and an OTC till, a split by department), so
+every rule is decided per location x drug x day: a file never replaces or rejects rows of a drug it
+does not carry. Inside the load's transaction, on the staged rows ``_ingest_checked``:
 
-- A row that another file loaded already (same location and day, and a time within that file's
-  first-to-last time that day; rows dated without a time all overlap) is rejected, naming that file
-  (``sql/dispensing_overlap.sql``). A week sent twice under two names is not counted twice; a
-  rolling "last 7 days" export loads only its new day; a morning and an afternoon export of one day
-  with their times both load.
-- A corrected re-send replaces an earlier file when it has the same file name (other bytes: the same
-  bytes are skipped before this) and has rows for every location and day the earlier file loaded
-  rows for. The earlier file's rows move to ``raw.dispensing_rejects`` with the reason "replaced by
-  corrected re-send <path>", and its ledger counts move with them, so for every file read = loaded +
-  rejected still holds and nothing is deleted. A same-name file that covers less (another week's
-  ``export.csv``, or a re-send missing a day) replaces nothing, and its overlapping rows are rejected
-  as above.
+- Replaced by name (``replaces``, the command line's ``--replaces``): every row the named earlier
+  file still has loaded moves to ``raw.dispensing_rejects`` with the reason "replaced by <new file>
+  (--replaces)".
+- A corrected re-send has the same file name as an earlier one (other bytes: the same bytes are skipped
+  before this). The earlier file's rows for the location x drug x days the new file carries move to
+  ``raw.dispensing_rejects`` ("replaced by corrected re-send <path>"); its other rows stay. Another
+  week's ``export.csv``, or a till's export of other drugs under the same name, replaces nothing.
+- A row that another file loaded already (the same location, drug and day, and a time within that
+  file's first-to-last time of that drug that day; rows dated without a time are all at midnight, so
+  a drug's day loaded before is rejected whole) is rejected, naming that file
+  (``sql/dispensing_overlap.sql``). A week sent twice under two names is not counted twice; a rolling
+  "last 7 days" export loads only its new day.
+
+Moved rows take their ledger counts with them (loaded -> rejected), so for every file read = loaded +
+rejected still holds and nothing is deleted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from turnover import schema
-from turnover.io.warehouse import sql_text
+from turnover.io.csv_files import IngestError
+from turnover.io.warehouse import file_sha256, sql_text
+
+# (sha256, path) of a file in the ledger
+LedgerFile = tuple[str, str]
+# (path of an earlier file, rows of it replaced, why: a note for the load line)
+Replaced = tuple[str, int, str]
+# The staged keys a re-send replaces: rows of raw.dispensing ``d`` whose location x drug x day this file carries.
+CARRIED = ("exists (select 1 from _ingest_keys k where k.location_id = d.location_id and k.drug_id = d.drug_id "
+           "and k.day = cast(d.dispensed_at as date))")
 
 
-def replace_resent(con, path: Path, sha: str) -> tuple[tuple[str, ...], int]:
-    """Apply the corrected re-send rule (module docstring): earlier files with this file's name whose every
-    location and day this file covers have their rows moved to the rejects. Returns their paths and rows.
+def named_files(con, paths: Sequence[str | Path]) -> tuple[LedgerFile, ...]:
+    """The ledger entries of the files ``paths`` name (for ``replaces``): the one with a file's present bytes,
+    else the latest loaded under that path.
 
-    Leaves ``_ingest_days``, the locations and days of the staged good rows, for :func:`reject_overlaps`."""
-    con.execute("create or replace temp table _ingest_days as select distinct location_id, "
+    Raises:
+        IngestError: a path names no file ever loaded.
+    """
+    ledger = con.execute(f"select file_sha256, file_path from {schema.LOADED_FILES} order by loaded_at desc").fetchall()
+    found = []
+    for path in map(Path, paths):
+        sha = file_sha256(path) if path.is_file() else None
+        match = next((row for row in ledger if row[0] == sha), None) or next(
+            (row for row in ledger if Path(row[1]) == path or Path(row[1]).resolve() == path.resolve()), None)
+        if match is None:
+            raise IngestError(f"{path}: --replaces names a file that was never loaded (not in {schema.LOADED_FILES}); "
+                              "nothing loaded")
+        found.append((match[0], match[1]))
+    return tuple(found)
+
+
+def still_loaded(con, files: Sequence[LedgerFile]) -> tuple[str, ...]:
+    """The paths of ``files`` that still have rows in ``raw.dispensing``."""
+    return tuple(p for sha, p in files if con.execute(
+        f"select rows_loaded from {schema.LOADED_FILES} where file_sha256 = ?", [sha]).fetchone()[0])
+
+
+def replace_named(con, path: Path, files: Sequence[LedgerFile]) -> list[Replaced]:
+    """Move every row the ``files`` still have loaded to the rejects, replaced by ``path``."""
+    notes = []
+    for old_sha, old_path in files:
+        moved = _move(con, old_sha, old_path, f"replaced by {path} (--replaces)")
+        if moved:
+            notes.append((old_path, moved, f"replaced all {moved} rows of {old_path} (--replaces)"))
+    return notes
+
+
+def replace_resent(con, path: Path, sha: str) -> list[Replaced]:
+    """Apply the corrected re-send rule (module docstring) to the earlier files it replaces.
+
+    Leaves ``_ingest_keys``, the location x drug x days of the staged good rows, for :func:`reject_overlaps`."""
+    con.execute("create or replace temp table _ingest_keys as select distinct location_id, drug_id, "
                 "cast(dispensed_at as date) as day from _ingest_checked where reason is null")
     ledger = con.execute(
-        f"select file_sha256, file_path, rows_loaded from {schema.LOADED_FILES} where rows_loaded > 0 "
-        "order by loaded_at"
+        f"select file_sha256, file_path from {schema.LOADED_FILES} where rows_loaded > 0 order by loaded_at"
     ).fetchall()
+    notes = []
     # Only a file of the same name can be re-sent: the others are never read here.
-    candidates = [row for row in ledger if Path(row[1]).name == path.name]
-    replaced, rows = [], 0
-    for old_sha, old_path, moved in candidates:
-        uncovered, covered = con.execute(
-            f"select count(*) filter (where n.day is null), count(*) filter (where n.day is not null) from ("
-            f"select distinct location_id, cast(dispensed_at as date) as day from {schema.DISPENSING} "
-            "where file_sha256 = $old) d left join _ingest_days n using (location_id, day)",
-            {"old": old_sha},
-        ).fetchone()
-        if uncovered or not covered:
-            continue
-        # All of the file's rows in raw.dispensing: the ledger counts them (rows_loaded).
-        con.execute(
-            f"insert into {schema.DISPENSING_REJECTS} select file_sha256, $old_path, line, null, "
-            "'replaced by corrected re-send ' || $path || ' (sha256 ' || left($sha, 12) || ')', "
-            "strftime(dispensed_at, '%Y-%m-%d %H:%M:%S'), location_id, drug_id, quantity::varchar "
-            f"from {schema.DISPENSING} where file_sha256 = $old",
-            {"old": old_sha, "old_path": old_path, "path": str(path), "sha": sha},
-        )
-        con.execute(f"delete from {schema.DISPENSING} where file_sha256 = ?", [old_sha])
+    for old_sha, old_path in (row for row in ledger if Path(row[1]).name == path.name):
+        reason = f"replaced by corrected re-send {path} (sha256 {sha[:12]}; same file name, location, drug and day)"
+        moved = _move(con, old_sha, old_path, reason, CARRIED)
+        if moved:
+            notes.append((old_path, moved, f"replaced {moved} rows of {old_path} (a corrected re-send: same file "
+                                           "name; the location x drug x days this file carries)"))
+    return notes
+
+
+def _move(con, old_sha: str, old_path: str, reason: str, where: str = "true") -> int:
+    """Move the rows of file ``old_sha`` in ``raw.dispensing`` that ``where`` (SQL over ``d``) selects to the
+    rejects with ``reason``, and their count in its ledger entry from loaded to rejected; returns how many."""
+    params = {"old": old_sha, "old_path": old_path, "reason": reason}
+    moved = con.execute(
+        f"insert into {schema.DISPENSING_REJECTS} select file_sha256, $old_path, line, null, $reason, "
+        "strftime(dispensed_at, '%Y-%m-%d %H:%M:%S'), location_id, drug_id, quantity::varchar "
+        f"from {schema.DISPENSING} d where file_sha256 = $old and {where}", params,
+    ).fetchone()[0]
+    if moved:
+        con.execute(f"delete from {schema.DISPENSING} d where file_sha256 = $old and {where}", {"old": old_sha})
         con.execute(
             f"update {schema.LOADED_FILES} set rows_loaded = rows_loaded - $n, rows_rejected = rows_rejected + $n "
             "where file_sha256 = $old", {"n": moved, "old": old_sha},
         )
-        replaced.append(old_path)
-        rows += moved
-    return tuple(replaced), rows
+    return moved
 
 
 def reject_overlaps(con) -> int:
-    """Reject the staged rows another file loaded already (after :func:`replace_resent`, on its ``_ingest_days``);
+    """Reject the staged rows another file loaded already (after :func:`replace_resent`, on its ``_ingest_keys``);
     returns how many.
 
     ``_ingest_checked`` then shows them rejected (``sql/dispensing_overlap_checked.sql``).
     """
     bounds = con.execute(
-        "select min(day), max(day) + 1, min(location_id), max(location_id) from _ingest_days"
+        "select min(day), max(day) + 1, min(location_id), max(location_id) from _ingest_keys"
     ).fetchone()
     if bounds[0] is None:
         return 0  # no good rows

@@ -42,7 +42,7 @@ FIXED_LOCATION = "$location_id::varchar"
 # Temporary tables and views of one load, dropped when it ends (however it ends).
 STAGING = {"view": ("_ingest_checked", "_ingest_base"),
            "table": ("_ingest_typed", "_ingest_src", "_ingest_unpivoted", "_ingest_lines", "_ingest_struct",
-                     "_ingest_skipped", "_ingest_days", "_ingest_earlier", "_ingest_overlaps", "_ingest_text",
+                     "_ingest_skipped", "_ingest_keys", "_ingest_earlier", "_ingest_overlaps", "_ingest_text",
                      "_ingest_drugs", "_ingest_csv_errors", "_ingest_csv_scans")}
 
 

@@ -30,6 +30,16 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be opened or used; the message says why in one line."""
 
 
+#: The warehouse's layout version, kept in :data:`MARKER` when the warehouse is created. A warehouse of an
+#: earlier version is migrated when opened for writing; one of a later version is refused.
+SCHEMA_VERSION = 1
+MARKER = "main.turnover_warehouse"
+#: Tables every warehouse has had: a file holding them without a marker is one made before the marker (adopted).
+EARLIER_WAREHOUSE_TABLES = frozenset({"raw.dispensing", "raw.loaded_files", "marts.runs"})
+WAREHOUSE_SUFFIXES = (".duckdb", ".db")
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
 @cache
 def sql_text(name: str) -> str:
     """The text of ``io/sql/<name>.sql``."""
@@ -40,11 +50,13 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     """A connection to the warehouse file, with its tables created (unless read-only) and macros defined.
 
     Raises:
-        WarehouseError: another process holds the file, or it is not a DuckDB database.
+        WarehouseError: another process holds the file; it is not a turnover warehouse (:func:`check_path`,
+            another program's tables) or one of a later version.
     """
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"warehouse not found: {path}")
+    check_path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -56,10 +68,69 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
             raise WarehouseError(f"warehouse busy: {path} is open in {holder}; wait for it to finish or close it, "
                                  "then run again") from exc
         raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from exc
-    if not read_only:
-        con.execute(sql_text("schema"))
-    con.execute(sql_text("macros"))
+    try:
+        version = _marked_version(con, path)
+        if not read_only:
+            con.execute(sql_text("schema"))
+            if version != SCHEMA_VERSION:
+                _mark(con, version)
+        con.execute(sql_text("macros"))
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def check_path(path: str | Path) -> None:
+    """Refuse, before anything is created or locked, a path that is not and cannot become a turnover warehouse.
+
+    Raises:
+        WarehouseError: a folder; a file that is not a DuckDB database (a CSV given as ``--db``); a new file
+            whose name does not end in ``.duckdb`` or ``.db`` (a typo would create a database by that name).
+    """
+    path = Path(path)
+    if str(path) == ":memory:":  # DuckDB's in-memory database (tests, scratch work)
+        return
+    if path.is_dir():
+        raise WarehouseError(f"{path} is a folder, not a warehouse file: give --db a .duckdb file")
+    if not path.exists():
+        if path.suffix.lower() not in WAREHOUSE_SUFFIXES:
+            raise WarehouseError(f"no warehouse {path}, and a new one must be named *.duckdb or *.db: check --db")
+        return
+    with open(path, "rb") as handle:
+        if handle.read(12)[8:] != DUCKDB_MAGIC:
+            raise WarehouseError(f"{path} is not a DuckDB database, so not a turnover warehouse: check --db")
+
+
+def _marked_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """The warehouse's layout version; 0 for one made before the marker; None for an empty (new) database.
+
+    Raises:
+        WarehouseError: another program's database, or a warehouse of a later turnover version.
+    """
+    tables = {f"{s}.{t}" for s, t in con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = current_database()").fetchall()}
+    if MARKER in tables:
+        version = con.execute(f"select max(version) from {MARKER}").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise WarehouseError(f"{path} was made by a later turnover (warehouse version {version}; this one reads "
+                                 f"up to {SCHEMA_VERSION}): upgrade turnover")
+        return version
+    if not tables:
+        return None
+    if not EARLIER_WAREHOUSE_TABLES <= tables:
+        shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+        raise WarehouseError(f"{path} is a DuckDB database but not a turnover warehouse (it holds {shown}): "
+                             "give --db a turnover warehouse or a new .duckdb file")
+    return 0
+
+
+def _mark(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
+    """Mark a new warehouse, or adopt (and migrate) an earlier one, as of :data:`SCHEMA_VERSION`. Version 0 (made
+    before the marker) has the tables of version 1: ``schema.sql`` creating what is missing is its migration."""
+    con.execute(f"create table if not exists {MARKER} (version integer not null, marked_at timestamp not null, "
+                "adopted_from integer)")
+    con.execute(f"insert into {MARKER} values (?, current_timestamp, ?)", [SCHEMA_VERSION, version])
 
 
 @contextmanager
@@ -89,6 +160,7 @@ def hold(path: str | Path) -> Iterator[None]:
     Raises:
         WarehouseError: another process holds it ("warehouse busy", the file and what to do).
     """
+    check_path(path)  # never a lock beside a file that is not a warehouse
     key = lock_path(path)
     with _held_guard:
         if key in _held:
@@ -180,6 +252,25 @@ def replace_partitions(con: duckdb.DuckDBPyConnection, key_column: str, key: obj
                 con.unregister("_partition_rows")
             written[table] = len(data)
     return written
+
+
+def verify(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """Read every row of every table, so that DuckDB checks the checksum of every block it stores them in (a
+    query reading some columns of some tables would not notice bytes damaged elsewhere); returns the tables read.
+
+    Raises:
+        WarehouseError: a block is damaged (the file, the table and DuckDB's message).
+    """
+    tables = con.execute("select schema_name, table_name from duckdb_tables() "
+                         "where database_name = current_database() and not temporary").fetchall()
+    for schema_name, table in tables:
+        try:
+            con.execute(f"select sum(hash(t)) from {quote_identifier(schema_name)}.{quote_identifier(table)} as t"
+                        ).fetchone()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"warehouse {path} is damaged (table {schema_name}.{table}: "
+                                 f"{str(exc).splitlines()[0]}); restore it from a backup") from exc
+    return len(tables)
 
 
 def file_sha256(path: str | Path) -> str:

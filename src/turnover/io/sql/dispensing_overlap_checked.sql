@@ -5,7 +5,7 @@ with final as (
     select b.* replace (
         case when o.overlap_path is not null then 'dispensed_at' else b.reject_column end as reject_column,
         case when o.overlap_path is not null
-            then 'already loaded from ' || o.overlap_path || ' (same location, day and time span); not loaded twice'
+            then 'already loaded from ' || o.overlap_path || ' (same location, drug, day and time span); not loaded twice'
             else b.reason end as reason
     ), o.overlap_path
     from _ingest_base b

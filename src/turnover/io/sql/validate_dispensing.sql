@@ -5,7 +5,7 @@
 -- fields as read: dispensed_at, location_id, drug_id, quantity]; a row that loads gets null (one
 -- column, mostly null: a column more costs as much as any check).
 -- Parameters: $date_formats (varchar[]), $earliest_date (date), $latest_date (date: the load day
--- plus the tolerance), $max_abs_quantity (double).
+-- plus the tolerance), $max_abs_quantity (double), $controls (boolean: the file holds a control character).
 --
 -- Every value is read as trim(value) (through the trimmed macro, which skips trim where it would change
 -- nothing; a cast, which skips ASCII whitespace itself, is tried on the value as read first). DuckDB
@@ -56,6 +56,14 @@ checked as (
                 then ['dispensed_at', 'date after the load day (later than ' || $latest_date::varchar || ')']
             when location_id is null then ['location_id', 'empty location']
             when drug_id is null then ['drug_id', 'empty drug id']
+            -- A NUL, an escape sequence or another control character (C0 but the line break, or DEL) in an
+            -- id: a Parquet file can carry them, and they would reach outputs and the terminal. Checked only
+            -- when the file holds one ($controls: csv_files.CONTROL_BYTES), for the check costs a fifth of
+            -- the load. RE2 reads the \x escapes.
+            when $controls and regexp_matches(location_id, '[\x00-\x09\x0b-\x1f\x7f]')
+                then ['location_id', 'control character in the location id']
+            when $controls and regexp_matches(drug_id, '[\x00-\x09\x0b-\x1f\x7f]')
+                then ['drug_id', 'control character in the drug id']
             -- 5.0090021901E+10: a spreadsheet turned the id into a rounded number.
             when contains(drug_text, '+') and regexp_full_match(drug_text, '\d\.\d+[eE]\+\d+')
                 then ['drug_id', 'drug id in scientific notation (a spreadsheet rounded it; export the column as text)']
