@@ -63,13 +63,15 @@ def test_a_run_with_nothing_to_load_says_so_in_one_line_before_prefect_starts(tm
                                        "--history files (or --demo)\n")
 
 
-def test_replaces_reaches_the_flow_and_the_load_from_the_command_line():
+def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path):
     import inspect
 
     from flows import weekly
     from turnover.cli import build_parser
 
-    args = build_parser().parse_args(["run", "--history", "new.csv", "--replaces", "old.csv", "--replaces", "older.csv"])
+    new = tmp_path / "new.csv"
+    new.write_text("dispensed_at,location_id,drug_id,quantity\n")
+    args = build_parser().parse_args(["run", "--history", str(new), "--replaces", "old.csv", "--replaces", "older.csv"])
     assert args.replaces == ["old.csv", "older.csv"]
     assert "replaces" in inspect.signature(weekly.weekly_par_levels.fn).parameters
     assert "replaces" in inspect.signature(weekly.load_history.fn).parameters

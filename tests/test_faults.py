@@ -357,6 +357,7 @@ def public_files(out: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # three subprocesses killed on purpose
 @pytest.mark.parametrize("point", ["export", "commit", "publish"])
 def test_an_export_killed_anywhere_in_publishing_leaves_one_whole_set_and_the_next_cleans_up(exported, point):
     settings, out = exported["settings"], exported["settings"].output_dir

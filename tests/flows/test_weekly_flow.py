@@ -102,6 +102,7 @@ def test_a_run_that_fails_building_demand_is_recorded_failed_and_the_screen_says
     assert list(runs["status"]) == ["failed"] and runs["outputs"].iloc[0] == ["error: RuntimeError: out of memory"]
 
 
+@pytest.mark.extended  # a second demo run through the flow: make test keeps the one above
 def test_turnover_runs_lists_completed_runs_and_a_failed_run_says_so(prefect_server, tmp_path, monkeypatch, capsys):
     from turnover import pipeline
     from turnover.settings import load_settings
