@@ -218,9 +218,11 @@ def test_a_disk_that_fills_during_the_export_is_one_clear_line_and_a_failed_run(
     code = cli.main(["run", "--config", CONFIG, "--demo", "--db", str(db), "--out", str(out), "--as-of", AS_OF])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1
-    assert err == (f"turnover: error: cannot write to output folder {out}: No space left on device [ENOSPC] "
-                   f"(writing forecast_{AS_OF}.csv); files already there were left as they were")
-    assert not [p for p in out.rglob("*") if p.is_file()]  # no partial file, no staged file
     runs = pipeline.list_runs(load_settings(CONFIG, warehouse_path=db))
+    run_id = runs["run_id"].iloc[0][:12]
+    assert err == (f"turnover: error: cannot write to output folder {out}: No space left on device [ENOSPC] "
+                   f"(writing forecast_{AS_OF}.csv); files already there were left as they were "
+                   f"[run {run_id} recorded as failed: turnover runs --show {run_id}]")
+    assert not [p for p in out.rglob("*") if p.is_file()]  # no partial file, no staged file
     assert runs["status"].tolist() == ["failed"]
     assert runs["outputs"].iloc[0][0].startswith("error: OutputError: cannot write to output folder")
