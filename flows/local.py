@@ -14,8 +14,8 @@ Nothing here is imported by the domain package. :func:`server_for_run` runs befo
 it sets ``PREFECT_API_URL`` in the environment, which Prefect reads when it starts (worker threads and
 Dask processes included).
 
-:func:`quiet_logging` sends Prefect's and the steps' log lines to a file beside the warehouse instead of
-the terminal, where ``turnover run`` prints one summary screen (``--verbose`` shows them again).
+:func:`log_to_file` sends Prefect's and the steps' log lines to a file beside the warehouse, and :func:`console`
+keeps them off the terminal, where ``turnover run`` prints one summary screen (``--verbose`` shows them again).
 """
 
 from __future__ import annotations

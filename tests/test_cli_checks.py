@@ -63,10 +63,11 @@ def test_a_run_with_nothing_to_load_says_so_in_one_line_before_prefect_starts(tm
                                        "--history files (or --demo)\n")
 
 
-def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path):
+def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path, monkeypatch):
     import inspect
 
     from flows import weekly
+    from turnover import pipeline
     from turnover.cli import build_parser
 
     new = tmp_path / "new.csv"
@@ -75,3 +76,7 @@ def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path):
     assert args.replaces == ["old.csv", "older.csv"]
     assert "replaces" in inspect.signature(weekly.weekly_par_levels.fn).parameters
     assert "replaces" in inspect.signature(weekly.load_history.fn).parameters
+    received = []  # the task hands them on to the package's load
+    monkeypatch.setattr(pipeline, "load_history", lambda *given: received.append(given) or [])
+    weekly.load_history.fn(None, args.history, None, args.replaces)
+    assert received == [(None, [str(new)], None, ["old.csv", "older.csv"])]

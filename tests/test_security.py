@@ -13,6 +13,7 @@ import json
 from pathlib import Path, PureWindowsPath
 
 import hypothesis
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -257,17 +258,7 @@ def test_formulas_behind_a_line_break_blanks_or_fullwidth_signs_are_neutralised(
     assert all(r[2] == "-2.5" for r in rows[1:])  # a negative number stays a number
 
 
-def test_a_date_in_year_one_is_written_with_four_digits():
-    import io
-
-    import numpy as np
-    import pandas as pd
-
-    from turnover.io.spreadsheet import write_csv
-
+def test_a_date_in_year_one_is_written_with_four_digits(tmp_path):
     frame = pd.DataFrame({"lot": ["A"], "expiry_date": np.array(["0001-01-01"], dtype="datetime64[us]")})
-    buffer = io.BytesIO()
-    text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
-    write_csv(frame).write(text)
-    text.flush()
-    assert '"0001-01-01"' in buffer.getvalue().decode("utf-8-sig")
+    path = files.write_csv_atomic(frame, tmp_path / "lots.csv")
+    assert path.read_text(encoding="utf-8-sig") == '"lot","expiry_date"\n"A","0001-01-01"\n'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from turnover.settings import MODEL_NAMES, SettingsError, load_settings
 def config(tmp_path, monkeypatch) -> Path:
     """An empty settings file in a folder of its own, and no TURNOVER_* setting in the environment."""
     monkeypatch.chdir(tmp_path)
+    for name in [v for v in os.environ if v.startswith("TURNOVER_")]:
+        monkeypatch.delenv(name)
     path = tmp_path / "turnover.toml"
     path.write_text("")
     return path

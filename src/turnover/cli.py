@@ -181,8 +181,9 @@ def run_settings(args: argparse.Namespace):
     and output folder unless ``--db`` / ``--out`` name others."""
     from turnover.settings import load_settings
 
-    settings = load_settings(args.config, **_overrides(args))
-    return settings.for_demo(_overrides(args)) if args.demo else settings
+    overrides = _overrides(args)
+    settings = load_settings(args.config, **overrides)
+    return settings.for_demo(overrides) if args.demo else settings
 
 
 def check_as_of(settings, as_of: date | None) -> None:

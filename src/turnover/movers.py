@@ -19,6 +19,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from turnover.ordering import inventory_position
+
 #: Drugs in each list (each charted in the report).
 LIST_LENGTH = 8
 KEYS = ["location_id", "drug_id"]
@@ -81,7 +83,7 @@ def par_moves(pars: pd.DataFrame, previous: pd.DataFrame | None, limit: int = LI
             when the baseline is today's inventory position.
     """
     if previous is None:
-        position = pars["usable_on_hand_units"].fillna(0.0) + pars["on_order_units"].fillna(0.0)
+        position = inventory_position(pars["usable_on_hand_units"].fillna(0.0), pars["on_order_units"].fillna(0.0))
         baseline = pars[KEYS].assign(baseline_units=position)
     else:
         baseline = previous[[*KEYS, "par_level_units"]].rename(columns={"par_level_units": "baseline_units"})

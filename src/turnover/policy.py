@@ -127,7 +127,7 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
         forecast_units_next_4_periods=frame["forecast_next_4_units"].round(1),
         vital_floor_units=vital_floor,
         # Whole units a new lot can serve before it expires, where that cut the order; else not applicable.
-        expiry_cap_units=np.where(capped, np.floor(np.where(capped, cap, 0.0) + EPSILON), np.nan),
+        expiry_cap_units=np.where(capped, np.floor(cap + EPSILON), np.nan),
     )
     # Rows of only the fields the reasons read: a chain's 60,000 rows of every column took twice as long.
     fields = out[[c for c in REASON_FIELDS if c in out.columns]]

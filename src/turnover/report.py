@@ -25,7 +25,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from turnover.digest import MAX_PLOTS, TOTAL_WORDS, Key, RunDigest, in_flag_order
+from turnover.digest import MAX_PLOTS, TOTAL_WORDS, Charts, Key, RunDigest, in_flag_order
 from turnover.movers import ListText, percent_text
 from turnover.series_chart import series_png
 
@@ -255,9 +255,9 @@ def _list_section(anchor: str, text: ListText, figures: list[str]) -> str:
             f'<p class="sort">{escape(text.sorted_by)}</p>{body}</section>')
 
 
-def _lists(digest: RunDigest, figure: _Figures) -> str:
+def _lists(digest: RunDigest, charts: Charts, figure: _Figures) -> str:
     """The two lists side by side, under one line on how to read their charts."""
-    charts, moves = digest.charts(), digest.moves_text()
+    moves = digest.moves_text()
     movers, seasonal = _by_key(digest.movers), _by_key(digest.seasonal)
     return (f'<p class="muted">{escape(_LEGEND)}</p><div class="lists">'
             + _list_section("movers", moves, [figure(key, _move_caption(movers[key], moves.baseline)) for key in charts.movers])
@@ -266,9 +266,8 @@ def _lists(digest: RunDigest, figure: _Figures) -> str:
             + "</div>")
 
 
-def _flagged_charts(digest: RunDigest, figure: _Figures) -> str:
+def _flagged_charts(charts: Charts, figure: _Figures) -> str:
     """Charts of the flagged drugs the lists did not chart, in the order of the flag tables."""
-    charts = digest.charts()
     if not charts.flagged:
         return ""
     shown = (f": the first {len(charts.flagged)} of {charts.flagged_total} (the report draws at most {MAX_PLOTS} charts)"
@@ -293,9 +292,10 @@ def render_html(digest: RunDigest) -> str:
     previous = (f"compared with the run of {escape(str(digest.previous_as_of))} ({escape(str(digest.previous_run_id))})"
                 if digest.previous_as_of else "first run: no earlier run to compare with")
     title = f"Par levels as of {digest.as_of}"
-    figure = _Figures(digest)
+    figure, charts = _Figures(digest), digest.charts()
     body = "".join([
-        _totals_cards(digest.totals), _lists(digest, figure), _flags_section(digest.flags, _flagged_charts(digest, figure)),
+        _totals_cards(digest.totals), _lists(digest, charts, figure),
+        _flags_section(digest.flags, _flagged_charts(charts, figure)),
         _accuracy_section(digest.accuracy), _outputs_section(digest.outputs),
     ])
     nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in _NAV if f'id="{anchor}"' in body)

@@ -329,7 +329,8 @@ class Settings(BaseSettings):
         """These settings for a demo run: the demo's warehouse and output folder, except where ``explicit`` (the
         names given on the command line or as flow overrides: ``warehouse_path``, ``output_dir``) chose."""
         update = {"warehouse_path": self.demo_warehouse_path, "output_dir": self.demo_output_dir}
-        return self.model_copy(update={k: v for k, v in update.items() if k not in set(explicit)})
+        chosen = set(explicit)
+        return self.model_copy(update={k: v for k, v in update.items() if k not in chosen})
 
 
 #: ``TURNOVER_*`` environment variables that are not settings: the notebooks', the deployment's and the tests'.

@@ -293,7 +293,9 @@ def refuse_repeated(path: Path, text: CsvText | None, names: Iterable[str], why:
     Raises:
         IngestError: naming those columns.
     """
-    ambiguous = [name for name in names if text is not None and name in text.duplicated]
+    if text is None:
+        return  # a Parquet file's column names are unique
+    ambiguous = [name for name in names if name in text.duplicated]
     if ambiguous:
         raise IngestError(f"{path}: line 1: column(s) {ambiguous} appear more than once in the header{why}")
 

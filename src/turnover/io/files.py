@@ -79,7 +79,7 @@ def stage(path: Path, writer: FileWriter | Path) -> Path:
     if link is not None:
         writer = FileWriter(None, lambda handle: _copy(link, handle))
     while True:
-        temp = path.with_name(f".{path.name}{TEMP_MARK}{secrets.token_hex(4)}.tmp")
+        temp = temp_path(path)
         try:
             if link is not None and _linked(link, temp):
                 return temp
@@ -87,6 +87,11 @@ def stage(path: Path, writer: FileWriter | Path) -> Path:
             return temp
         except FileExistsError:
             continue  # a name taken since it was drawn: draw another
+
+
+def temp_path(path: Path) -> Path:
+    """A new hidden name beside ``path`` for it while it is written: ``.<name>.turnover-<random>.tmp``."""
+    return path.with_name(f".{path.name}{TEMP_MARK}{secrets.token_hex(4)}.tmp")
 
 
 def _linked(source: Path, link: Path) -> bool:
@@ -223,7 +228,6 @@ def file_parts(ids: list[str]) -> dict[str, str]:
     folded = Counter(name.casefold() for name in names.values())
     return {text: _suffixed(name, text) if folded[name.casefold()] > 1 and name == text else name
             for text, name in names.items()}
-
 
 
 @contextmanager

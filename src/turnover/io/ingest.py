@@ -293,13 +293,16 @@ def load_dispensing(
     """
     paths = [Path(p) for p in paths]
     replaced = named_files(con, replaces)
+    pending = replaced  # until a file loads: it moves them all, and the later ones need not look again
     reports = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(_prescan, paths[0]) if paths else None
         for i, path in enumerate(paths):
             scan = upcoming.result() if upcoming else None
             upcoming = pool.submit(_prescan, paths[i + 1]) if i + 1 < len(paths) else None
-            reports.append(_load_file(con, path, ingest, mapping_name, None, scan, replaced))
+            reports.append(_load_file(con, path, ingest, mapping_name, None, scan, pending))
+            if not reports[-1].already_loaded:
+                pending = ()
     _refuse_unreplaced(con, reports, replaced)
     return reports
 

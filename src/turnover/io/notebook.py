@@ -44,7 +44,10 @@ def project_config(start: str | Path | None = None) -> Path | None:
 
 def project_root(start: str | Path | None = None) -> Path:
     """The folder relative paths are read from: the settings file's, else ``start`` (the working directory)."""
-    config = project_config(start)
+    return _root(project_config(start), start)
+
+
+def _root(config: Path | None, start: str | Path | None) -> Path:
     return config.parent if config else Path(start or Path.cwd()).resolve()
 
 
@@ -59,11 +62,12 @@ def warehouse_path(start: str | Path | None = None) -> Path:
         FileNotFoundError: no warehouse there yet; the message says how to build the demo one.
     """
     named = os.environ.get(DB_VARIABLE)
-    root = project_root(start)
+    config = project_config(start)  # found once: it walks the folders up from ``start``
+    root = _root(config, start)
     if named:
         path = Path(named) if Path(named).is_absolute() else root / named
     else:
-        path = load_settings(project_config(start)).warehouse_to_read(root)
+        path = load_settings(config).warehouse_to_read(root)
     if not path.is_file():
         source = f"${DB_VARIABLE}" if named else "the settings' warehouse_path"
         raise FileNotFoundError(f"no warehouse at {path} ({source}): a weekly run writes it (`make run` for the "

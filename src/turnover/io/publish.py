@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from turnover.io import files, spreadsheet
-from turnover.io.files import TEMP_MARK, OutputError
+from turnover.io.files import OutputError
 from turnover.io.spreadsheet import FileWriter
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _make_folders(out: Path, folders: list[str]) -> None:
 
 def _write_run_folder(out: Path, as_of: str, writers: dict[str, FileWriter]) -> Path:
     """Every file written into a new hidden folder in ``runs/``, which is then renamed to its run folder name."""
-    staging = out / RUNS / f".{as_of}{TEMP_MARK}{os.urandom(4).hex()}.tmp"
+    staging = files.temp_path(out / RUNS / as_of)
     current = out
     try:
         staging.mkdir()

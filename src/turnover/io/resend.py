@@ -61,8 +61,12 @@ def named_files(con, paths: Sequence[str | Path]) -> tuple[LedgerFile, ...]:
 
 def still_loaded(con, files: Sequence[LedgerFile]) -> tuple[str, ...]:
     """The paths of ``files`` that still have rows in ``raw.dispensing``."""
-    return tuple(p for sha, p in files if con.execute(
-        f"select rows_loaded from {schema.LOADED_FILES} where file_sha256 = ?", [sha]).fetchone()[0])
+    if not files:
+        return ()
+    loaded = {sha for (sha,) in con.execute(
+        f"select file_sha256 from {schema.LOADED_FILES} where rows_loaded > 0 and list_contains($shas, file_sha256)",
+        {"shas": [sha for sha, _ in files]}).fetchall()}
+    return tuple(p for sha, p in files if sha in loaded)
 
 
 def replace_named(con, path: Path, files: Sequence[LedgerFile]) -> list[Replaced]:

@@ -101,7 +101,12 @@ def write_csv(frame: pd.DataFrame) -> FileWriter:
     one header row, text quoted (ids and NDCs stay text with their leading zeros in tools that honour
     quoting), formulas neutralised, dates ISO, numbers as :func:`csv_numbers` writes them (whole units as
     integers), missing values empty."""
-    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(csv_numbers(frame)), handle))
+    return _csv_writer(csv_numbers(frame))
+
+
+def _csv_writer(numbered: pd.DataFrame) -> FileWriter:
+    """:func:`write_csv` of a frame whose numbers :func:`csv_numbers` has formatted already."""
+    return FileWriter("utf-8-sig", lambda handle: _to_csv(neutralise_formulas(numbered), handle))
 
 
 def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[object, FileWriter]]:
@@ -111,7 +116,7 @@ def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[obj
     frame = csv_numbers(frame)
     values = frame[column]
     if values.isna().any() or not values.is_monotonic_increasing:
-        return write_csv(frame), {value: write_csv(rows) for value, rows in frame.groupby(column, sort=True)}
+        return _csv_writer(frame), {value: _csv_writer(rows) for value, rows in frame.groupby(column, sort=True)}
     safe = neutralise_formulas(frame)
     texts = {}
     for value, rows in frame.groupby(column, sort=True):  # the values as they are name the parts
@@ -121,7 +126,7 @@ def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[obj
     header = _csv_header(safe)
     whole = header + "".join(text[len(header):] for text in texts.values()) if texts else None
     parts = {value: _text_writer(text) for value, text in texts.items()}
-    return (_text_writer(whole) if whole is not None else write_csv(frame)), parts
+    return (_text_writer(whole) if whole is not None else _csv_writer(frame)), parts
 
 
 def _to_csv(frame: pd.DataFrame, handle) -> None:
@@ -136,7 +141,10 @@ def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     out = frame.copy(deep=False)
     for column in dated:
-        out[column] = [t.date().isoformat() if pd.notna(t) else None for t in out[column]]
+        stamps = out[column].dt.tz_localize(None) if out[column].dt.tz is not None else out[column]  # local dates
+        text = np.datetime_as_string(stamps.to_numpy(), unit="D").astype(object)  # vectorised, years 4 digits
+        text[stamps.isna().to_numpy()] = None
+        out[column] = text
     return out
 
 
