@@ -64,7 +64,7 @@ def demo_panel(root: Path, copies: int) -> tuple[Settings, DemandPanel, pd.DataF
 @flow(name="benchmark-dask-workers")
 def run_all(settings: Settings, panel: DemandPanel, series: pd.DataFrame, signals: dict, batch_series: int) -> list:
     window = ProtectionWindow(series["lead_time_days"].to_numpy(), settings.policy.review_period_days,
-                              series["service_level"].to_numpy(dtype=float), settings.policy.par_calendar_weeks)
+                              series["service_level"].to_numpy(dtype=float), settings.par_calendar_periods())
     rows, reference = [], None
     for label, execution in (("in process", ExecutionSettings()), ("dask, 1 worker", ExecutionSettings(dask_workers=1)),
                              ("dask, 2 workers", ExecutionSettings(dask_workers=2))):

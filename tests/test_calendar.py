@@ -51,3 +51,9 @@ def test_window_weights_cover_exactly_the_window_when_the_horizon_reaches_it(as_
     weights = calendar.window_weights(starts, period, as_of + timedelta(days=1), days)
     lengths = np.array([(calendar.add_periods(s, 1, period) - s).days for s in starts])
     assert np.isclose((weights * lengths).sum(), days)
+
+
+def test_a_monthly_par_calendar_reviews_on_the_day_after_as_of_then_each_first_of_the_month():
+    assert calendar.review_windows(date(2026, 1, 31), "month", 3) == [(0, 28), (28, 31), (59, 30)]
+    assert calendar.review_windows(date(2026, 1, 15), "month", 2) == [(0, 16), (16, 28)]  # the rest of January first
+    assert calendar.review_windows(date(2026, 1, 4), "week", 3) == [(0, 7), (7, 7), (14, 7)]

@@ -80,3 +80,13 @@ def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path, 
     monkeypatch.setattr(pipeline, "load_history", lambda *given: received.append(given) or [])
     weekly.load_history.fn(None, args.history, None, args.replaces)
     assert received == [(None, [str(new)], None, ["old.csv", "older.csv"])]
+
+
+def test_horizon_and_period_reach_the_runs_settings_together(monkeypatch):
+    monkeypatch.delenv("TURNOVER_FORECAST__HORIZON_WEEKS", raising=False)
+    settings = cli.run_settings(run_args("--demo", "--period", "month", "--horizon", "12"))
+    assert (settings.forecast.period, settings.forecast.horizon_periods(), settings.par_calendar_periods()) == (
+        "month", 12, 12)
+    assert cli.run_settings(run_args("--demo", "--horizon", "8")).forecast.horizon_periods() == 8
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        run_args("--horizon", "0")

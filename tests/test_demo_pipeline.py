@@ -188,7 +188,11 @@ def test_monthly_buckets_run_the_same_engine_with_a_yearly_season_of_12(tmp_path
                             stockouts=demo_files.stockouts, closures=demo_files.closures)
     par_path, forecast_path, *_ = run_pipeline(settings, date(2026, 10, 31), "monthly")
     forecast = pd.read_csv(forecast_path, dtype={"drug_id": str})
-    assert sorted(forecast["period_start"].unique())[:2] == ["2026-11-01", "2026-12-01"]
+    months = [f"{2026 + (10 + k) // 12}-{(10 + k) % 12 + 1:02d}-01" for k in range(12)]
+    assert sorted(forecast["period_start"].unique()) == months  # the default horizon of a monthly run: a year
+    par_calendar = pd.read_csv(par_path.with_name(par_path.name.replace("par_levels", "par_calendar")))
+    # one par per month of the horizon, each from that month's review day
+    assert [c for c in par_calendar.columns if c.startswith("par_")] == [f"par_{m}" for m in months]
     pars = read_pars(par_path)
     assert len(pars) == 3 * len(DRUGS) and "expected in the next 4 months" in " ".join(pars["reason"])
     oseltamivir = pars[pars["drug_name"].str.startswith("Oseltamivir")]

@@ -131,7 +131,7 @@ def test_batches_of_any_size_run_in_any_order_give_the_same_forecast():
     keys = pd.DataFrame({"location_id": ["S1", "S1", "S2", "S2"], "drug_id": ["FLU", "D3", "FLU", "D3"]})
     histories = [seasonal_history(seed=1), np.full(30, 2.0), seasonal_history(seed=2)[-60:], np.r_[np.zeros(20), 1, 0, 3]]
     panel = DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]), np.concatenate(histories))
-    window = ProtectionWindow(np.array([2, 5, 2, 9]), 7, np.array([0.95, 0.9, 0.99, 0.95]), calendar_weeks=3)
+    window = ProtectionWindow(np.array([2, 5, 2, 9]), 7, np.array([0.95, 0.9, 0.99, 0.95]), calendar_periods=3)
 
     def backwards(work, batches, step):
         assert all(len(batch) == 1 for batch in batches)

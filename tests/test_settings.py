@@ -84,3 +84,25 @@ def test_the_model_names_settings_accept_are_the_registry_and_the_global_model()
 def test_the_committed_settings_file_loads():
     repository = Path(__file__).resolve().parents[1]
     assert load_settings(repository / "turnover.toml").forecast.max_days_after_last_dispensing == 13
+
+
+def test_the_horizon_is_in_the_runs_own_periods_and_defaults_to_a_quarter_of_weeks_or_a_year_of_months(config):
+    assert load_settings(config).forecast.horizon_periods() == 13
+    assert load_settings(config, forecast={"period": "month"}).forecast.horizon_periods() == 12
+    monthly = load_settings(config, forecast={"period": "month", "horizon": 18})
+    assert monthly.forecast.horizon_periods() == 18 and monthly.par_calendar_periods() == 18
+    assert monthly.forecast.horizon_days() == 548  # 18 average months, rounded up
+
+
+def test_the_older_horizon_weeks_variable_keeps_working_and_the_new_setting_wins(config, monkeypatch):
+    monkeypatch.setenv("TURNOVER_FORECAST__HORIZON_WEEKS", "26")
+    assert load_settings(config).forecast.horizon_periods() == 26
+    assert load_settings(config, forecast={"period": "month"}).forecast.horizon_periods() == 6  # 26 weeks in months
+    monkeypatch.setenv("TURNOVER_FORECAST__HORIZON", "8")
+    assert load_settings(config).forecast.horizon_periods() == 8
+
+
+def test_the_par_calendar_follows_the_horizon_unless_its_weeks_are_set(config):
+    assert load_settings(config, forecast={"horizon": 20}).par_calendar_periods() == 20
+    weekly = load_settings(config, forecast={"horizon": 20}, policy={"par_calendar_weeks": 4})
+    assert weekly.par_calendar_periods() == 4

@@ -9,16 +9,14 @@ the first forecast period, and only the days after D count towards lead-time dem
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from turnover.settings import Period
+from turnover.settings import DAYS_PER_PERIOD, Period
 
 SEASON_LENGTH = {"week": 52, "month": 12}
-DAYS_PER_PERIOD = {"week": 7.0, "month": 365.25 / 12}
 
 
 def period_start(day: date, period: Period) -> date:
@@ -75,9 +73,18 @@ def forecast_period_starts(as_of: date, period: Period, horizon: int) -> list[da
     return [add_periods(first, i, period) for i in range(horizon)]
 
 
-def horizon_periods(horizon_weeks: int, period: Period) -> int:
-    """Buckets that cover ``horizon_weeks`` weeks."""
-    return horizon_weeks if period == "week" else math.ceil(horizon_weeks * 7 / DAYS_PER_PERIOD["month"])
+def review_windows(as_of: date, period: Period, n: int) -> list[tuple[int, int]]:
+    """The par calendar's ``n`` review days after ``as_of``, as (days after ``as_of + 1``, days until the next).
+
+    Weekly: every 7 days from the day after ``as_of``. Monthly: the day after ``as_of``, then the first of
+    each following month (a month's row covers that month).
+    """
+    if period == "week":
+        return [(7 * k, 7) for k in range(n)]
+    day_after = as_of + timedelta(days=1)
+    first = first_forecast_start(as_of, period)
+    starts = [day_after, *(add_periods(first, k, period) for k in range(1, n + 1))]
+    return [((a - day_after).days, (b - a).days) for a, b in zip(starts[:-1], starts[1:], strict=True)]
 
 
 def window_weights(starts: list[date], period: Period, window_start: date, window_days: int) -> np.ndarray:

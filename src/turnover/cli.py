@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml: data/warehouse.duckdb)")
     run.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml: data/out)")
     run.add_argument("--period", choices=["week", "month"], help="forecast buckets (default week)")
+    run.add_argument("--horizon", type=_positive_int, metavar="N",
+                     help="periods to forecast, in the run's buckets (default: 13 weeks, or 12 months with --period "
+                     "month); the forecast CSV and the par calendar cover them")
     run.add_argument("--mapping", metavar="NAME", help="column mapping to use instead of choosing by header")
     run.add_argument("--replaces", action="append", default=[], metavar="PATH",
                      help="an export loaded before whose rows the new --history files replace, all of them (e.g. a "
@@ -146,8 +149,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         overrides["warehouse_path"] = args.db
     if args.out:
         overrides["output_dir"] = args.out
-    if args.period:
-        overrides["forecast"] = {"period": args.period}
+    forecast = {k: v for k, v in {"period": args.period, "horizon": getattr(args, "horizon", None)}.items()
+                if v is not None}
+    if forecast:
+        overrides["forecast"] = forecast
     execution = {k: v for k, v in {"dask_address": getattr(args, "dask", None),
                                    "dask_workers": getattr(args, "dask_workers", None)}.items() if v is not None}
     if execution:

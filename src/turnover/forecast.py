@@ -72,14 +72,15 @@ class SeriesForecast:
 class ProtectionWindow:
     """Per-series policy inputs the forecast needs to sum demand over lead time and review period.
 
-    ``service_level`` is one level or one per series (service tiers). ``calendar_weeks`` > 0 also
-    reads the same quantiles for reviews 1 .. n weeks ahead (the par calendar).
+    ``service_level`` is one level or one per series (service tiers). ``calendar_periods`` > 0 also
+    reads the same quantiles for reviews 1 .. n periods ahead (the par calendar: weeks, or months in a
+    monthly run; see ``calendar.review_windows``).
     """
 
     lead_time_days: np.ndarray
     review_period_days: int
     service_level: float | np.ndarray
-    calendar_weeks: int = 0
+    calendar_periods: int = 0
 
     def levels(self, n: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.service_level, dtype=float), (n,))
@@ -416,7 +417,7 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     """Histories, classes and model contexts per series; sibling profiles and the global model's folds."""
     period = settings.period
     season_length = calendar.SEASON_LENGTH[period]
-    horizon_fc = calendar.horizon_periods(settings.horizon_weeks, period)
+    horizon_fc = settings.horizon_periods()
     step = max(1, round(settings.backtest_step_weeks * 7 / calendar.DAYS_PER_PERIOD[period]))
     keys = [tuple(k) for k in panel.keys.itertuples(index=False)]
     service_levels = window.levels(len(keys))
@@ -556,7 +557,8 @@ def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibr
     period = settings.period
     longest = int(window.lead_time_days.max(initial=0)) + window.review_period_days
     horizon = max(work.horizon_fc, calendar.periods_to_cover(as_of, period, longest))
-    calendar_days = 7 * max(window.calendar_weeks - 1, 0) + longest
+    reviews = calendar.review_windows(as_of, period, max(window.calendar_periods, 1))
+    calendar_days = reviews[-1][0] + longest
     horizon_paths = max(horizon, calendar.periods_to_cover(as_of, period, calendar_days))
     uses_global = [i for i, (name, _) in enumerate(chosen) if name == GLOBAL_GBM or (
         name == COMBINATION and GLOBAL_GBM in work.contexts[i].members)]
@@ -778,8 +780,9 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
     lead = np.asarray(work.window.lead_time_days, dtype=int)[rows]
     service = work.service_levels[rows].astype(float)
     level = np.array([final.near.level(model, s) for s in service])
-    weeks = work.window.calendar_weeks
-    offsets = [7 * k for k in range(max(weeks, 1))]
+    weeks = work.window.calendar_periods
+    reviews = calendar.review_windows(work.as_of, work.settings.period, max(weeks, 1))
+    offsets = [offset for offset, _ in reviews]
     # demand over L and L + R from each review day: series of equal lead time share the weights
     lead_q = np.empty((len(rows), len(offsets)))
     prot_q = np.empty_like(lead_q)
@@ -802,7 +805,7 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
     })
     if not weeks:
         return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
-    week_mean = mean_paths @ windows.matrix(offsets, 7)
+    week_mean = mean_paths @ np.column_stack([windows.weights(offset, days) for offset, days in reviews])
     calendar_frame = pd.DataFrame({
         "location_id": np.repeat(protection["location_id"].to_numpy(), weeks),
         "drug_id": np.repeat(protection["drug_id"].to_numpy(), weeks),

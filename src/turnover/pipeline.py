@@ -9,6 +9,7 @@ from its first step to its last (:func:`exclusive_run`), so a second run is refu
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -238,11 +239,12 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
     period = settings.forecast.period
     with open_warehouse(settings.warehouse_path) as con:
         runs = tracking_io.read_completed_runs(con, period)
-        earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of, settings.forecast.horizon_weeks)
+        earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of,
+                                           math.ceil(settings.forecast.horizon_days() / 7))
         with tracking_io.scorable(con, earlier, as_of, period) as wanted:
             counts = tracking_io.score_forecasts(con, earlier, period, calendar.last_history_start(as_of, period),
                                                  _history_scales(con, wanted, period), run_id)
-        window_days = 7 * (settings.tracking.drift_window_periods + settings.forecast.horizon_weeks) + 31
+        window_days = 7 * settings.tracking.drift_window_periods + settings.forecast.horizon_days() + 31
         recent = tracking_io.read_recent_scores(con, as_of - timedelta(days=window_days),
                                                 settings.tracking.drift_window_periods)
         flags = tracking.flag(recent, tracking_io.read_backtest_mase(con, recent), settings.tracking)
@@ -320,7 +322,7 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
         lead_time_days=series["lead_time_days"].to_numpy(),
         review_period_days=settings.policy.review_period_days,
         service_level=series["service_level"].to_numpy(dtype=float),
-        calendar_weeks=settings.policy.par_calendar_weeks,
+        calendar_periods=settings.par_calendar_periods(),
     )
     reuse = reusable(stored, as_of, settings.forecast.reselect_every_days)
     result = forecast_panel(panel, window, as_of, settings.forecast, signals, reuse=reuse, map_batches=map_batches,

@@ -7,6 +7,7 @@ nested with ``__``), the TOML file, the defaults below. Nothing is read at impor
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -124,9 +125,19 @@ def _closest(name: str, valid: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+#: Forecast periods ahead when ``forecast.horizon`` is unset: a quarter of weeks, a year of months.
+DEFAULT_HORIZON = {"week": 13, "month": 12}
+DAYS_PER_PERIOD = {"week": 7.0, "month": 365.25 / 12}
+
+
 class ForecastSettings(Section):
     period: Period = "week"
-    horizon_weeks: int = Field(13, ge=1, le=104)
+    horizon: int | None = Field(
+        None, ge=1, le=104, description="Periods ahead in the run's bucket (weeks, or months in a monthly run) that the "
+        "forecast CSV and the par calendar cover; unset: 13 weeks or 12 months.")
+    horizon_weeks: int | None = Field(
+        None, ge=1, le=104, description="Before forecast.horizon: the horizon in weeks (a monthly run covers the same "
+        "span in months). Still read when forecast.horizon is unset.")
     n_paths: int = Field(1000, ge=100, le=100_000, description="Simulated sample paths per series.")
     seed: int = Field(20261129, ge=0, lt=2**63, description="Seeds the simulation (numpy takes non-negative seeds).")
     min_seasons: float = Field(2.0, ge=1.0, description="Full seasons of history before a seasonal model.")
@@ -167,6 +178,19 @@ class ForecastSettings(Section):
         "this old or older; runs in between refit the stored models on the new data (0: reselect every run).",
     )
     censor: CensorSettings = Field(default_factory=CensorSettings)
+
+    def horizon_periods(self) -> int:
+        """Forecast periods ahead: ``horizon``, else the older ``horizon_weeks`` in this bucket, else the default."""
+        if self.horizon is not None:
+            return self.horizon
+        if self.horizon_weeks is not None:
+            return self.horizon_weeks if self.period == "week" else math.ceil(
+                self.horizon_weeks * 7 / DAYS_PER_PERIOD["month"])
+        return DEFAULT_HORIZON[self.period]
+
+    def horizon_days(self) -> int:
+        """The horizon's span in days (whole periods of average length, rounded up)."""
+        return math.ceil(self.horizon_periods() * DAYS_PER_PERIOD[self.period])
 
     @field_validator("candidates_seasonal", "candidates_smooth", "candidates_intermittent")
     @classmethod
@@ -221,7 +245,9 @@ class PolicySettings(Section):
     default_pack_size_units: float = Field(1.0, gt=0)
     default_criticality: Criticality = "essential"
     vital_min_packs: int = Field(1, ge=0, description="Packs a vital drug keeps on the shelf however slowly it moves.")
-    par_calendar_weeks: int = Field(13, ge=1, le=52, description="Weeks ahead in par_calendar_<date>.csv.")
+    par_calendar_weeks: int | None = Field(
+        None, ge=1, le=104, description="Weeks ahead in par_calendar_<date>.csv of a weekly run; unset: the forecast "
+        "horizon (a monthly run's calendar has one column per month of the horizon).")
     slow_mover_turns: float = Field(4.0, ge=0, description="Projected turns a year below which a drug is a slow mover.")
     overstock_days: float = Field(
         120.0, gt=0, description="Usable stock covering more days of forecast use than this (and above par) is overstock."
@@ -324,6 +350,12 @@ class Settings(BaseSettings):
         own, demo = ((path if path.is_absolute() or root is None else root / path)
                      for path in (self.warehouse_path, self.demo_warehouse_path))
         return demo if not own.is_file() and demo.is_file() else own
+
+    def par_calendar_periods(self) -> int:
+        """Review days ahead in the par calendar: ``policy.par_calendar_weeks`` in a weekly run where set, else the
+        forecast horizon (weeks, or months in a monthly run)."""
+        weeks = self.policy.par_calendar_weeks
+        return weeks if weeks is not None and self.forecast.period == "week" else self.forecast.horizon_periods()
 
     def for_demo(self, explicit: Iterable[str] = ()) -> Settings:
         """These settings for a demo run: the demo's warehouse and output folder, except where ``explicit`` (the
