@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover.settings import DAYS_PER_PERIOD, Period
+from turnover.settings import DAYS_PER_PERIOD, Period  # noqa: F401  (DAYS_PER_PERIOD: read as calendar.DAYS_PER_PERIOD)
 
 SEASON_LENGTH = {"week": 52, "month": 12}
 
