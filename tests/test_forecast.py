@@ -110,10 +110,12 @@ def test_forecast_rows_cover_every_series_and_period_and_quantiles_are_ordered()
 
 
 def test_a_new_store_borrows_the_flu_season_of_the_same_drug_at_its_sibling_stores():
-    # Two stores with three years of a flu-season drug; a third opened 40 weeks ago. The panel ends
-    # 8 weeks before the peak week, so a season learned from the siblings means a rise ahead.
+    # Two stores with three years of a flu-season drug; a third opened 60 weeks ago, so its backtest folds
+    # cover last season. The panel ends 8 weeks before the peak week, so a season learned from the siblings
+    # means a rise ahead. (Each fold borrows the profile the siblings had then: a newcomer whose folds never saw
+    # a season, 40 weeks old, is better served by a moving average in its backtest, and gets one.)
     siblings = [seasonal_history(n=156 - 8, seed=s) for s in (1, 2)]
-    newcomer = seasonal_history(n=156 - 8, seed=3)[-40:]
+    newcomer = seasonal_history(n=156 - 8, seed=3)[-60:]
     keys = pd.DataFrame({"location_id": ["S1", "S2", "S3"], "drug_id": "FLU"})
     histories = [*siblings, newcomer]
     panel = DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]), np.concatenate(histories))

@@ -101,22 +101,36 @@ class Scores:
 FoldFit = Callable[[str, np.ndarray, int], "np.ndarray | None"]
 
 
-def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_history: dict[str, int], horizon: int,
-                   n_cutoffs: int, step: int, service_level: np.ndarray, season_length: int, ties: np.ndarray) -> Scores:
-    """Score every candidate on every fold it has enough history for, and their equal combination (mixed
-    from the same fold paths: no extra fits) on the folds where every candidate was scored.
+#: ``known(c)``: the training histories (rows x ``c``) as they were known at cutoff ``c``: censored periods filled from
+#: that span alone, not from what came after it.
+Known = Callable[[int], np.ndarray]
+#: ``allowed(name, fold)``: the rows (bool) for which ``name`` was a candidate at that fold, judged on the fold's history.
+Allowed = Callable[[str, int], np.ndarray]
 
-    ``Y``: histories of equal length (rows); ``ties``: tie-splitting uniforms per row, fold and period.
+
+def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_history: dict[str, int], horizon: int,
+                   n_cutoffs: int, step: int, service_level: np.ndarray, season_length: int, ties: np.ndarray,
+                   known: Known | None = None, allowed: Allowed | None = None,
+                   members: list[str] | None = None) -> Scores:
+    """Score every candidate on every fold it has enough history for, and the equal combination of ``members``
+    (default: every candidate; mixed from the same fold paths: no extra fits) on the folds where each member was
+    scored.
+
+    ``Y``: histories of equal length (rows), whose periods after a cutoff are the actuals that fold is scored on;
+    ``known``: what each fold trains on (default ``Y[:, :c]``); ``allowed``: where each model is a candidate (default
+    everywhere), other rows' scores stay NaN; ``ties``: tie-splitting uniforms per row, fold and period.
     """
     rows, n = Y.shape
+    members = list(candidates if members is None else members)
     all_cuts = cutoffs(n, horizon, n_cutoffs, step, 1)
-    models = [*candidates, COMBINATION] if len(candidates) >= 2 else list(candidates)
+    models = [*candidates, COMBINATION] if len(members) >= 2 else list(candidates)
     shape = (len(models), rows, len(all_cuts))
     mase, pinball_loss, coverage = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     pits = np.full((*shape, horizon), np.nan)
+    everywhere = np.ones(rows, dtype=bool)
     for k, c in enumerate(all_cuts):
         fold = (n - horizon - c) // step
-        train, actual = Y[:, :c], Y[:, c : c + horizon]
+        train, actual = (known(c) if known else Y[:, :c]), Y[:, c : c + horizon]
         scale = mase_scale(train, season_length)
         by_model = {}
         for name in candidates:
@@ -124,13 +138,15 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
                 paths = fit(name, train, fold)
                 if paths is not None:
                     by_model[name] = paths
-        if len(candidates) >= 2 and len(by_model) == len(candidates):
-            by_model[COMBINATION] = mix_paths(list(by_model.values()))
+        rows_of = {name: allowed(name, fold) if allowed else everywhere for name in by_model}
+        if len(members) >= 2 and all(m in by_model for m in members):
+            by_model[COMBINATION] = mix_paths([by_model[m] for m in members])
+            rows_of[COMBINATION] = np.all([rows_of[m] for m in members], axis=0)
         for name, paths in by_model.items():
             m = models.index(name)
-            ok = np.all(np.isfinite(paths), axis=(1, 2))
+            ok = np.all(np.isfinite(paths), axis=(1, 2)) & rows_of[name]
             if name == COMBINATION:
-                ok &= np.all([np.all(np.isfinite(p), axis=(1, 2)) for p in by_model.values()], axis=0)
+                ok &= np.all([np.all(np.isfinite(by_model[p]), axis=(1, 2)) for p in members], axis=0)
             if not ok.any():
                 continue
             p, a = np.sort(paths[ok], axis=1), actual[ok]
@@ -143,31 +159,34 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
     return Scores(models, all_cuts, mase, pinball_loss, coverage, pits)
 
 
-def mean_scores(scores: Scores, metric: str) -> np.ndarray:
-    """Mean ``metric`` per model and row over the folds every scored model of that row shares (models x
-    rows; NaN where the model was not scored)."""
+def mean_scores(scores: Scores, metric: str, models: list[int] | None = None) -> np.ndarray:
+    """Mean ``metric`` per model (``models``: indices into ``scores.models``, default all) and row over the folds
+    every scored one of those models of that row shares (models x rows; NaN where the model was not scored). A
+    model sharing no fold with the others (candidates differ between folds) is averaged over its own folds."""
     values = getattr(scores, metric)
+    values = values if models is None else values[models]
     finite = np.isfinite(values)
     scored = finite.any(axis=2)
-    # Every scored model has the last fold (it has the most history), so ``common`` is never empty.
     common = np.all(finite | ~scored[:, :, None], axis=0)[None] & finite
     total = np.where(common, values, 0.0).sum(axis=2)
     count = common.sum(axis=2)
-    return np.where(scored & (count > 0), total / np.maximum(count, 1), np.nan)
+    own = np.where(finite, values, 0.0).sum(axis=2) / np.maximum(finite.sum(axis=2), 1)
+    return np.where(scored, np.where(count > 0, total / np.maximum(count, 1), own), np.nan)
 
 
 def select(scores: Scores, metric: str, candidates: list[str], tolerance: float = 0.0) -> np.ndarray:
-    """Per row, the index (in ``scores.models``) of the first candidate, in preference order, whose mean
-    ``metric`` is within ``tolerance`` of the best; -1 where no model was scored.
+    """Per row, the index (in ``scores.models``) of the first of ``candidates`` (and their combination), in
+    preference order, whose mean ``metric`` is within ``tolerance`` of the best of them; -1 where none was scored.
 
     Models are compared on the folds they all share. With a handful of folds the winner is partly
     luck; a tolerance keeps the preferred model unless another is clearly better.
     """
-    means = np.nan_to_num(mean_scores(scores, metric), nan=np.inf)
-    if not len(means):
-        return np.full(scores.mase.shape[1], -1)
-    best = means.min(axis=0)
     preference = [scores.models.index(m) for m in [*candidates, COMBINATION] if m in scores.models]
-    within = np.isfinite(means[preference]) & (means[preference] <= best * (1 + tolerance))
+    if not preference:
+        return np.full(scores.mase.shape[1], -1)
+    # only the candidates compete: a model scored on earlier folds only (a candidate then, not now) does not
+    means = np.nan_to_num(mean_scores(scores, metric, preference), nan=np.inf)
+    best = means.min(axis=0)
+    within = np.isfinite(means) & (means <= best * (1 + tolerance))
     first = np.argmax(within, axis=0)
     return np.where(within.any(axis=0), np.asarray(preference)[first], -1)

@@ -178,6 +178,60 @@ def candidates_for(y: np.ndarray, classes: dict, season_length: int, settings: F
     return [*([BORROWED_PROFILE] if has_borrowed_profile else []), *(n for n in names if n not in SEASONAL_MODELS)]
 
 
+def series_candidates(y: np.ndarray, classes: dict, season_length: int, settings: ForecastSettings,
+                      context: SeriesContext) -> list[str]:
+    """:func:`candidates_for` with what the context offers: a signal-linked drug tries the signal regression first."""
+    candidates = candidates_for(y, classes, season_length, settings, context.borrowed is not None)
+    if context.signal and len(y) >= SIGNAL_MIN_HISTORY and candidates:
+        candidates = [SIGNAL_REGRESSION, *candidates]
+    return candidates
+
+
+def signal_until(signal: dict[int, float] | None, last: int) -> dict[int, float] | None:
+    """The signal's values up to period index ``last`` (what had been published by then)."""
+    return {k: v for k, v in signal.items() if k <= last} if signal else signal
+
+
+@dataclass(frozen=True)
+class FoldView:
+    """What the engine knew at one backtest fold's cutoff, ``back`` periods before the end of every history
+    (all series end on the same period): each series' candidates judged on its history up to there, and the
+    sibling profiles fitted on those histories. Censoring fills, classes, candidates, profiles and the signal of
+    a fold never read a period after its cutoff."""
+
+    back: int
+    candidates: list[tuple[str, ...]]
+    borrowed: dict[str, Profiles]
+
+    def context(self, context: SeriesContext, drug_id: str) -> SeriesContext:
+        """The series' context as of the fold: its drug's sibling profile then, the signal published by then."""
+        last = max(context.signal) - self.back if context.signal else 0
+        return replace(context, borrowed=self.borrowed.get(drug_id), signal=signal_until(context.signal, last))
+
+
+def cut_histories(raw: list[np.ndarray], back: int) -> list[np.ndarray]:
+    """Every history without its last ``back`` periods."""
+    return [y[: max(len(y) - back, 0)] for y in raw]
+
+
+def fold_views(keys, raw: list[np.ndarray], contexts: list[SeriesContext], first_forecast: int, horizon: int,
+               step: int, settings: ForecastSettings) -> list[FoldView]:
+    """One :class:`FoldView` per backtest fold (0 = the latest cutoff, ``horizon`` periods before the end)."""
+    season_length = contexts[0].season_length if contexts else calendar.SEASON_LENGTH[settings.period]
+    views = []
+    for j in range(settings.backtest_cutoffs):
+        back = horizon + j * step
+        histories, _ = censored_panel(cut_histories(raw, back), season_length, settings.censor)
+        classes = classify_panel(histories, season_length)
+        borrowed = sibling_profiles(keys, histories, classes, first_forecast - back, season_length, settings)
+        view = FoldView(back, [], borrowed)
+        view.candidates.extend(
+            tuple(series_candidates(y, c, season_length, settings, view.context(context, key[1])))
+            for y, c, context, key in zip(histories, classes, contexts, keys, strict=True))
+        views.append(view)
+    return views
+
+
 @contextmanager
 def quiet_fitting():
     """Silence the optimiser's convergence notes on short, noisy series: backtests judge accuracy."""
@@ -343,6 +397,7 @@ class _PanelWork:
 
     keys: list[tuple[str, str]]
     histories: list[np.ndarray]
+    raw: list[np.ndarray]  # the histories before censored periods were filled (NaN where fully censored)
     classes: list[dict]
     contexts: list[SeriesContext]
     candidates: list[list[str]]
@@ -356,6 +411,7 @@ class _PanelWork:
     horizon_fc: int
     step: int
     first_forecast: int
+    folds: list[FoldView]  # what each backtest fold knew (empty when no series is backtested)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -364,7 +420,9 @@ class _PanelWork:
         """The same work for the series ``batch`` only (renumbered from 0): what one batch task receives."""
         levels = self.service_levels[batch]
         window = replace(self.window, lead_time_days=np.asarray(self.window.lead_time_days)[batch], service_level=levels)
+        folds = [replace(view, candidates=[view.candidates[i] for i in batch]) for view in self.folds]
         return replace(self, keys=[self.keys[i] for i in batch], histories=[self.histories[i] for i in batch],
+                       raw=[self.raw[i] for i in batch], folds=folds,
                        classes=[self.classes[i] for i in batch], contexts=[self.contexts[i] for i in batch],
                        candidates=[self.candidates[i] for i in batch],
                        global_folds={j: self.global_folds[i] for j, i in enumerate(batch) if i in self.global_folds},
@@ -424,7 +482,8 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     reused = set(reuse.keys) if reuse is not None else set()
 
     first_forecast = calendar.period_index(calendar.first_forecast_start(as_of, period), period)
-    histories, censored = censored_panel([panel.history(i) for i in range(len(keys))], season_length, settings.censor)
+    raw = [panel.history(i) for i in range(len(keys))]
+    histories, censored = censored_panel(raw, season_length, settings.censor)
     classes_by_series = [{**c, "censored_periods": n} for c, n in
                          zip(classify_panel(histories, season_length), censored, strict=True)]
     borrowed = sibling_profiles(keys, histories, classes_by_series, first_forecast, season_length, settings)
@@ -433,21 +492,21 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     for i, (_, drug_id) in enumerate(keys):
         y = histories[i]
         context = SeriesContext(season_length, settings.recent_window_periods, borrowed=borrowed.get(drug_id),
-                                origin=first_forecast - len(y), signal=signals.get(drug_id))
-        candidates = candidates_for(y, classes_by_series[i], season_length, settings, context.borrowed is not None)
-        if context.signal and len(y) >= SIGNAL_MIN_HISTORY and candidates:
-            candidates = [SIGNAL_REGRESSION, *candidates]  # a drug linked to a signal tries it first
+                                origin=first_forecast - len(y), signal=signal_until(signals.get(drug_id), first_forecast - 1))
+        candidates = series_candidates(y, classes_by_series[i], season_length, settings, context)
         candidates_by_series.append(candidates)
         contexts.append(replace(context, members=tuple(candidates)))
-    # The global model is backtested once per fold for all series, here, before the batches.
-    # (for the series that will be backtested: all of them, unless a selection is reused)
-    global_folds, global_noise = global_backtest(
-        histories, contexts, [[] if keys[i] in reused else c for i, c in enumerate(candidates_by_series)], horizon_fc,
-        step, settings, map_batches)
+    # The series to backtest: all of them, unless a selection is reused. Each fold sees the panel as it was at
+    # its cutoff (fold_views); the global model is backtested once per fold for all of them, here, before the
+    # batches.
+    wanted = [[] if keys[i] in reused else c for i, c in enumerate(candidates_by_series)]
+    folds = fold_views(keys, raw, contexts, first_forecast, horizon_fc, step, settings) if any(wanted) else []
+    global_folds, global_noise = global_backtest(raw, contexts, wanted, horizon_fc, step, settings, map_batches)
     levels = (*np.unique(service_levels), *calibrate_levels)
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in levels)}))
-    return _PanelWork(keys, histories, classes_by_series, contexts, candidates_by_series, global_folds, global_noise,
-                      service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast)
+    return _PanelWork(keys, histories, raw, classes_by_series, contexts, candidates_by_series, global_folds,
+                      global_noise, service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast,
+                      folds)
 
 
 def _uniforms(work: _PanelWork, rows: list[int], stream: int, shape: tuple[int, ...],
@@ -469,31 +528,42 @@ def _select_batch(work: _PanelWork) -> _Selected:
     chosen: list[tuple[str, str] | None] = [None] * len(work)
     by_backtest = [False] * len(work)
     score_frames, pit_frames = [], []
-    for rows in work.groups(lambda i: tuple(work.candidates[i]), GROUP_ROWS["backtest"]):
+    for rows in work.groups(lambda i: (tuple(work.candidates[i]), _earlier_candidates(work, i)),
+                            GROUP_ROWS["backtest"]):
         candidates = work.candidates[rows[0]]
         if not candidates:
             for i in rows:
                 chosen[i] = choose_model(work.histories[i], season_length, settings)
             continue
+        tried = [*candidates, *_earlier_candidates(work, rows[0])]
         Y = np.vstack([work.histories[i] for i in rows])
+        raw = np.vstack([work.raw[i] for i in rows])
         n_folds, horizon = settings.backtest_cutoffs, work.horizon_fc
         U, ties, rngs = _uniforms(work, rows, 1, (n_folds, settings.backtest_paths, horizon), (n_folds, horizon))
-        contexts = [work.contexts[i] for i in rows]
+        fold_contexts = [[view.context(work.contexts[i], work.keys[i][1]) for i in rows] for view in work.folds]
 
-        def fold_fit(name: str, train: np.ndarray, fold: int, rows=rows, U=U, rngs=rngs, contexts=contexts):
+        def fold_fit(name: str, train: np.ndarray, fold: int, rows=rows, U=U, rngs=rngs, contexts=fold_contexts):
             if name == GLOBAL_GBM:
                 points = [work.global_folds.get(i, {}).get(fold) for i in rows]
                 if any(p is None for p in points) or fold not in work.global_noise:
                     return None
                 return work.global_noise[fold].paths(points, U[:, fold])
-            return group_paths(name, train, U[:, fold], Group(contexts, rngs))
+            return group_paths(name, train, U[:, fold], Group(contexts[fold], rngs))
 
-        least = {m: h for m in candidates if (h := min_history(m, contexts[0])) is not None}
+        def known(c: int, raw=raw) -> np.ndarray:
+            # the fold's history with its censored periods filled from the fold's own span
+            return np.vstack(censored_panel(list(raw[:, :c]), season_length, settings.censor)[0]).reshape(len(raw), c)
+
+        def allowed(name: str, fold: int, rows=rows) -> np.ndarray:
+            return np.array([name in work.folds[fold].candidates[i] for i in rows])
+
+        least = {m: h for m in tried if (h := min_history(m, work.contexts[rows[0]])) is not None}
         with quiet_fitting():
             scores = backtest.backtest_batch(
-                Y, [m for m in candidates if m in least], fit=fold_fit, min_history=least, horizon=horizon,
+                Y, [m for m in tried if m in least], fit=fold_fit, min_history=least, horizon=horizon,
                 n_cutoffs=n_folds, step=work.step, service_level=work.service_levels[rows],
-                season_length=season_length, ties=ties)
+                season_length=season_length, ties=ties, known=known, allowed=allowed,
+                members=[m for m in candidates if m in least])
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance)
         score_frames.append(_score_frame(work, rows, scores, best))
         pit_frames.append(_pit_frame(scores, best, Y.shape[1], horizon, work.step))
@@ -508,6 +578,12 @@ def _select_batch(work: _PanelWork) -> _Selected:
     )
 
 
+def _earlier_candidates(work: _PanelWork, i: int) -> tuple[str, ...]:
+    """Models series ``i`` had as candidates at some fold but has no longer (backtested there, never chosen now)."""
+    now = set(work.candidates[i])
+    return tuple(dict.fromkeys(m for view in work.folds for m in view.candidates[i] if m not in now))
+
+
 def _chosen(work: _PanelWork, i: int, scores: backtest.Scores, r: int, best: int, candidates: list[str],
             unit: str) -> tuple[str, str]:
     """Series ``i``'s model and the reason, from row ``r`` of its group's backtest."""
@@ -516,8 +592,9 @@ def _chosen(work: _PanelWork, i: int, scores: backtest.Scores, r: int, best: int
         return choose_model(y, calendar.SEASON_LENGTH[settings.period], settings)
     values = getattr(scores, settings.selection_metric)[:, r, :]
     finite = np.isfinite(values)
-    means = np.where(finite.any(axis=1), np.where(finite, values, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1),
-                     np.nan)
+    competing = np.isin(scores.models, [*candidates, COMBINATION])  # not the models of earlier folds only
+    means = np.where(finite.any(axis=1) & competing,
+                     np.where(finite, values, 0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1), np.nan)
     name = scores.models[best]
     basis = _basis_from_backtest(scores.models, means, name, int(finite[best].sum()), settings.selection_metric, unit,
                                  len(y))
@@ -630,11 +707,12 @@ def fit_global(histories, contexts, horizon: int, season_length: int, seed: int)
             histories, [c.origin for c in contexts])
 
 
-def global_backtest(histories, contexts, candidates_by_series, horizon: int, step: int, settings: ForecastSettings,
+def global_backtest(raw, contexts, candidates_by_series, horizon: int, step: int, settings: ForecastSettings,
                     map_batches: BatchMap = serial_map,
                     ) -> tuple[dict[int, dict[int, tuple[np.ndarray, float, int]]], dict[int, ResidualNoise]]:
     """The global model's fold forecasts for every series that lists it: ``{series: {fold: (points, scale)}}``
-    and each fold model's residuals (fold 0 = the latest cutoff).
+    and each fold model's residuals (fold 0 = the latest cutoff), from the ``raw`` histories (censored periods
+    NaN: each fold fills them from its own span).
 
     Every series ends the period before the first forecast, so "k periods before the end" is one
     calendar date for all of them: each fold trains one global model on every history cut there.
@@ -642,10 +720,10 @@ def global_backtest(histories, contexts, candidates_by_series, horizon: int, ste
     """
     # only series whose latest fold leaves the global model enough history to forecast them
     wanted = [i for i, c in enumerate(candidates_by_series)
-              if GLOBAL_GBM in c and len(histories[i]) - horizon >= GlobalSeries.min_history]
+              if GLOBAL_GBM in c and len(raw[i]) - horizon >= GlobalSeries.min_history]
     if not wanted:
         return {}, {}
-    folds = [_GlobalFold(j, histories, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
+    folds = [_GlobalFold(j, raw, contexts, wanted, horizon, step, settings) for j in range(settings.backtest_cutoffs)]
     by_fold = map_batches(partial(_single_threaded, _global_fold), folds, "global model")
     out: dict[int, dict[int, tuple[np.ndarray, float, int]]] = {}
     noise: dict[int, ResidualNoise] = {}
@@ -660,7 +738,8 @@ def global_backtest(histories, contexts, candidates_by_series, horizon: int, ste
 
 @dataclass(frozen=True)
 class _GlobalFold:
-    """One fold of the global model's backtest: train on every history cut ``horizon + j * step`` from its end."""
+    """One fold of the global model's backtest: train on every history cut ``horizon + j * step`` from its end,
+    its censored periods filled from what is left (``histories`` are the raw ones)."""
 
     j: int
     histories: list[np.ndarray]
@@ -679,7 +758,8 @@ def _global_fold(fold: _GlobalFold) -> tuple[dict[int, tuple[np.ndarray, float, 
     """The fold model's point forecasts per series and its residuals, or None when there is too little
     history to train."""
     settings, back = fold.settings, fold.horizon + fold.j * fold.step
-    cut = [h[: max(len(h) - back, 0)] for h in fold.histories]
+    season_length = fold.contexts[0].season_length
+    cut, _ = censored_panel(cut_histories(fold.histories, back), season_length, settings.censor)
     try:
         model = fit_global(cut, fold.contexts, fold.horizon, fold.contexts[0].season_length, settings.seed + fold.j)
     except ValueError:

@@ -1,0 +1,106 @@
+"""No look-ahead inside the engine's backtest: a fold sees only what was known at its cutoff.
+
+Both tests run production's fold code (``forecast_panel``: the fold views, ``_select_batch``, the global
+model's folds); the first spies on what each fold's models are given, the second compares whole scores.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from turnover import calendar
+from turnover import forecast as engine
+from turnover.forecast import ProtectionWindow, forecast_panel
+from turnover.io.demand import DemandPanel
+from turnover.settings import ForecastSettings
+
+AS_OF = date(2026, 11, 22)
+SETTINGS = ForecastSettings(n_paths=200, backtest_paths=100)
+HORIZON, STEP = 13, 8  # the weekly defaults: fold j's cutoff is 13 + 8 j periods before the end
+N = 148
+FIRST_FORECAST = calendar.period_index(calendar.first_forecast_start(AS_OF, "week"), "week")
+REAL_GROUP_PATHS = engine.group_paths  # the spy wraps this one, however often it is installed
+
+
+def seasonal(seed: int, n: int = N, base: float = 10.0) -> np.ndarray:
+    weeks = np.arange(n)
+    distance = np.minimum(np.abs(weeks % 52 - 50), 52 - np.abs(weeks % 52 - 50))
+    return np.random.default_rng(seed).poisson(base * (1 + 9 * np.exp(-0.5 * (distance / 3) ** 2))).astype(float)
+
+
+def panel_of(series: dict[tuple[str, str], np.ndarray]) -> DemandPanel:
+    keys = pd.DataFrame(list(series), columns=["location_id", "drug_id"])
+    histories = list(series.values())
+    return DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]).astype(np.int64),
+                       np.concatenate(histories))
+
+
+def base_panel() -> dict[tuple[str, str], np.ndarray]:
+    steady = np.random.default_rng(7).poisson(20, N).astype(float)
+    cutoff = N - HORIZON - STEP  # fold 1
+    steady[cutoff - 2 : cutoff] = np.nan  # a logged stockout just before fold 1's cutoff
+    return {("S1", "FLU"): seasonal(1), ("S2", "FLU"): seasonal(2), ("S3", "FLU"): seasonal(3)[-60:],
+            ("S1", "STEADY"): steady, ("S2", "SLOW"): np.tile([0.0, 0, 3, 0, 0, 0, 1, 0], N // 8 + 1)[:N]}
+
+
+def changed_from(series: dict[tuple[str, str], np.ndarray], periods_before_end: int, seed: int = 11):
+    """The same panel with every period from ``periods_before_end`` before the end replaced by other values."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, y in series.items():
+        y = y.copy()
+        tail = y[-periods_before_end:]
+        y[-periods_before_end:] = rng.poisson(np.nanmean(y) * rng.uniform(0.1, 6.0), len(tail))
+        y[-3:] = 0.0  # and a run of zeros at the very end
+        out[key] = y
+    return out
+
+
+def trains_seen(monkeypatch, series) -> dict[tuple[str, int, bytes], np.ndarray]:
+    """What each model was fitted on in the backtest, per (model, cutoff in periods before the end, series' uniforms)."""
+    seen: dict[tuple[str, int, bytes], np.ndarray] = {}
+
+    def spy(name, Y, U, group):
+        if U.ndim == 3 and U.shape[1] == SETTINGS.backtest_paths:  # a fold's fit (the final fit has n_paths)
+            for r, context in enumerate(group.contexts):
+                back = FIRST_FORECAST - context.origin - Y.shape[1]  # the fold's cutoff, periods before the end
+                seen[(name, back, U[r, :2, 0].tobytes())] = Y[r].copy()
+        return REAL_GROUP_PATHS(name, Y, U, group)
+
+    monkeypatch.setattr(engine, "group_paths", spy)
+    forecast_panel(panel_of(series), ProtectionWindow(np.full(len(series), 2), 7, 0.95), AS_OF, SETTINGS)
+    return seen
+
+
+def test_a_fold_trains_on_its_history_with_censored_periods_filled_from_that_history_alone(monkeypatch):
+    before = trains_seen(monkeypatch, base_panel())
+    after = trains_seen(monkeypatch, changed_from(base_panel(), HORIZON + STEP))  # fold 1's cutoff onwards
+    early = [k for k in before if k[1] >= HORIZON + STEP and k in after]
+    assert any(k[1] == HORIZON + STEP and k[0] == "exp_smoothing" for k in early)  # the steady series' fold 1
+    different = [k for k in early if not np.array_equal(before[k], after[k])]
+    assert not different, f"{len(different)} fold fits saw periods after their cutoff, e.g. {different[0][:2]}"
+
+
+@pytest.mark.parametrize("fold", [1, 2])
+def test_a_folds_candidates_scores_and_borrowed_seasons_ignore_everything_after_its_scored_window(fold):
+    # Only periods after fold ``fold``'s scored window change (a collapse, a surge, zeros at the end): the
+    # fold's classes and candidate lists, the siblings' profile the newcomer borrows, the censoring fills
+    # and the global model are all judged on the fold's history, so its scores are the same, model by model.
+    back = HORIZON + fold * STEP  # the fold's cutoff, periods before the end
+    after_window = back - HORIZON
+    base, changed = base_panel(), changed_from(base_panel(), after_window)
+    a, b = (forecast_panel(panel_of(s), ProtectionWindow(np.full(len(s), 2), 7, 0.95), AS_OF, SETTINGS).scores
+            for s in (base, changed))
+    lengths = {key: len(y) for key, y in base.items()}
+
+    def fold_rows(scores):
+        at = [lengths[(loc, drug)] - back for loc, drug in zip(scores["location_id"], scores["drug_id"], strict=True)]
+        return scores[scores["train_periods"].to_numpy() <= np.array(at)].drop(columns="chosen").sort_values(
+            ["location_id", "drug_id", "model", "train_periods"], ignore_index=True)
+
+    pd.testing.assert_frame_equal(fold_rows(a), fold_rows(b))
+    assert {"borrowed_profile", "dynamic_harmonic"} <= set(fold_rows(a)["model"])
