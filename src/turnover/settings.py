@@ -112,12 +112,15 @@ class SignalLink(Section):
     value_column: str = "% WEIGHTED ILI"
     atc_prefixes: list[str] = Field(default_factory=list)
     drug_ids: list[str] = Field(default_factory=list)
+    publication_lag_days: int = Field(
+        6, ge=0, le=365, description="Days after a signal week ends (Saturday) before a run may use it: FluView "
+        "publishes on the Friday after, 6 days; a Sunday run then has the week that ended 8 days before.")
 
 
 #: The models a candidate list may name: ``turnover.models.REGISTRY`` and the global model (a test keeps the two
 #: equal; the registry itself is not imported here, it brings the whole forecasting stack).
-MODEL_NAMES = ("dynamic_harmonic", "holt_winters", "exp_smoothing", "empirical_bootstrap", "seasonal_naive",
-               "moving_average", "croston_sba", "tsb", "no_history", "global_gbm")
+MODEL_NAMES = ("dynamic_harmonic", "holt_winters", "exp_smoothing", "damped_trend", "empirical_bootstrap",
+               "seasonal_naive", "moving_average", "croston_sba", "tsb", "no_history", "global_gbm")
 
 
 def _closest(name: str, valid: Iterable[str]) -> str:
@@ -128,6 +131,24 @@ def _closest(name: str, valid: Iterable[str]) -> str:
 #: Forecast periods ahead when ``forecast.horizon`` is unset: a quarter of weeks, a year of months.
 DEFAULT_HORIZON = {"week": 13, "month": 12}
 DAYS_PER_PERIOD = {"week": 7.0, "month": 365.25 / 12}
+
+
+#: Forecast settings whose default depends on the run's period (weekly defaults were chosen on the demo and the
+#: real pharmacy's weekly sales; monthly ones on the PBS, NHS and hospital panels: benchmarks/panels.py).
+PERIOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "week": {
+        "recent_window_periods": 26,
+        "candidates_seasonal": ["dynamic_harmonic", "seasonal_naive", "global_gbm"],
+        "candidates_smooth": ["dynamic_harmonic", "exp_smoothing", "seasonal_naive", "moving_average", "global_gbm"],
+        "candidates_intermittent": ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"],
+    },
+    "month": {
+        "recent_window_periods": 12,
+        "candidates_seasonal": ["dynamic_harmonic", "seasonal_naive", "damped_trend", "global_gbm"],
+        "candidates_smooth": ["damped_trend", "exp_smoothing", "dynamic_harmonic", "moving_average", "global_gbm"],
+        "candidates_intermittent": ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"],
+    },
+}
 
 
 class ForecastSettings(Section):
@@ -145,7 +166,9 @@ class ForecastSettings(Section):
     intermittent_nonzero_share: float = Field(
         0.5, gt=0, le=1, description="Below this share of non-zero periods in the last year a series is intermittent."
     )
-    recent_window_periods: int = Field(26, ge=4, description="Window the bootstrap resamples.")
+    recent_window_periods: int | None = Field(
+        None, ge=4, description="Window the bootstrap resamples, and without use in it a series is dead; unset: 26 "
+        "weeks, or 12 months.")
     backtest_cutoffs: int = Field(6, ge=1, le=52, description="Rolling-origin folds per series.")
     backtest_step_weeks: int = Field(
         8, ge=1, description="Weeks between folds; 6 folds 8 weeks apart score a whole year, flu season included."
@@ -159,15 +182,13 @@ class ForecastSettings(Section):
     seasonal_strength_threshold: float = Field(
         0.3, ge=0, le=1, description="Series at least this seasonal are backtested among the seasonal models only."
     )
-    candidates_seasonal: list[str] = Field(
-        default_factory=lambda: ["dynamic_harmonic", "seasonal_naive", "global_gbm"]
-    )
-    candidates_smooth: list[str] = Field(
-        default_factory=lambda: ["dynamic_harmonic", "exp_smoothing", "seasonal_naive", "moving_average", "global_gbm"]
-    )
-    candidates_intermittent: list[str] = Field(
-        default_factory=lambda: ["tsb", "croston_sba", "empirical_bootstrap", "moving_average"]
-    )
+    candidates_seasonal: list[str] | None = Field(
+        None, description="Models backtested for a strongly seasonal series, in preference order; unset: the "
+        "period's defaults (PERIOD_DEFAULTS).")
+    candidates_smooth: list[str] | None = Field(
+        None, description="... for a smooth or erratic series; unset: the period's defaults.")
+    candidates_intermittent: list[str] | None = Field(
+        None, description="... for an intermittent or lumpy series; unset: the period's defaults.")
     max_days_after_last_dispensing: int = Field(
         13, ge=0, le=366, description="An --as-of at most this many days after the last dispensing day loaded is run "
         "(a Monday run for the week that ended on Sunday); later is refused as a likely typo.",
@@ -192,10 +213,19 @@ class ForecastSettings(Section):
         """The horizon's span in days (whole periods of average length, rounded up)."""
         return math.ceil(self.horizon_periods() * DAYS_PER_PERIOD[self.period])
 
+    @model_validator(mode="after")
+    def _period_defaults(self) -> ForecastSettings:
+        """What is left unset takes the run's period's default: monthly series are short (30 .. 200 points), trend
+        more than weekly ones do, and a month is not a week."""
+        for name, value in PERIOD_DEFAULTS[self.period].items():
+            if getattr(self, name) is None:
+                setattr(self, name, list(value) if isinstance(value, list) else value)
+        return self
+
     @field_validator("candidates_seasonal", "candidates_smooth", "candidates_intermittent")
     @classmethod
-    def _known_models(cls, names: list[str]) -> list[str]:
-        for name in names:
+    def _known_models(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or []:
             if name not in MODEL_NAMES:
                 raise ValueError(f"unknown model {name!r}{_closest(name, MODEL_NAMES)}; models: {', '.join(MODEL_NAMES)}")
         return names

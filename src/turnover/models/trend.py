@@ -1,0 +1,97 @@
+"""Damped-trend exponential smoothing (Gardner & McKenzie 1985) on ``log1p(y)``, fitted on a batch of series.
+
+A level and a trend that fades: the forecast ``h`` periods ahead is ``l_T + (phi + ... + phi^h) b_T``, so a
+growing or dying series (a product being listed, a policy change working through, a generic replacing a
+brand) is followed for a while and then levels off, instead of being held flat (SES) or extrapolated for ever
+(Holt). It is the model ETS chooses most often on monthly data (Hyndman & Athanasopoulos, *Forecasting:
+Principles and Practice*, 3rd ed., section 8.2: "one of the most successful ... for automatic forecasting").
+
+State equations, one-step error ``e_t = z_t - (l_{t-1} + phi b_{t-1})``:
+
+    l_t = l_{t-1} + phi b_{t-1} + alpha e_t
+    b_t = phi b_{t-1} + beta e_t
+
+The smoothing weights minimise the one-step squared error over a grid (alpha by 0.05, beta a share of alpha,
+phi in 0.8 .. 0.98 as ETS bounds it), every series of the batch at once; the level starts at the mean of the
+first periods and the trend at their least-squares slope. Paths propagate in-sample residuals (after a burn-in)
+through the same equations, as :class:`~turnover.models.batch.SES` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from turnover.models.base import BatchBacked
+from turnover.models.batch import BURN_IN, BatchModel, take_uniform
+
+_ALPHAS = np.linspace(0.05, 1.0, 20)
+_BETA_SHARES = np.array([0.0, 0.05, 0.1, 0.2, 0.4])  # beta = share x alpha (beta <= alpha, as ETS requires)
+_PHIS = np.array([0.8, 0.9, 0.95, 0.98])
+_GRID = np.array([(a, s * a, p) for a in _ALPHAS for s in _BETA_SHARES for p in _PHIS])  # candidates x 3
+
+
+def _start(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Initial level and trend per row: the mean and least-squares slope of the first periods, the level moved
+    back to the period before the first."""
+    m = min(max(BURN_IN, 4), Z.shape[1])
+    t = np.arange(m) - (m - 1) / 2
+    slope = (Z[:, :m] * t).sum(axis=1) / max(float((t * t).sum()), 1.0)
+    return Z[:, :m].mean(axis=1) - slope * (m + 1) / 2, slope
+
+
+def _run(Z: np.ndarray, level: np.ndarray, trend: np.ndarray, alpha, beta, phi, skip: int = 0, keep: bool = False):
+    """Filter every row through the equations (``alpha``, ``beta``, ``phi`` broadcast against ``level``): the
+    final level and trend, the squared one-step errors summed after the first ``skip`` periods, and (``keep``)
+    the errors themselves, periods last."""
+    level, trend = level.copy(), trend.copy()
+    sse = np.zeros(level.shape)
+    errors = np.empty((*level.shape, Z.shape[1])) if keep else None
+    for t in range(Z.shape[1]):
+        damped = phi * trend
+        error = Z[:, t].reshape((-1,) + (1,) * (level.ndim - 1)) - (level + damped)
+        if t >= skip:
+            sse += error * error
+        if errors is not None:
+            errors[..., t] = error
+        level = level + damped + alpha * error
+        trend = damped + beta * error
+    return level, trend, sse, errors
+
+
+class DampedTrendBatch(BatchModel):
+    """Damped-trend exponential smoothing of ``log1p(y)``, paths back-transformed with ``expm1`` path by path."""
+
+    min_history = 8
+
+    def _fit(self, Y: np.ndarray) -> None:
+        Z = np.log1p(Y)
+        level0, trend0 = _start(Z)
+        n_grid = len(_GRID)
+        alpha, beta, phi = (_GRID[None, :, k] for k in range(3))
+        skip = min(BURN_IN, Z.shape[1] // 4)
+        *_, sse, _ = _run(Z, np.repeat(level0[:, None], n_grid, 1), np.repeat(trend0[:, None], n_grid, 1),
+                          alpha, beta, phi, skip)
+        best = np.argmin(sse, axis=1)
+        self.alpha_, self.beta_, self.phi_ = (_GRID[best, k] for k in range(3))
+        self.level_, self.trend_, _, self.resid_ = _run(Z, level0, trend0, self.alpha_, self.beta_, self.phi_, keep=True)
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        pool = self.resid_[:, min(BURN_IN, self.resid_.shape[1] // 4) :]
+        errors = take_uniform(pool, pool.shape[1], U)
+        alpha, beta, phi = (v[:, None] for v in (self.alpha_, self.beta_, self.phi_))
+        level = np.repeat(self.level_[:, None], U.shape[1], axis=1)
+        trend = np.repeat(self.trend_[:, None], U.shape[1], axis=1)
+        Z = np.empty(U.shape)
+        for h in range(U.shape[2]):
+            damped = phi * trend
+            Z[:, :, h] = level + damped + errors[:, :, h]
+            level = level + damped + alpha * errors[:, :, h]
+            trend = damped + beta * errors[:, :, h]
+        return np.expm1(Z)
+
+
+class DampedTrend(BatchBacked):
+    """Damped-trend exponential smoothing on ``log1p(y)`` for one series (:class:`DampedTrendBatch`, one row)."""
+
+    def batch(self) -> DampedTrendBatch:
+        return DampedTrendBatch()
