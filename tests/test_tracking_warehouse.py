@@ -159,7 +159,7 @@ def test_drift_reads_in_the_warehouse_the_rows_recent_rows_keeps():
     scores = scores[pd.to_datetime(scores["period_start"]) >= pd.Timestamp(since)].sample(frac=1, random_state=3)
     in_pandas = tracking.recent_rows(scores, window)[columns]
     in_pandas = in_pandas.sort_values(["location_id", "drug_id", "period_start"]).reset_index(drop=True)
-    in_warehouse = tracking_io.read_recent_scores(con, since, window)
+    in_warehouse = tracking_io.read_recent_scores(con, since, window, LAST)
     assert len(in_warehouse) > 6 and {1, 2, 3, 4} <= set(in_warehouse["horizon_periods"])
     assert in_warehouse["period_start"].min() > pd.Timestamp(since)  # the window, not the start, cut it
     assert "r2b" in set(scores["forecast_run_id"]) and "r2b" not in set(in_warehouse["forecast_run_id"])

@@ -40,13 +40,13 @@ from turnover.io.reference import (
     load_stockouts,
     read_reference,
 )
-from turnover.io.signals import load_signal, read_signals
+from turnover.io.signals import LinkedSignal, load_signal, published_by, read_history_end, read_signals
 from turnover.io.warehouse import file_sha256, held_elsewhere, open_warehouse, verify
 from turnover.kpis import run_totals, turnover_kpis
 from turnover.policy import finish_calendar, par_levels, plan_series
 from turnover.reasons import since_words
-from turnover.recalls import match_recalls
-from turnover.replay import ReplayResult, ReplaySettings, run_replay
+from turnover.recalls import match_recalls, recalls_known_on
+from turnover.replay import KnownOn, ReplayResult, ReplaySettings, run_replay
 from turnover.report import render_html
 from turnover.settings import Settings
 from turnover.shortages import alternatives
@@ -182,21 +182,23 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     write ``replay_<start>_<end>.csv`` (per series) and ``replay_<start>_<end>_totals.csv``."""
     replay_settings = replay_settings or ReplaySettings()
     with open_warehouse(settings.warehouse_path) as con:
+        shortages = read_reference(con, schema.SHORTAGES)
         demand_io.build_demand_series(con, start, "week", settings.policy)
-        planned_at_start = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES),
-                                       settings.policy)
+        # The service tier before any shortage: each review raises it for the shortages posted by then.
+        planned_at_start = plan_series(demand_io.read_series(con), shortages.iloc[:0], settings.policy)
         demand_io.build_demand_series(con, end, "week", settings.policy)
         panel = demand_io.read_demand_panel(con)
-        series = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy)
+        series = plan_series(demand_io.read_series(con), shortages, settings.policy, as_of=end)
         # The service tier (ABC from the year before the replay) is known at its start.
         tier = planned_at_start.set_index(["location_id", "drug_id"])["service_level"]
         known = pd.Series(list(zip(series["location_id"], series["drug_id"], strict=True))).map(tier.to_dict())
         series["service_level"] = known.fillna(series["service_level"]).to_numpy()
         day0 = start - timedelta(days=replay_settings.flat_lookback_days + 7)
         daily = demand_io.read_daily_demand(con, panel.keys, day0, end)
-        signals = signals_by_drug(con, settings)
+        signals = linked_signals(con, settings) if settings.forecast.period == "week" else {}
     forecast_settings = settings.forecast.model_copy(update={"period": "week"})
-    result = run_replay(panel, daily, day0, series, start, end, forecast_settings, settings.policy, signals,
+    known_on = KnownOn(shortages, signals)  # each review cuts them at its own as-of
+    result = run_replay(panel, daily, day0, series, start, end, forecast_settings, settings.policy, known_on,
                         replay_settings)
     out = Path(settings.output_dir)
     names = series[["location_id", "drug_id", "drug_name"]]
@@ -241,12 +243,13 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
         runs = tracking_io.read_completed_runs(con, period)
         earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of,
                                            math.ceil(settings.forecast.horizon_days() / 7))
+        through = calendar.last_history_start(as_of, period)  # later periods' scores are a later run's
         with tracking_io.scorable(con, earlier, as_of, period) as wanted:
-            counts = tracking_io.score_forecasts(con, earlier, period, calendar.last_history_start(as_of, period),
-                                                 _history_scales(con, wanted, period), run_id)
+            counts = tracking_io.score_forecasts(con, earlier, period, through, _history_scales(con, wanted, period),
+                                                 run_id)
         window_days = 7 * settings.tracking.drift_window_periods + settings.forecast.horizon_days() + 31
         recent = tracking_io.read_recent_scores(con, as_of - timedelta(days=window_days),
-                                                settings.tracking.drift_window_periods)
+                                                settings.tracking.drift_window_periods, through)
         flags = tracking.flag(recent, tracking_io.read_backtest_mase(con, recent), settings.tracking)
         outputs.write_run_table(con, schema.DRIFT_FLAGS, run_id, flags)
         scored = {"forecast_runs": sorted(counts), "periods": sum(counts.values()), "drift_flags": len(flags)}
@@ -298,7 +301,8 @@ def build_demand(settings: Settings, as_of: date, locations: list[str] | None = 
         demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
         n = scope.keep_locations(con, scope.active_locations(con, as_of, settings.policy.usage_window_days)
                                  if locations is None else locations)
-        planned = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy)
+        planned = plan_series(demand_io.read_series(con), read_reference(con, schema.SHORTAGES), settings.policy,
+                              as_of=as_of)  # shortages posted by then
         demand_io.replace_series(con, planned)
     return n
 
@@ -316,7 +320,7 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
     with open_warehouse(settings.warehouse_path) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
-        signals = signals_by_drug(con, settings)
+        signals = signals_by_drug(con, settings, as_of)
         stored = selection_io.read_latest_selection(con, settings.forecast.period, as_of)
     window = ProtectionWindow(
         lead_time_days=series["lead_time_days"].to_numpy(),
@@ -361,26 +365,37 @@ def reusable(stored: selection_io.StoredSelection | None, as_of: date, every_day
                      by_backtest=(True,) * len(keys), fresh=(False,) * len(keys))
 
 
-def signals_by_drug(con, settings: Settings) -> dict[str, dict[int, float]]:
-    """Each linked drug's signal keyed by absolute week index (weekly runs only)."""
+def signals_by_drug(con, settings: Settings, as_of: date | None = None) -> dict[str, dict[int, float]]:
+    """Each linked drug's signal keyed by absolute week index (weekly runs only), only the weeks published by
+    ``as_of`` (each link's ``publication_lag_days`` after the week ends: ``io.signals.published_by``). Without
+    ``as_of``, by the last day of the demand series as built: the run's last complete week, never after it."""
     if settings.forecast.period != "week":
         return {}
+    as_of = as_of or read_history_end(con)
+    linked = linked_signals(con, settings)
+    return published_by(linked, as_of) if as_of else {}
+
+
+def linked_signals(con, settings: Settings) -> dict[str, LinkedSignal]:
+    """Each linked drug's signal, every week loaded, with its link's publication lag (cut it with
+    ``io.signals.published_by`` for a date)."""
     loaded = read_signals(con)
     catalog = con.execute(f"select drug_id, coalesce(atc_code, '') from {schema.CATALOG}").fetchall()
-    out: dict[str, dict[int, float]] = {}
+    out: dict[str, LinkedSignal] = {}
     for link in settings.forecast.signals:
         if link.name not in loaded:
             continue
         series = loaded[link.name]
         by_index = {calendar.period_index(day.date(), "week"): float(v) for day, v in series.items()}
         drugs = set(link.drug_ids) | {d for d, atc in catalog if any(atc.startswith(p) for p in link.atc_prefixes)}
-        out.update({drug: by_index for drug in drugs})
+        out.update({drug: LinkedSignal(by_index, link.publication_lag_days) for drug in drugs})
     return out
 
 
 def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
-    """Par levels for every series of the run, from its stock by lot, recalls and shortages; also the
-    lot projection, quarantine list, shortage list, par calendar, KPIs and run totals. Returns rows."""
+    """Par levels for every series of the run, from its stock by lot, the recalls known on ``as_of``
+    (``recalls.recalls_known_on``) and shortages; also the lot projection, quarantine list, shortage list, par
+    calendar, KPIs and run totals. Returns rows."""
     policy = settings.policy
     with open_warehouse(settings.warehouse_path) as con:
         series = demand_io.read_series(con).merge(
@@ -392,7 +407,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
                                                 ["location_id", "drug_id", "period_start", "mean"])
         lots = read_reference(con, schema.ON_HAND_LOTS)
         lots = lots[lots["location_id"].isin(set(series["location_id"]))]  # the run's locations only (run_scope)
-        recalls = read_reference(con, schema.RECALLS)
+        recalls = recalls_known_on(read_reference(con, schema.RECALLS), as_of)  # not one reported later
         calendar_raw = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
         previous = outputs.previous_run(con, settings.forecast.period, as_of)
         if previous:

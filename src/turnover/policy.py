@@ -22,6 +22,8 @@ day this reduces to the textbook S = mu (L + R) + z_alpha sigma sqrt(L + R).
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -39,17 +41,18 @@ from turnover.shortages import match_shortages
 from turnover.tiers import assign_service_levels
 
 
-def plan_series(series: pd.DataFrame, shortages: pd.DataFrame, policy: PolicySettings) -> pd.DataFrame:
+def plan_series(series: pd.DataFrame, shortages: pd.DataFrame, policy: PolicySettings,
+                as_of: date | None = None) -> pd.DataFrame:
     """The series with their service tier and shortage adjustments: the inputs the forecast reads.
 
     Adds ``abc_class``, ``annual_spend``, ``service_level``, ``service_basis``, ``in_shortage``,
     ``shortage_status``, ``shortage_generic_name``, ``shortage_availability`` and
-    ``shortage_extra_lead_days``; a drug in shortage gets the extra lead time
-    and at least the shortage service level.
+    ``shortage_extra_lead_days``; a drug in shortage (of those posted by ``as_of``, if given:
+    ``shortages.shortages_known_on``) gets the extra lead time and at least the shortage service level.
     """
     out = assign_service_levels(series, policy)
     catalog = out[["drug_id", "generic_name"]].drop_duplicates("drug_id")
-    matches = match_shortages(catalog, shortages, policy.shortage).drop_duplicates("drug_id").set_index("drug_id")
+    matches = match_shortages(catalog, shortages, policy.shortage, as_of).drop_duplicates("drug_id").set_index("drug_id")
     for column in ("shortage_status", "shortage_generic_name", "shortage_availability"):
         out[column] = out["drug_id"].map(matches[column]).astype(object)
     out["in_shortage"] = out["shortage_status"].notna()

@@ -10,11 +10,16 @@ first nine digits (labeler + product) one of the product NDCs, and then:
 
 Matched stock leaves the inventory position whatever the recall's status or class; the quarantine
 list says which recall, its class and why.
+
+A run applies only the recalls known on its as-of (:func:`recalls_known_on`): those in FDA's enforcement
+report by then (``report_date``), or initiated by then when the report date is missing. A backdated run does
+not quarantine a lot for a recall issued later.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pandas as pd
 
@@ -33,6 +38,18 @@ def _lot_in(lot: str, recall) -> bool:
     if lot in {str(x).strip().upper() for x in recall.lots}:
         return True
     return re.search(rf"(?<![A-Z0-9]){re.escape(lot)}(?![A-Z0-9])", str(recall.code_info or "").upper()) is not None
+
+
+def recalls_known_on(recalls: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The recalls a pharmacy could know of on ``as_of``: reported on or before it (the enforcement report's
+    ``report_date``, when FDA publishes the recall), or, with no report date, initiated on or before it. A
+    recall with neither date is kept: it cannot be placed in time, and quarantining is the safe side.
+
+    Args:
+        recalls: ``turnover.io.fda.read_recalls`` rows (``report_date``, ``recall_initiation_date``).
+    """
+    known_on = pd.to_datetime(recalls["report_date"]).fillna(pd.to_datetime(recalls["recall_initiation_date"]))
+    return recalls[(known_on.isna() | (known_on <= pd.Timestamp(as_of))).to_numpy()].reset_index(drop=True)
 
 
 def match_recalls(lots: pd.DataFrame, recalls: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,11 @@ Policies, side by side:
 
 Model choice is redone every ``reselect_every_weeks`` weeks (backtests and recalibration) and the
 chosen models are refitted every week in between: the rule a weekly deployment would follow.
-Each policy starts at its own order-up-to level, in fresh lots.
+Each policy starts at its own order-up-to level, in fresh lots (so no recall applies to them).
+
+Each review sees dated reference data only as of its own day (:class:`KnownOn`): the shortages FDA had
+posted by then (extra lead time and the shortage service level in that week's window only) and the signal
+weeks published by then.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from turnover.expiry import UsageCurve, cap_for_stock, usage_curves
 from turnover.forecast import ProtectionWindow, Selection, forecast_panel
 from turnover.inventory_sim import ItemParams, Lot, ReviewState, days_of_supply, minmax_flat_average, simulate
 from turnover.io.demand import DemandPanel
+from turnover.io.signals import LinkedSignal, published_by
 from turnover.policy import order_in_packs, pars_from_quantiles, vital_floor_units
 from turnover.settings import ForecastSettings, PolicySettings
+from turnover.shortages import match_shortages
 
 log = logging.getLogger(__name__)
 progress = logging.getLogger("turnover.progress")
@@ -45,6 +51,35 @@ class ReplaySettings:
     reselect_every_weeks: int = 13
     days_of_supply_days: float = 30.0
     flat_lookback_days: int = 365
+
+
+@dataclass(frozen=True)
+class KnownOn:
+    """The dated reference data of a replay, for each review to cut at its own as-of.
+
+    ``shortages``: ``io.fda.read_shortages`` rows (each applies from its posting date); ``signals``: each
+    linked drug's signal (``io.signals.LinkedSignal``: each week from its publication).
+    """
+
+    shortages: pd.DataFrame | None = None
+    signals: dict[str, LinkedSignal] | None = None
+
+    def window(self, series: pd.DataFrame, policy: PolicySettings, as_of: date) -> ProtectionWindow:
+        """The review's lead times and service levels: the series' own (``plan_series`` rows, whose shortage
+        adjustment is taken off), with the shortages posted by ``as_of`` applied as ``plan_series`` does."""
+        extra_days = series["shortage_extra_lead_days"] if "shortage_extra_lead_days" in series else 0
+        lead_days = (series["lead_time_days"] - extra_days).to_numpy()
+        service = series["service_level"].to_numpy(dtype=float)
+        if self.shortages is not None and len(self.shortages):
+            catalog = series[["drug_id", "generic_name"]].drop_duplicates("drug_id")
+            short = series["drug_id"].isin(match_shortages(catalog, self.shortages, policy.shortage, as_of)["drug_id"])
+            lead_days = lead_days + np.where(short, policy.shortage.extra_lead_time_days, 0)
+            service = np.where(short, np.maximum(service, policy.shortage.service_level), service)
+        return ProtectionWindow(lead_days, policy.review_period_days, service)
+
+    def signals_on(self, as_of: date) -> dict[str, dict[int, float]]:
+        """Each linked drug's signal as published by ``as_of``."""
+        return published_by(self.signals or {}, as_of)
 
 
 @dataclass(frozen=True)
@@ -79,19 +114,19 @@ def review_days(start: date, end: date) -> list[date]:
 
 
 def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews: list[date], sim_start: date,
-               forecast: ForecastSettings, policy: PolicySettings, signals: dict, every: int) -> list[WeekPlan]:
-    """Forecast at each review with the history before it, and turn it into pars."""
+               forecast: ForecastSettings, policy: PolicySettings, known_on: KnownOn, every: int) -> list[WeekPlan]:
+    """Forecast at each review with the history before it, and the shortages and signal weeks known then
+    (``known_on``), and turn it into pars."""
     last_end = calendar.last_history_start(end, "week")
     pack = series["pack_size_units"].to_numpy(dtype=float)
     floor = vital_floor_units(series["criticality"], pack, policy)
-    window = ProtectionWindow(series["lead_time_days"].to_numpy(), policy.review_period_days,
-                              series["service_level"].to_numpy(dtype=float))
     plans, selection = [], None
     for k, review in enumerate(reviews):
         as_of = review - timedelta(days=1)
         back = (last_end - calendar.last_history_start(as_of, "week")).days // 7
         reuse: Selection | None = selection if k % every else None
-        result = forecast_panel(truncate(panel_end, back), window, as_of, forecast, signals, reuse)
+        result = forecast_panel(truncate(panel_end, back), known_on.window(series, policy, as_of), as_of, forecast,
+                                known_on.signals_on(as_of), reuse)
         selection = result.selection
         prot = result.protection
         dead = result.classes["lifecycle"].to_numpy() == "dead"
@@ -130,7 +165,7 @@ def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: floa
 
 
 def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd.DataFrame, start: date, end: date,
-               forecast: ForecastSettings, policy: PolicySettings, signals: dict | None = None,
+               forecast: ForecastSettings, policy: PolicySettings, known_on: KnownOn | None = None,
                replay: ReplaySettings = ReplaySettings()) -> ReplayResult:
     """Replay the three policies from ``start`` to ``end`` (inclusive).
 
@@ -139,6 +174,7 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
         daily: daily demand units, one row per series, columns = days from ``day0`` through ``end``.
         series: per series lead time, pack size, shelf life, unit cost, criticality, service level,
             catalog minimum and annual usage (``turnover.policy.plan_series`` rows).
+        known_on: the shortages and signals, which each review cuts at its own as-of (default: none).
     """
     reviews = review_days(start, end)
     if not reviews:
@@ -146,7 +182,7 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
     sim_start = reviews[0]
     offset = (sim_start - day0).days
     n_days = (end - sim_start).days + 1
-    plans = plan_weeks(panel_end, end, series, reviews, sim_start, forecast, policy, signals or {},
+    plans = plan_weeks(panel_end, end, series, reviews, sim_start, forecast, policy, known_on or KnownOn(),
                        replay.reselect_every_weeks)
     floor = vital_floor_units(series["criticality"], series["pack_size_units"].to_numpy(dtype=float), policy)
     rows = []

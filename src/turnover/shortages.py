@@ -5,6 +5,11 @@ digits (labeler + product) are one of the record's product NDCs, and the record'
 ``policy.shortage.statuses`` (default: Current). A record that names no NDC (the FDA's own list
 gives only ingredients) matches drugs whose generic name begins its generic name.
 
+A shortage applies from FDA's first posting of it (``initial_posting_date``; a record without one applies
+whatever the date): a backdated run or a replay week does not plan a shortage posted after its as-of
+(:func:`shortages_known_on`). A shortage that has ended carries a status outside ``statuses`` (Resolved)
+and is not planned either; the records give no date for the end.
+
 A drug in shortage is planned with a longer lead time and at least the shortage service level
 (``policy.shortage``): replenishment is slower and less certain. Alternatives are other catalog
 drugs stocked at the same location with the same generic name, or else the same therapeutic class
@@ -12,6 +17,8 @@ drugs stocked at the same location with the same generic name, or else the same 
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -26,15 +33,28 @@ def _norm(text) -> str:
     return str(text).strip().lower() if isinstance(text, str) else ""
 
 
-def match_shortages(catalog: pd.DataFrame, shortages: pd.DataFrame, settings: ShortageSettings) -> pd.DataFrame:
+def shortages_known_on(shortages: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The shortage records that had begun on ``as_of``: posted by FDA on or before it (``initial_posting_date``),
+    or with no posting date (the scraped list, older files: they cannot be placed in time)."""
+    if "initial_posting_date" not in shortages:
+        return shortages
+    posted = pd.to_datetime(shortages["initial_posting_date"])
+    return shortages[(posted.isna() | (posted <= pd.Timestamp(as_of))).to_numpy()].reset_index(drop=True)
+
+
+def match_shortages(catalog: pd.DataFrame, shortages: pd.DataFrame, settings: ShortageSettings,
+                    as_of: date | None = None) -> pd.DataFrame:
     """One row per catalog drug in a flagged shortage: ``drug_id, shortage_status, shortage_generic_name,
     shortage_availability, shortage_updated``.
 
     Args:
         catalog: ``drug_id`` (11-digit NDCs where known) and ``generic_name``.
         shortages: ``turnover.io.fda.read_shortages`` rows.
+        as_of: only the records posted by then count (:func:`shortages_known_on`); None: every record.
     """
     columns = ["drug_id", "shortage_status", "shortage_generic_name", "shortage_availability", "shortage_updated"]
+    if as_of is not None:
+        shortages = shortages_known_on(shortages, as_of)
     if shortages.empty or catalog.empty:
         return pd.DataFrame(columns=columns)
     wanted = {s.lower() for s in settings.statuses}

@@ -187,6 +187,13 @@ def test_the_shortage_snapshot_reads_every_row_with_statuses_as_given(shortage_s
 
 
 @pytest.mark.realdata
+def test_the_shortage_snapshot_keeps_each_record_s_first_posting_date(shortage_snapshot):
+    posted = shortage_snapshot["initial_posting_date"]  # SOURCE.md: INITIAL_POSTING_DATE 2012-01-01 .. 2025-11-17
+    assert posted.notna().all()
+    assert (posted.min(), posted.max()) == (pd.Timestamp("2012-01-01"), pd.Timestamp("2025-11-17"))
+
+
+@pytest.mark.realdata
 def test_oseltamivir_is_to_be_discontinued_and_albuterol_current(shortage_snapshot):
     oseltamivir = shortage_snapshot[shortage_snapshot["generic_name"].str.startswith("Oseltamivir")]
     assert set(oseltamivir["status"]) == {"To Be Discontinued"}

@@ -4,7 +4,7 @@ openFDA publishes both as JSON: the API (``api.fda.gov/drug/enforcement.json``,
 ``api.fda.gov/drug/shortages.json``) and the bulk downloads answer ``{"meta": ..., "results": [...]}``;
 the documentation's example files hold one record under ``"result"``. Recalls are FDA Recall
 Enterprise System enforcement reports (recall number, class, firm, product text, lots in
-``code_info``); shortages come from the FDA Drug Shortage Database (one record per package NDC).
+``code_info``, initiation and report dates); shortages come from the FDA Drug Shortage Database (one record per package NDC).
 openFDA data is public domain (CC0 1.0, open.fda.gov/license).
 
 Accepted inputs (gzip when the name ends in ``.gz``; JSON when the text starts with ``{`` or ``[``):
@@ -51,9 +51,9 @@ RECALL_COLUMNS = (
 )
 SHORTAGE_COLUMNS = (
     "package_ndc", "product_ndcs", "generic_name", "status", "availability", "therapeutic_category",
-    "shortage_reason", "update_date", "source_record",
+    "shortage_reason", "update_date", "initial_posting_date", "source_record",
 )
-DATE_COLUMNS = ("recall_initiation_date", "report_date", "update_date")
+DATE_COLUMNS = ("recall_initiation_date", "report_date", "update_date", "initial_posting_date")
 RECALL_ALIASES = {
     "recall_number": ("recall_number", "recall_id"), "event_id": ("event_id",), "classification": ("classification",),
     "status": ("status",), "reason_for_recall": ("reason_for_recall", "reason"),
@@ -66,6 +66,7 @@ SHORTAGE_ALIASES = {
     "package_ndc": ("package_ndc",), "generic_name": ("generic_name", "drug"), "status": ("status",),
     "availability": ("availability",), "therapeutic_category": ("therapeutic_category", "therapeutic_class"),
     "shortage_reason": ("shortage_reason", "reason"), "update_date": ("update_date",),
+    "initial_posting_date": ("initial_posting_date",),
     "openfda_product_ndc": ("openfda_product_ndc",),
 }
 RECALL_REQUIRED = ("product_description", "classification")
@@ -124,6 +125,7 @@ def read_shortages(path: str | Path) -> pd.DataFrame:
     Columns: ``SHORTAGE_COLUMNS``. ``package_ndc`` is 11 digits, or None when absent or not a
     hyphenated NDC; ``product_ndcs`` are 9-digit NDCs from ``openfda.product_ndc`` plus the package's
     own product. ``status`` is as given; FDA's scraped list says 'Currently in Shortage' for 'Current'.
+    ``initial_posting_date`` is when FDA first posted the shortage (None when the file does not say).
 
     Raises:
         IngestError: not a shortages file, a CSV without package_ndc, generic_name or status (the
@@ -255,13 +257,14 @@ def _shortage_frame(path: Path, raws: list[tuple[dict, int, str]]) -> pd.DataFra
     for (values, number, where), package in zip(raws, packages, strict=True):
         package_ndc = package[0] if package else None
         products = [normalize_product_ndc(p) for p in _ndc_list(values.get("openfda_product_ndc"))]
-        raw = {"update_date": _text(values.get("update_date")), "where": where}
+        raw = {name: _text(values.get(name)) for name in ("update_date", "initial_posting_date")} | {"where": where}
         rows.append({
             **{k: _text(values.get(k)) for k in ("generic_name", "status", "availability", "shortage_reason")},
             "package_ndc": package_ndc,
             "product_ndcs": _unique([p for p in products if p] + ([package_ndc[:9]] if package_ndc else [])),
             "therapeutic_category": _as_list(values.get("therapeutic_category")),
             "update_date": _parse_date(path, raw, "update_date", SHORTAGE_DATE_FORMATS),
+            "initial_posting_date": _parse_date(path, raw, "initial_posting_date", SHORTAGE_DATE_FORMATS),
             "source_record": number,
         })
     return _frame(rows, SHORTAGE_COLUMNS)

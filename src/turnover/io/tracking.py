@@ -88,23 +88,25 @@ def score_forecasts(con: duckdb.DuckDBPyConnection, run_ids: list[str], period: 
     return dict(counts)
 
 
-def read_recent_scores(con: duckdb.DuckDBPyConnection, since: date, window: int) -> pd.DataFrame:
-    """What drift flagging reads (``tracking.flag``), in the warehouse: of the scores of periods from ``since``,
-    each series' latest ``window`` periods, each scored against the forecast made closest before it; oldest
-    first. The rows ``tracking.recent_rows`` keeps of them, with the columns drift flagging reads."""
+def read_recent_scores(con: duckdb.DuckDBPyConnection, since: date, window: int, through: date) -> pd.DataFrame:
+    """What drift flagging reads (``tracking.flag``), in the warehouse: of the scores of periods from ``since``
+    through ``through`` (a period start: the run's last complete period), each series' latest ``window``
+    periods, each scored against the forecast made closest before it; oldest first. The rows
+    ``tracking.recent_rows`` keeps of them, with the columns drift flagging reads. Scores of later periods (kept
+    by a run with a later as-of) are not read: a backdated run flags only on what was dispensed by its as-of."""
     return con.execute(
         f"""
         with latest as (
             select forecast_run_id, location_id, drug_id, period_start, horizon_periods, model, scaled_abs_error
             from {schema.FORECAST_ACCURACY}
-            where period_start >= $since
+            where period_start between $since and $through
             qualify row_number() over (partition by location_id, drug_id, period_start
                                        order by horizon_periods, forecast_run_id) = 1
         )
         select * from latest
         qualify row_number() over (partition by location_id, drug_id order by period_start desc) <= $window
         order by location_id, drug_id, period_start
-        """, {"since": since, "window": window}).df()
+        """, {"since": since, "window": window, "through": through}).df()
 
 
 def read_scores(con: duckdb.DuckDBPyConnection, scored_by: str | None = None,

@@ -348,6 +348,7 @@ alter table marts.runs add column if not exists rows_rejected bigint; -- ... and
 alter table marts.runs add column if not exists step_seconds json;   -- {step: wall seconds}
 alter table marts.runs add column if not exists models json;         -- {model: series that chose it}
 alter table marts.runs add column if not exists scored json;         -- forecast vs actual: {forecast_runs, periods, drift_flags}
+alter table ref.shortages add column if not exists initial_posting_date date;  -- FDA's first posting: applies from it
 
 -- Forecast vs actual: an earlier run's forecast period, scored once it is dispensed. Rescored (replaced
 -- per forecast run) while its periods complete, so re-sent dispensing is reflected.
