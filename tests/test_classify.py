@@ -45,3 +45,10 @@ def test_lifecycle_names_new_dead_recurring_and_sporadic_items():
     sporadic[[60, 80, 100]] = 5
     assert lifecycle(sporadic, 52) == "sporadic"
     assert classify(np.ones(100), 52)["lifecycle"] == "recurring"
+
+
+@pytest.mark.parametrize("months", [9, 10, 11, 12, 30])
+def test_a_monthly_history_under_a_year_gets_a_lifecycle_not_an_error(months):
+    # NHS regional series that start mid-panel: 9 to 11 months of history crashed the monthly run
+    assert lifecycle(np.full(months, 40.0), 12) == "recurring"
+    assert lifecycle(np.r_[np.full(months - 4, 40.0), np.zeros(4)], 12) == "dead"

@@ -72,12 +72,14 @@ def lifecycle_rows(Y: np.ndarray, season_length: int) -> np.ndarray:
     if Y.shape[1] < 9 * per_month:
         return np.full(len(Y), "new", dtype=object)
     last_year = Y[:, -season_length:] > 0
-    # the year in 12 near-equal blocks (as np.array_split): used in how many of them
+    # the year in 12 near-equal blocks (as np.array_split): used in how many of them (a monthly history of 9 to 11
+    # months has that many blocks, and the 8-of-12 rule scales with them)
     length = last_year.shape[1]
-    bounds = np.r_[0, np.cumsum([length // 12 + (k < length % 12) for k in range(12)])][:-1]
+    blocks = min(12, length)
+    bounds = np.r_[0, np.cumsum([length // blocks + (k < length % blocks) for k in range(blocks)])][:-1]
     months_used = np.count_nonzero(np.add.reduceat(last_year, bounds, axis=1), axis=1)
     dead = ~np.any(Y[:, -int(round(4 * per_month)) :] > 0, axis=1)
-    return np.where(dead, "dead", np.where(months_used >= 8, "recurring", "sporadic"))
+    return np.where(dead, "dead", np.where(months_used >= 8 * blocks / 12, "recurring", "sporadic"))
 
 
 def classify(y: np.ndarray, season_length: int) -> dict:

@@ -52,7 +52,7 @@ from turnover.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
 
-SEASONAL_MODELS = ("dynamic_harmonic", "holt_winters", "seasonal_naive")
+SEASONAL_MODELS = ("dynamic_harmonic", "harmonic_trend", "holt_winters", "seasonal_naive")
 SIGNAL_MIN_HISTORY = SignalRegression.min_history
 
 #: Fallback order when a model cannot be fitted on the full history.

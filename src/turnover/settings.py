@@ -119,8 +119,8 @@ class SignalLink(Section):
 
 #: The models a candidate list may name: ``turnover.models.REGISTRY`` and the global model (a test keeps the two
 #: equal; the registry itself is not imported here, it brings the whole forecasting stack).
-MODEL_NAMES = ("dynamic_harmonic", "holt_winters", "exp_smoothing", "damped_trend", "empirical_bootstrap",
-               "seasonal_naive", "moving_average", "croston_sba", "tsb", "no_history", "global_gbm")
+MODEL_NAMES = ("dynamic_harmonic", "harmonic_trend", "holt_winters", "exp_smoothing", "damped_trend",
+               "empirical_bootstrap", "seasonal_naive", "moving_average", "croston_sba", "tsb", "no_history", "global_gbm")
 
 
 def _closest(name: str, valid: Iterable[str]) -> str:
@@ -286,6 +286,9 @@ class PolicySettings(Section):
     seasonal_change_threshold: float = Field(
         0.2, gt=0, description="Relative change of next vs last 4 periods that the reason calls a rise/fall."
     )
+    transfer_days: int = Field(
+        2, ge=0, le=60, description="Days a transfer between locations takes to arrive: stock that would expire "
+        "unused at one location goes to another only for its use after this many days (transfers_<date>.csv).")
 
     @model_validator(mode="after")
     def _check_tiers(self) -> PolicySettings:

@@ -20,13 +20,14 @@ from turnover.models.global_gbm import GlobalGBM, GlobalSeries, ResidualNoise
 from turnover.models.harmonic import DynamicHarmonic, ProfileSmoothing
 from turnover.models.intermittent import TSB, CrostonSBA
 from turnover.models.signal import SignalRegression
-from turnover.models.trend import DampedTrend
+from turnover.models.trend import DampedTrend, HarmonicTrend
 
 REGISTRY: dict[str, Callable[..., DemandModel]] = {
     "dynamic_harmonic": lambda season_length, window: DynamicHarmonic(season_length=season_length),
     "holt_winters": lambda season_length, window: HoltWinters(season_length=season_length),
     "exp_smoothing": lambda season_length, window: ExpSmoothing(),
     "damped_trend": lambda season_length, window: DampedTrend(),
+    "harmonic_trend": lambda season_length, window: HarmonicTrend(season_length=season_length),
     "empirical_bootstrap": lambda season_length, window: EmpiricalBootstrap(window=window),
     "seasonal_naive": lambda season_length, window: SeasonalNaive(season_length=season_length),
     "moving_average": lambda season_length, window: MovingAverage(window=13 if season_length == 52 else 3),
@@ -73,5 +74,5 @@ def make_model(name: str, context: SeriesContext) -> DemandModel:
 
 __all__ = [
     "BORROWED_PROFILE", "COMBINATION", "GLOBAL_GBM", "SIGNAL_REGRESSION", "SignalRegression", "GlobalGBM", "GlobalSeries", "ResidualNoise", "BatchBacked", "Combination", "SeriesContext", "make_model", "mix_paths", "REGISTRY",
-    "ProfileSmoothing", "Profiles", "DampedTrend", "BatchModel", "BorrowedProfileBatch", "stack_profiles", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
+    "ProfileSmoothing", "Profiles", "DampedTrend", "HarmonicTrend", "BatchModel", "BorrowedProfileBatch", "stack_profiles", "DemandModel", "DynamicHarmonic", "MovingAverage", "SeasonalNaive", "CrostonSBA", "TSB", "NotFittedError", "EmpiricalBootstrap", "ExpSmoothing", "HoltWinters", "NoHistory",
 ]

@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from turnover.models.base import BatchBacked
-from turnover.models.batch import BURN_IN, BatchModel, take_uniform
+from turnover.models.batch import BURN_IN, MAX_HARMONICS, YEAR_IN_PERIODS, BatchModel, Profiles, take_uniform
 
 _ALPHAS = np.linspace(0.05, 1.0, 20)
-_BETA_SHARES = np.array([0.0, 0.05, 0.1, 0.2, 0.4])  # beta = share x alpha (beta <= alpha, as ETS requires)
+_BETA_SHARES = np.array([0.0, 0.05, 0.1, 0.2])  # beta = share x alpha: a trend that follows slowly (beta <= alpha)
 _PHIS = np.array([0.8, 0.9, 0.95, 0.98])
 _GRID = np.array([(a, s * a, p) for a in _ALPHAS for s in _BETA_SHARES for p in _PHIS])  # candidates x 3
 
@@ -58,13 +58,10 @@ def _run(Z: np.ndarray, level: np.ndarray, trend: np.ndarray, alpha, beta, phi, 
     return level, trend, sse, errors
 
 
-class DampedTrendBatch(BatchModel):
-    """Damped-trend exponential smoothing of ``log1p(y)``, paths back-transformed with ``expm1`` path by path."""
+class DampedLevel:
+    """Damped-trend smoothing of each row of ``Z`` (already on the log scale): what SES is to the other models."""
 
-    min_history = 8
-
-    def _fit(self, Y: np.ndarray) -> None:
-        Z = np.log1p(Y)
+    def fit(self, Z: np.ndarray) -> DampedLevel:
         level0, trend0 = _start(Z)
         n_grid = len(_GRID)
         alpha, beta, phi = (_GRID[None, :, k] for k in range(3))
@@ -74,8 +71,10 @@ class DampedTrendBatch(BatchModel):
         best = np.argmin(sse, axis=1)
         self.alpha_, self.beta_, self.phi_ = (_GRID[best, k] for k in range(3))
         self.level_, self.trend_, _, self.resid_ = _run(Z, level0, trend0, self.alpha_, self.beta_, self.phi_, keep=True)
+        return self
 
-    def _sample(self, U: np.ndarray) -> np.ndarray:
+    def sample_paths(self, U: np.ndarray) -> np.ndarray:
+        """Log-scale paths driven by in-sample residuals (after a burn-in) through the state equations."""
         pool = self.resid_[:, min(BURN_IN, self.resid_.shape[1] // 4) :]
         errors = take_uniform(pool, pool.shape[1], U)
         alpha, beta, phi = (v[:, None] for v in (self.alpha_, self.beta_, self.phi_))
@@ -87,7 +86,42 @@ class DampedTrendBatch(BatchModel):
             Z[:, :, h] = level + damped + errors[:, :, h]
             level = level + damped + alpha * errors[:, :, h]
             trend = damped + beta * errors[:, :, h]
-        return np.expm1(Z)
+        return Z
+
+
+class DampedTrendBatch(BatchModel):
+    """Damped-trend exponential smoothing of ``log1p(y)``, paths back-transformed with ``expm1`` path by path."""
+
+    min_history = 8
+
+    def _fit(self, Y: np.ndarray) -> None:
+        self.level_ = DampedLevel().fit(np.log1p(Y))
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        return np.expm1(self.level_.sample_paths(U))
+
+
+class HarmonicTrendBatch(BatchModel):
+    """A Fourier yearly profile (K by BIC, as ``dynamic_harmonic``) + a damped-trend level, on ``log1p(y)``: additive
+    season and damped trend, ETS(A, Ad, A) in spirit, for seasonal series that also grow or decline."""
+
+    def __init__(self, season_length: int = 12, max_harmonics: int = MAX_HARMONICS):
+        self.season_length = season_length
+        self.max_harmonics = max_harmonics
+
+    @property
+    def min_history(self) -> int:  # type: ignore[override]
+        return self.season_length + 1
+
+    def _fit(self, Y: np.ndarray) -> None:
+        Z = np.log1p(Y)
+        period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
+        self.profile_ = Profiles(period, min(self.max_harmonics, self.season_length // 2)).fit(Z)
+        self.level_ = DampedLevel().fit(Z - self.profile_.at(np.arange(Z.shape[1])))
+
+    def _sample(self, U: np.ndarray) -> np.ndarray:
+        future = self.profile_.at(self.n_obs_ + np.arange(U.shape[2]))
+        return np.expm1(self.level_.sample_paths(U) + future[:, None, :])
 
 
 class DampedTrend(BatchBacked):
@@ -95,3 +129,14 @@ class DampedTrend(BatchBacked):
 
     def batch(self) -> DampedTrendBatch:
         return DampedTrendBatch()
+
+
+class HarmonicTrend(BatchBacked):
+    """Yearly profile + damped-trend level on ``log1p(y)`` for one series (:class:`HarmonicTrendBatch`, one row)."""
+
+    def __init__(self, season_length: int = 12, max_harmonics: int = MAX_HARMONICS):
+        self.season_length = season_length
+        self.max_harmonics = max_harmonics
+
+    def batch(self) -> HarmonicTrendBatch:
+        return HarmonicTrendBatch(self.season_length, self.max_harmonics)
