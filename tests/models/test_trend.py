@@ -20,7 +20,8 @@ def test_a_growing_series_is_followed_up_and_a_dying_one_down_where_ses_would_st
     last = TRENDING[:, -6:].mean(axis=1)
     assert means[3, -1] > last[3] + 10 and means[0, -1] < last[0] - 3  # the trend carries on
     assert abs(means[1, -1] - last[1]) < 6  # no trend invented
-    assert np.all(model.phi_ < 1) and np.all(model.beta_ <= model.alpha_)  # a trend that fades, as ETS bounds it
+    fit = model.level_
+    assert np.all(fit.phi_ < 1) and np.all(fit.beta_ <= fit.alpha_)  # a trend that fades, as ETS bounds it
 
 
 @pytest.mark.parametrize("row", range(4))
