@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-extended bench bench-scale notebooks clean
+.PHONY: run test test-extended bench bench-panels bench-scale notebooks clean
 
 # -qq: pip's own notices and the build backend's information boxes stay off the screen; errors still show.
 $(BIN)/.installed: pyproject.toml
@@ -38,12 +38,18 @@ test-extended: $(BIN)/.installed
 	@$(BIN)/python -m pip install -qq -e '.[dev,notebooks]'
 	$(BIN)/python -m pytest --extended -m "extended or deployment or dask"
 
-# Benchmarks (statsforecast is a benchmark-only extra): accuracy vs statsforecast, step timings, inventory replay.
+# Benchmarks (statsforecast, also in the dev extra for the tests): accuracy vs statsforecast, step timings, inventory
+# replay. `make bench-panels` scores the engine, run as `turnover run` runs it, against statsforecast on four real
+# panels (../shared/datasets: pharma_sales weekly, PBS, NHS antidepressants, hospital products monthly; issue 13).
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/spine.py
 	$(BIN)/python benchmarks/replay.py
+
+bench-panels: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/panels.py
 
 # Chain scale (issue 7): 20 locations x 3,000 drugs = 60,000 series through the weekly run, with its cost curve
 # from 6,000 series. The generated chain is cached in /tmp/turnover-scale (about 1.4 GB); SCALE=0.1 for a tenth.

@@ -46,12 +46,13 @@ import logging  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scoring import FallbackCounter, Forecasts, scale_of  # noqa: E402
 
 from turnover.forecast import ProtectionWindow, forecast_panel  # noqa: E402
 from turnover.io.demand import DemandPanel  # noqa: E402
@@ -79,19 +80,6 @@ class Dataset:
     def history(self, j: int, end: int) -> np.ndarray:
         y = self.values[:end, j]
         return y[~np.isnan(y)]
-
-
-@dataclass
-class Forecasts:
-    """Point and q95 forecasts of one method, keyed by (series, cutoff); plus timing and notes."""
-
-    has_quantile: bool
-    point: dict = field(default_factory=dict)
-    q95: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    series_fitted: int = 0
-    fallbacks: int = 0
-    failed: str = ""
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -151,20 +139,11 @@ def scored_pairs(data: Dataset, cuts: list[int]) -> dict[int, list[int]]:
 # --- our engine -----------------------------------------------------------------------------------
 
 
-class _CountFallbacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += "falling back" in record.getMessage()
-
-
 def run_ours(data: Dataset, pairs: dict[int, list[int]], models: Counter) -> Forecasts:
     """``forecast_panel`` at each cutoff on the truncated histories; the chosen models go into ``models``."""
     settings = load_settings(REPO / "turnover.toml")
     out = Forecasts(has_quantile=True)
-    counter = _CountFallbacks()
+    counter = FallbackCounter()
     log = logging.getLogger("turnover")
     log.addHandler(counter)
     log.propagate = False
@@ -306,24 +285,13 @@ def run_statsforecast(data: Dataset, pairs: dict[int, list[int]], models: list) 
 # --- metrics --------------------------------------------------------------------------------------
 
 
-def scale_of(train: np.ndarray) -> float:
-    """In-sample MAE of the lag-52 seasonal naive; else one-step naive; else the mean; else 1."""
-    for lag in (SEASON, 1):
-        if len(train) > lag:
-            mae = float(np.mean(np.abs(train[lag:] - train[:-lag])))
-            if mae > 0:
-                return mae
-    mean = float(np.mean(train)) if len(train) else 0.0
-    return mean if mean > 0 else 1.0
-
-
 def score_rows(data: Dataset, pairs: dict[int, list[int]], methods: dict[str, Forecasts]) -> pd.DataFrame:
     """One row per method x series x cutoff: MASE, scaled pinball at 0.95, q95 coverage."""
     rows = []
     for c, series in pairs.items():
         for j in series:
             actual = data.values[c : c + HORIZON, j]
-            scale = scale_of(data.history(j, c))
+            scale = scale_of(data.history(j, c), SEASON)
             for name, fc in methods.items():
                 mase = float(np.mean(np.abs(actual - fc.point[j, c]))) / scale
                 pin = cov = np.nan
