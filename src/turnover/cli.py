@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the days-of-supply baseline's par in days of average use (default 30)")
     replay.add_argument("--reselect-every", type=int, default=13, metavar="WEEKS",
                         help="weeks between full model reselections; models are refitted every week (default 13)")
+    replay.add_argument("--frontier", action="store_true",
+                        help="also sweep each policy over its own knob (turnover: service level 80-99.5%%; min/max: z; "
+                        "days of supply: 7-60 days) and compare stock at equal fill rate: writes "
+                        "replay_<from>_<to>_frontier.csv, _frontier_savings.csv and _frontier.png")
     replay.add_argument("--db", metavar="PATH", help="warehouse file (default from turnover.toml)")
     replay.add_argument("--out", metavar="DIR", help="output folder (default from turnover.toml)")
     replay.add_argument("--config", type=_existing_file, metavar="PATH", help="settings file (default ./turnover.toml)")
@@ -313,10 +317,14 @@ def print_totals(totals: dict) -> None:
           f"{totals['quarantined_lots']} recalled lots quarantined ({totals['quarantined_units']:g} units)")
     print(f"expiry  {totals['projected_waste_units']:g} units ({totals['projected_waste_value']:,.2f}) projected to "
           f"expire unused; {totals['expired_units']:g} units already expired")
+    if totals.get("transfers"):
+        print(f"        {totals['transfers']} transfer(s) before expiry suggested: {totals['transfer_units']:g} units "
+              f"({totals['transfer_value']:,.2f}) to locations expected to use them in time")
 
 
 def _replay(args: argparse.Namespace) -> int:
     from turnover import pipeline
+    from turnover.frontier import FrontierSettings
     from turnover.replay import ReplaySettings
     from turnover.settings import load_settings
 
@@ -330,9 +338,13 @@ def _replay(args: argparse.Namespace) -> int:
         if args.catalog:
             pipeline.load_reference(settings, catalog=args.catalog)
         result, written = pipeline.replay(settings, args.start, args.end,
-                                          ReplaySettings(args.reselect_every, args.days_of_supply))
+                                          ReplaySettings(args.reselect_every, args.days_of_supply),
+                                          FrontierSettings() if args.frontier else None)
     print(f"replay  {args.start} .. {args.end}: {result.weeks} weekly reviews, "
           f"{len(result.per_series) // 3} location x drug series")
+    if result.frontier is not None:
+        print(format_frontier(result.frontier))
+        print("at the replay's own settings (turnover at the service tiers):")
     print(format_totals(result.totals))
     for path in written:
         print(f"wrote   {path}")
@@ -344,6 +356,33 @@ def format_totals(totals) -> str:
     shown = totals.set_index("policy")[["fill_rate", "cycle_service_level", "stockout_weeks", "avg_on_hand_units",
                                         "avg_on_hand_value", "turns", "expired_units", "expired_value"]]
     return shown.T.to_string(float_format=lambda v: f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}")
+
+
+def format_frontier(frontier, read_at=(0.97, 0.98, 0.99)) -> str:
+    """The frontier's headline sentences, the saving at a few fill rates, and each policy's curve."""
+    import numpy as np
+    import pandas as pd
+
+    from turnover.frontier import BASELINE_NAMES, has_value, headline, saving_at
+
+    lines = headline(frontier, read_at)
+    units = ["value", "units"] if has_value(frontier) else ["units"]
+    saved = pd.DataFrame({f"vs {BASELINE_NAMES.get(b, b)}, {unit}": saving_at(frontier, b, read_at, unit)
+                          for b in frontier["policy"].drop_duplicates() if b != "turnover" for unit in units},
+                         index=[f"fill {f:.1%}" for f in read_at])
+    lines += ["", "stock saved at equal fill rate (share of the baseline's; blank: outside the range both reach)",
+              saved.T.to_string(float_format=lambda v: f"{v:+.1%}", na_rep="")]
+    curves = frontier.assign(knob=frontier["knob"] + " " + frontier["knob_value"].map(lambda v: f"{v:g}"))
+    shown = curves[["policy", "knob", "fill_rate", "cycle_service_level", "avg_on_hand_units", "avg_on_hand_value",
+                    "units_expired"]]
+    if not has_value(frontier):
+        shown = shown.drop(columns="avg_on_hand_value")
+    lines += ["", "each policy over its own knob:",
+              shown.to_string(index=False, na_rep="", formatters={
+                  "fill_rate": "{:.2%}".format, "cycle_service_level": "{:.1%}".format,
+                  **{c: (lambda v: "" if not np.isfinite(v) else f"{v:,.0f}")
+                     for c in ("avg_on_hand_units", "avg_on_hand_value", "units_expired")}}), ""]
+    return "\n".join(lines)
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -23,6 +23,9 @@ from turnover import calendar, schema, tracking
 from turnover.digest import RunDigest
 from turnover.expiry import usage_table
 from turnover.forecast import BatchMap, ProtectionWindow, Selection, forecast_panel, serial_map
+from turnover.frontier import FrontierSettings
+from turnover.frontier import savings as frontier_savings
+from turnover.frontier_chart import frontier_png
 from turnover.io import demand as demand_io
 from turnover.io import files as file_io
 from turnover.io import outputs, publish, scope, spreadsheet
@@ -52,6 +55,7 @@ from turnover.settings import Settings
 from turnover.shortages import alternatives
 from turnover.stock import project_stock
 from turnover.synthetic import generate_pharmacy
+from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +181,11 @@ def failures_recorded(settings: Settings, run_id: str):
 
 
 def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySettings | None = None,
-           ) -> tuple[ReplayResult, list[Path]]:
+           frontier: FrontierSettings | None = None) -> tuple[ReplayResult, list[Path]]:
     """Replay the recommended policy and two baselines over ``start`` .. ``end`` on the loaded history;
-    write ``replay_<start>_<end>.csv`` (per series) and ``replay_<start>_<end>_totals.csv``."""
+    write ``replay_<start>_<end>.csv`` (per series) and ``replay_<start>_<end>_totals.csv``; with ``frontier``,
+    also each policy swept over its knob: ``…_frontier.csv``, ``…_frontier_savings.csv`` and ``…_frontier.png``
+    (``replay_frontier_files``)."""
     replay_settings = replay_settings or ReplaySettings()
     with open_warehouse(settings.warehouse_path) as con:
         shortages = read_reference(con, schema.SHORTAGES)
@@ -199,14 +205,27 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     forecast_settings = settings.forecast.model_copy(update={"period": "week"})
     known_on = KnownOn(shortages, signals)  # each review cuts them at its own as-of
     result = run_replay(panel, daily, day0, series, start, end, forecast_settings, settings.policy, known_on,
-                        replay_settings)
+                        replay_settings, frontier)
     out = Path(settings.output_dir)
     names = series[["location_id", "drug_id", "drug_name"]]
     stem = f"replay_{start.isoformat()}_{end.isoformat()}"
     per_series = names.merge(result.per_series, on=["location_id", "drug_id"])
     written = [file_io.write_csv_atomic(per_series, out / f"{stem}.csv"),
                file_io.write_csv_atomic(result.totals, out / f"{stem}_totals.csv")]
+    if result.frontier is not None:
+        written += replay_frontier_files(result.frontier, out / stem, f"{start} .. {end}")
     return result, written
+
+
+def replay_frontier_files(frontier: pd.DataFrame, stem: Path, period: str) -> list[Path]:
+    """Write the frontier (``<stem>_frontier.csv``), the savings at equal fill rate (``…_frontier_savings.csv``)
+    and the curves (``…_frontier.png``), all or none."""
+    png = frontier_png(frontier, f"replay {period}: average stock against fill rate, each policy over its own knob")
+    return file_io.write_files_atomic({
+        stem.with_name(f"{stem.name}_frontier.csv"): spreadsheet.write_csv(frontier),
+        stem.with_name(f"{stem.name}_frontier_savings.csv"): spreadsheet.write_csv(frontier_savings(frontier)),
+        stem.with_name(f"{stem.name}_frontier.png"): spreadsheet.FileWriter(None, lambda handle: handle.write(png)),
+    })
 
 
 def run_summary(settings: Settings, run_id: str) -> dict:
@@ -417,20 +436,32 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     quarantine = match_recalls(lots, recalls)
     curves = usage_table(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
     lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
+    transfers = plan_transfers(lot_rows, stock, series, curves, as_of, policy.transfer_days)
+    stock = series_transfers(series, stock, transfers, curves, policy.transfer_days)
+    lot_rows = lot_transfers(lot_rows, transfers)
     series = series.merge(stock, on=["location_id", "drug_id"], how="left")
     offered = alternatives(series, set(series.loc[series["in_shortage"], "drug_id"]))
     series["alternatives"] = [offered.get(key, "") for key in series_keys(series)]
     unit = "weeks" if settings.forecast.period == "week" else "months"
-    pars = par_levels(series, protection, policy, unit, settings.forecast.seasonal_strength_threshold,
+    # The position counts a transfer in as on order and a transfer out as gone; the columns keep the snapshot's.
+    moved = series.assign(on_order_units=series["on_order_units"] + series["transfer_in_units"].fillna(0.0),
+                          usable_on_hand_units=series["usable_on_hand_units"] - series["transfer_out_units"].fillna(0.0))
+    pars = par_levels(moved, protection, policy, unit, settings.forecast.seasonal_strength_threshold,
                       since=since_words(as_of, previous[1] if previous else None, settings.forecast.period))
+    pars = pars.assign(on_order_units=pars["on_order_units"] - pars["transfer_in_units"].fillna(0.0),
+                       usable_on_hand_units=pars["usable_on_hand_units"] + pars["transfer_out_units"].fillna(0.0))
+    notes = transfer_notes(pars, transfers)
+    pars["reason"] = (pars["reason"] + np.where(notes != "", " ", "") + notes).astype(object)
     cover = curves.days_of_cover(curves.rows(pars["location_id"], pars["drug_id"]), pars["usable_on_hand_units"])
     pars = turnover_kpis(pars, cover, policy)
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
     totals = run_totals(pars, lot_rows, quarantine, shortage_rows)
+    totals |= {"transfers": len(transfers), "transfer_units": round(float(transfers["units"].sum()), 1),
+               "transfer_value": round(float(transfers["value_saved"].fillna(0).sum()), 2)}
     with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_tables(con, run_id, {
             schema.PAR_LEVELS: pars, schema.PAR_CALENDAR: finish_calendar(calendar_raw, pars), schema.LOTS: lot_rows,
-            schema.QUARANTINE: quarantine, schema.SHORTAGE_FLAGS: shortage_rows,
+            schema.QUARANTINE: quarantine, schema.SHORTAGE_FLAGS: shortage_rows, schema.TRANSFERS: transfers,
         })
         outputs.append_recall_audit(con, run_id, as_of, quarantine)
         outputs.record_summary(con, run_id, totals)
@@ -444,7 +475,7 @@ def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def export(settings: Settings, run_id: str, as_of: date) -> list[Path]:
     """Write the purchasing CSVs: par levels (all and per location), forecast, par calendar, expiry risk by
-    lot, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them.
+    lot, transfers before expiry, quarantine list and shortages, each named with ``as_of``; and the HTML run report beside them.
 
     They are published as one set (``io.publish``: a run folder, then the manifest ``latest.json`` switched
     at once, then the top-level files), and the run is recorded completed only after: a run that fails or is
@@ -471,11 +502,14 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         lots = tables[schema.LOTS].merge(names, on=["location_id", "drug_id"], how="left")
         quarantine = tables[schema.QUARANTINE].merge(names, on=["location_id", "drug_id"], how="left")
         shortages = tables[schema.SHORTAGE_FLAGS]
+        transfers = outputs.read_run_table(con, schema.TRANSFERS, run_id).merge(
+            names.rename(columns={"location_id": "from_location_id"}), on=["from_location_id", "drug_id"], how="left")
         frames = {
             f"par_levels_{stamp}.csv": pars,
             f"forecast_{stamp}.csv": fc,
             f"par_calendar_{stamp}.csv": wide_calendar(calendar_rows, names),
             f"expiry_risk_{stamp}.csv": lots[list(schema.LOTS_CSV_COLUMNS)],
+            f"transfers_{stamp}.csv": transfers[list(schema.TRANSFER_CSV_COLUMNS)],
             f"quarantine_{stamp}.csv": quarantine[list(schema.QUARANTINE_CSV_COLUMNS)],
             f"shortages_{stamp}.csv": shortages[list(schema.SHORTAGE_CSV_COLUMNS)],
         }

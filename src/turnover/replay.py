@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -35,7 +35,8 @@ from scipy.stats import norm
 
 from turnover import calendar
 from turnover.expiry import UsageCurve, cap_for_stock, usage_curves
-from turnover.forecast import ProtectionWindow, Selection, forecast_panel
+from turnover.forecast import PanelForecast, ProtectionWindow, Selection, forecast_panel
+from turnover.frontier import FrontierSettings, frontier_table
 from turnover.inventory_sim import ItemParams, Lot, ReviewState, days_of_supply, minmax_flat_average, simulate
 from turnover.io.demand import DemandPanel
 from turnover.io.signals import LinkedSignal, published_by
@@ -89,6 +90,7 @@ class WeekPlan:
     day: int  # simulation day index of the review
     par_units: np.ndarray
     curves: list[UsageCurve | None]
+    par_units_at: dict[float, np.ndarray] = field(default_factory=dict)  # the frontier's: every drug at a level
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class ReplayResult:
     per_series: pd.DataFrame  # policy x location x drug: the metrics
     totals: pd.DataFrame  # policy: the metrics over every series
     weeks: int
+    frontier: pd.DataFrame | None = None  # policy x knob value: the totals (frontier.FRONTIER_COLUMNS)
 
 
 def truncate(panel: DemandPanel, periods_back: int) -> DemandPanel:
@@ -114,27 +117,37 @@ def review_days(start: date, end: date) -> list[date]:
 
 
 def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews: list[date], sim_start: date,
-               forecast: ForecastSettings, policy: PolicySettings, known_on: KnownOn, every: int) -> list[WeekPlan]:
+               forecast: ForecastSettings, policy: PolicySettings, known_on: KnownOn, every: int,
+               levels: tuple[float, ...] = ()) -> list[WeekPlan]:
     """Forecast at each review with the history before it, and the shortages and signal weeks known then
-    (``known_on``), and turn it into pars."""
+    (``known_on``), and turn it into pars; with ``levels``, also the pars with every drug at each level.
+
+    A level's pars reuse the week's model choice and recalibration (fitted for ``levels`` too, at each full
+    selection) and only refit the chosen models: the same simulated paths, read at another quantile, at the
+    cost of one refit per level and week (``forecast_panel`` returns one level's quantiles per call).
+    """
     last_end = calendar.last_history_start(end, "week")
     pack = series["pack_size_units"].to_numpy(dtype=float)
     floor = vital_floor_units(series["criticality"], pack, policy)
     plans, selection = [], None
+    extra = {"calibrate_levels": tuple(levels)} if levels else {}
     for k, review in enumerate(reviews):
         as_of = review - timedelta(days=1)
         back = (last_end - calendar.last_history_start(as_of, "week")).days // 7
         reuse: Selection | None = selection if k % every else None
-        result = forecast_panel(truncate(panel_end, back), known_on.window(series, policy, as_of), as_of, forecast,
-                                known_on.signals_on(as_of), reuse)
+        panel = truncate(panel_end, back)
+        signals = known_on.signals_on(as_of)
+        result = forecast_panel(panel, known_on.window(series, policy, as_of), as_of, forecast, signals, reuse,
+                                **extra)
         selection = result.selection
-        prot = result.protection
-        dead = result.classes["lifecycle"].to_numpy() == "dead"
-        _, _, par = pars_from_quantiles(prot["lead_time_demand_units"], prot["protection_demand_units"], dead,
-                                        series["min_par_units"], floor)
+        par = _pars(result, series, floor)
+        at_level = {}
+        for level in levels:
+            window = known_on.window(series.assign(service_level=level), policy, as_of)
+            at_level[level] = _pars(forecast_panel(panel, window, as_of, forecast, signals, selection), series, floor)
         by_key = usage_curves(result.forecast, series, "week", review)
         curves = [by_key.get(key) for key in zip(panel_end.keys["location_id"], panel_end.keys["drug_id"], strict=True)]
-        plans.append(WeekPlan((review - sim_start).days, par, curves))
+        plans.append(WeekPlan((review - sim_start).days, par, curves, at_level))
         log.info("replay: forecast for %s (%s)", review, "refit" if reuse else "full selection")
         # ``turnover replay`` draws these as a progress bar (cli.progress_bar); elsewhere they are log lines.
         progress.info("replay: %d of %d weeks", k + 1, len(reviews),
@@ -142,14 +155,25 @@ def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews:
     return plans
 
 
-def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: float) -> Callable[[ReviewState], float]:
-    """Order up to the week's par, within the expiry cap (projected FEFO on the lots held then)."""
+def _pars(result: PanelForecast, series: pd.DataFrame, floor: np.ndarray) -> np.ndarray:
+    """The week's par per series from its forecast, with the floors (a dead item keeps only them)."""
+    prot = result.protection
+    dead = result.classes["lifecycle"].to_numpy() == "dead"
+    return pars_from_quantiles(prot["lead_time_demand_units"], prot["protection_demand_units"], dead,
+                               series["min_par_units"], floor)[2]
+
+
+def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: float,
+                  level: float | None = None) -> Callable[[ReviewState], float]:
+    """Order up to the week's par (with ``level``: the par with every drug at that level), within the expiry
+    cap (projected FEFO on the lots held then)."""
     by_day = {p.day: p for p in plans}
 
     def rule(state: ReviewState) -> float:
         plan = by_day[state.day]
         position = state.on_hand_units + state.on_order_units
-        needed = max(plan.par_units[i] - position, 0.0)
+        par = plan.par_units[i] if level is None else plan.par_units_at[level][i]
+        needed = max(par - position, 0.0)
         cap = np.inf
         curve = plan.curves[i]
         if params.shelf_life_days and curve is not None:
@@ -166,8 +190,9 @@ def turnover_rule(i: int, plans: list[WeekPlan], params: ItemParams, floor: floa
 
 def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd.DataFrame, start: date, end: date,
                forecast: ForecastSettings, policy: PolicySettings, known_on: KnownOn | None = None,
-               replay: ReplaySettings = ReplaySettings()) -> ReplayResult:
-    """Replay the three policies from ``start`` to ``end`` (inclusive).
+               replay: ReplaySettings = ReplaySettings(), frontier: FrontierSettings | None = None) -> ReplayResult:
+    """Replay the three policies from ``start`` to ``end`` (inclusive); with ``frontier``, also each policy at
+    every value of its knob (``ReplayResult.frontier``).
 
     Args:
         panel_end: weekly demand series as of ``end`` (``staging.demand_series``), in ``series`` order.
@@ -175,6 +200,7 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
         series: per series lead time, pack size, shelf life, unit cost, criticality, service level,
             catalog minimum and annual usage (``turnover.policy.plan_series`` rows).
         known_on: the shortages and signals, which each review cuts at its own as-of (default: none).
+        frontier: the knob values to sweep (``turnover.frontier``); None: the three policies only.
     """
     reviews = review_days(start, end)
     if not reviews:
@@ -182,10 +208,11 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
     sim_start = reviews[0]
     offset = (sim_start - day0).days
     n_days = (end - sim_start).days + 1
+    knobs = frontier.knobs() if frontier else {}
     plans = plan_weeks(panel_end, end, series, reviews, sim_start, forecast, policy, known_on or KnownOn(),
-                       replay.reselect_every_weeks)
+                       replay.reselect_every_weeks, knobs.get("turnover", ("", ()))[1])
     floor = vital_floor_units(series["criticality"], series["pack_size_units"].to_numpy(dtype=float), policy)
-    rows = []
+    rows, swept = [], []
     for i, item in enumerate(series.itertuples(index=False)):
         params = ItemParams(
             lead_time_days=int(item.lead_time_days), review_period_days=policy.review_period_days,
@@ -195,25 +222,53 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
         )
         history = daily[i]
         demand = history[offset: offset + n_days]
-        z = float(norm.ppf(item.service_level))
-        rules = {
-            "turnover": turnover_rule(i, plans, params, float(floor[i])),
-            "minmax_flat365": minmax_flat_average(history, params, z, replay.flat_lookback_days, history_offset=offset),
-            "days_of_supply": days_of_supply(history, params, replay.days_of_supply_days, replay.flat_lookback_days,
-                                             history_offset=offset),
-        }
+        rules = _rules(i, plans, params, float(floor[i]), history, offset, replay)
+        # the default settings: turnover at the series' tier, min/max's z at the same level, the days given
+        defaults = {"turnover": None, "minmax_flat365": float(norm.ppf(item.service_level)),
+                    "days_of_supply": replay.days_of_supply_days}
         for name, rule in rules.items():
-            start_units = _opening_stock(name, rule, params)
-            expires = params.shelf_life_days
-            lots = [Lot(start_units, expires)] if start_units > 0 else []
-            result = simulate(demand, params, rule, lots)
             rows.append({"policy": name, "location_id": item.location_id, "drug_id": item.drug_id,
-                         **result.summary(params)})
+                         **_simulate(demand, params, rule(defaults[name]))})
+        for name, (knob, values) in knobs.items():
+            swept += [{"policy": name, "knob": knob, "knob_value": v, **_simulate(demand, params, rules[name](v))}
+                      for v in values]
+        if knobs:
+            progress.info("frontier: %d of %d series", i + 1, len(series),
+                          extra={"step": "frontier", "done": i + 1, "total": len(series), "unit": "series"})
     per_series = pd.DataFrame(rows)
-    return ReplayResult(per_series, totals(per_series, n_days), len(reviews))
+    table = None
+    if knobs:
+        swept_rows = pd.DataFrame(swept)
+        table = frontier_table(pd.concat(
+            [totals(group, n_days).assign(knob=knob, knob_value=value)
+             for (knob, value), group in swept_rows.groupby(["knob", "knob_value"], sort=False)], ignore_index=True))
+    return ReplayResult(per_series, totals(per_series, n_days), len(reviews), table)
 
 
-def _opening_stock(name: str, rule, params: ItemParams) -> float:
+def _rules(i: int, plans: list[WeekPlan], params: ItemParams, floor: float, history: np.ndarray, offset: int,
+           replay: ReplaySettings) -> dict[str, Callable[[float | None], Callable[[ReviewState], float]]]:
+    """Per policy: its rule at a value of its knob (turnover: a service level for every drug, None for the
+    tiers; min/max: z; days of supply: days)."""
+    def ours(level):
+        return turnover_rule(i, plans, params, floor, level)
+
+    def minmax(z):
+        return minmax_flat_average(history, params, z, replay.flat_lookback_days, history_offset=offset)
+
+    def supply(days):
+        return days_of_supply(history, params, days, replay.flat_lookback_days, history_offset=offset)
+
+    return {"turnover": ours, "minmax_flat365": minmax, "days_of_supply": supply}
+
+
+def _simulate(demand: np.ndarray, params: ItemParams, rule) -> dict:
+    """One policy on one series, from its own order-up-to level in fresh lots: the summary metrics."""
+    start_units = _opening_stock(rule, params)
+    lots = [Lot(start_units, params.shelf_life_days)] if start_units > 0 else []
+    return simulate(demand, params, rule, lots).summary(params)
+
+
+def _opening_stock(rule, params: ItemParams) -> float:
     """Each policy starts where it would order up to on the first day with nothing on hand."""
     return max(rule(ReviewState(0, (), 0.0, 0.0, params.pack_size_units)), 0.0)
 

@@ -40,6 +40,7 @@ LOTS = "marts.lots"
 QUARANTINE = "marts.quarantine"
 RECALL_AUDIT = "marts.recall_audit"  # append-only
 SHORTAGE_FLAGS = "marts.shortages"
+TRANSFERS = "marts.transfers"  # per run: stock to move before it expires (turnover.transfers)
 FORECAST_ACCURACY = "marts.forecast_accuracy"  # forecast vs actual, kept across runs
 DRIFT_FLAGS = "marts.drift_flags"
 MODEL_SELECTION = "marts.model_selection"  # per run: each series' model and the selection it came from
@@ -99,7 +100,12 @@ QUARANTINE_CSV_COLUMNS = (
 )
 LOTS_CSV_COLUMNS = (
     "location_id", "drug_id", "drug_name", "lot", "expiry_date", "units", "status", "projected_used_units",
-    "projected_waste_units", "projected_waste_value", "action",
+    "projected_waste_units", "projected_waste_value", "action", "transferred_units", "waste_after_transfer_units",
+    "transferred_to",
+)
+TRANSFER_CSV_COLUMNS = (
+    "from_location_id", "to_location_id", "drug_id", "drug_name", "lot", "expiry_date", "units", "value_saved",
+    "lot_waste_units", "receiver_need_units", "reason",
 )
 SHORTAGE_CSV_COLUMNS = (
     "location_id", "drug_id", "drug_name", "shortage_status", "shortage_generic_name", "availability",
@@ -132,9 +138,10 @@ CSV_COUNT_COLUMNS = (
 # Estimates and money, rounded to this many decimals (0: whole units or days, written as integers).
 CSV_DECIMALS = {
     "expiry_cap_units": 0, "annual_usage_units": 0, "projected_used_units": 0, "projected_waste_units": 0,
+    "transferred_units": 0, "waste_after_transfer_units": 0, "lot_waste_units": 0, "receiver_need_units": 0,
     "days_on_hand_at_par": 0, "days_on_hand_current": 0, "days_on_hand": 0,
     "forecast_units_next_4_periods": 1, "mean": 1, **{q: 1 for q in QUANTILE_COLUMNS}, "avg_on_hand_units": 1,
     "turns_at_par": 1, "turns_current": 1, "turns": 1,
-    "projected_waste_value": 2, "avg_on_hand_value": 2, "expired_value": 2,  # money
+    "projected_waste_value": 2, "value_saved": 2, "avg_on_hand_value": 2, "expired_value": 2,  # money
     "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "cycle_service_level": 3,
 }

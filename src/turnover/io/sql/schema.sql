@@ -202,7 +202,9 @@ create table if not exists marts.par_levels (
     turns_current        double,
     days_on_hand_current double,
     slow_mover           boolean,
-    overstock            boolean
+    overstock            boolean,
+    transfer_in_units    double,   -- units coming by transfer (counted as on order; marts.transfers)
+    transfer_out_units   double    -- units to send by transfer (out of the position)
 );
 
 create table if not exists marts.par_calendar (
@@ -228,7 +230,26 @@ create table if not exists marts.lots (
     projected_used_units  double,
     projected_waste_units double,
     projected_waste_value double,
-    action              varchar
+    action              varchar,
+    transferred_units   double,            -- units suggested for transfer to another location (marts.transfers)
+    waste_after_transfer_units double,     -- projected waste left after the transfer
+    transferred_to      varchar
+);
+
+-- Stock that would expire unused at one location, moved to one expected to use it first (turnover.transfers).
+create table if not exists marts.transfers (
+    run_id              varchar not null,
+    from_location_id    varchar not null,
+    to_location_id      varchar not null,
+    drug_id             varchar not null,
+    lot                 varchar,
+    expiry_date         date not null,
+    units               double not null,
+    unit_cost           double,
+    value_saved         double,            -- units x unit cost; null without a cost
+    lot_waste_units     double not null,   -- the lot's projected waste at the sender, before any transfer
+    receiver_need_units double not null,   -- the receiver's use before expiry beyond its own stock, when chosen
+    reason              varchar not null
 );
 
 create table if not exists marts.quarantine (
@@ -349,6 +370,13 @@ alter table marts.runs add column if not exists step_seconds json;   -- {step: w
 alter table marts.runs add column if not exists models json;         -- {model: series that chose it}
 alter table marts.runs add column if not exists scored json;         -- forecast vs actual: {forecast_runs, periods, drift_flags}
 alter table ref.shortages add column if not exists initial_posting_date date;  -- FDA's first posting: applies from it
+
+-- Transfers before expiry (issue 14).
+alter table marts.lots add column if not exists transferred_units double;
+alter table marts.lots add column if not exists waste_after_transfer_units double;
+alter table marts.lots add column if not exists transferred_to varchar;
+alter table marts.par_levels add column if not exists transfer_in_units double;
+alter table marts.par_levels add column if not exists transfer_out_units double;
 
 -- Forecast vs actual: an earlier run's forecast period, scored once it is dispensed. Rescored (replaced
 -- per forecast run) while its periods complete, so re-sent dispensing is reflected.
