@@ -109,3 +109,41 @@ def test_recalibration_restores_95_percent_coverage_of_an_overconfident_model():
     assert 0.93 <= row["coverage_calibrated"] <= 0.97
     assert calibration.level("m", 0.95) > 0.95
     assert calibration.level("unknown", 0.95) == 0.95
+
+
+def test_the_window_pit_is_the_share_of_path_sums_below_the_actual_sum_over_the_pars_window():
+    rng = np.random.default_rng(2)
+    Y = rng.poisson(20, (3, 80)).astype(float)
+    paths_by_fold = {}
+
+    def fit(name, train, fold):
+        paths_by_fold[fold] = rng.poisson(20, (len(train), 300, 13)).astype(float)
+        return paths_by_fold[fold]
+
+    window = np.zeros((3, 13))
+    window[:, 0], window[:, 1] = 1.0, 2 / 7  # 9 days of weekly buckets: a week and two days
+    scores = backtest.backtest_batch(Y, ["m"], fit=fit, min_history={}, horizon=13, n_cutoffs=2, step=4,
+                                     service_level=np.full(3, 0.9), season_length=52,
+                                     ties=np.zeros((3, 2, 13)), window=window)
+    for k, c in enumerate(scores.cutoffs):
+        paths = paths_by_fold[(80 - 13 - c) // 4]
+        summed = paths @ window[0]
+        actual = Y[:, c: c + 13] @ window[0]
+        np.testing.assert_allclose(scores.window_pits[0, :, k], (summed < actual[:, None]).mean(axis=1))
+        quantile = np.quantile(summed, 0.9, axis=1)
+        loss = np.maximum(0.9 * (actual - quantile), -0.1 * (actual - quantile))
+        scale = backtest.mase_scale(Y[:, :c], 52)
+        np.testing.assert_allclose(scores.window_pinball[0, :, k], loss / (scale * window[0].sum()))
+
+
+def test_the_pars_level_is_recalibrated_on_window_pits_where_a_model_has_enough_and_per_period_otherwise():
+    from turnover.calibration import MIN_PITS
+    from turnover.forecast import par_window_pits
+
+    many = pd.DataFrame({"model": "a", "fold": 0, "horizon": 0, "pit": np.linspace(0, 1, MIN_PITS)})
+    few = pd.DataFrame({"model": "b", "fold": 0, "horizon": 0, "pit": [0.5] * 3})
+    periods = pd.DataFrame({"model": ["a", "b"] * 6, "fold": 0, "horizon": np.repeat(np.arange(1, 7), 2),
+                            "pit": 0.25})
+    chosen = par_window_pits(pd.concat([many, few, periods], ignore_index=True), near_periods=4)
+    assert (chosen.loc[chosen["model"] == "a", "horizon"] == 0).all() and (chosen["model"] == "a").sum() == MIN_PITS
+    assert sorted(chosen.loc[chosen["model"] == "b", "horizon"]) == [1, 2, 3, 4]

@@ -104,3 +104,29 @@ def test_a_folds_candidates_scores_and_borrowed_seasons_ignore_everything_after_
 
     pd.testing.assert_frame_equal(fold_rows(a), fold_rows(b))
     assert {"borrowed_profile", "dynamic_harmonic"} <= set(fold_rows(a)["model"])
+
+
+def test_the_par_reads_the_level_its_window_sums_met_in_backtests_not_the_per_period_one():
+    """Demand whose weeks move together (a level that wanders) against a model whose weeks are independent:
+    each week's spread can look right while the sum over a 9-day window is too narrow. The par's level is
+    recalibrated on the window's own PITs (production's forecast_panel), so it reads further up the paths than
+    the per-period map would."""
+    rng = np.random.default_rng(4)
+    weeks, n = 160, 30
+    level = 100 + np.cumsum(rng.normal(0, 6, (n, weeks)), axis=1)
+    units = np.maximum(0, level + rng.normal(0, 8, (n, weeks))).round()
+    keys = pd.DataFrame({"location_id": [f"L{i}" for i in range(n)], "drug_id": "x"})
+    panel = DemandPanel(keys, np.arange(n + 1) * weeks, units.ravel())
+    settings = ForecastSettings(candidates_smooth=["moving_average"], candidates_seasonal=["moving_average"],
+                                n_paths=400, backtest_paths=200)
+    window = ProtectionWindow(np.full(n, 2), 7, 0.95)
+    result = forecast_panel(panel, window, date(2026, 11, 29), settings)
+    report = result.calibration
+    near = report[(report["scope"] == "near") & (report["target_level"] == 0.95)]
+    every = report[(report["scope"] == "all") & (report["target_level"] == 0.95)]
+    assert len(near) == 1 and len(every) == 1
+    assert result.protection["calibrated_level"].iloc[0] == pytest.approx(near["calibrated_level"].iloc[0])
+    # the window's own PITs (the per-period map pooled 4 periods per fold), and out of fold they meet the target
+    folds = result.scores.groupby(["location_id", "drug_id"])["train_periods"].nunique().sum()
+    assert near["n_pits"].iloc[0] == folds  # one PIT per series and fold: the window's sum, not its periods
+    assert near["coverage_raw"].iloc[0] < 0.94 and abs(near["coverage_calibrated"].iloc[0] - 0.95) < 0.04

@@ -65,7 +65,8 @@ def _earlier_runs(con, seed: int) -> None:
                 con.execute(f"insert into {schema.FORECAST} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [run_id, location, drug, as_of + timedelta(days=1 + 7 * k), mean, mean, mean * 1.3,
                              mean * 1.5, mean * 1.7, mean * 2.2, "tsb"])
-            con.execute(f"insert into {schema.BACKTEST_SCORES} values (?, ?, ?, 'tsb', 52, 0.2, 0.1, 0.95, true)",
+            con.execute(f"insert into {schema.BACKTEST_SCORES} (run_id, location_id, drug_id, model, train_periods, mase, "
+                            "scaled_pinball, coverage_q95, chosen) values (?, ?, ?, 'tsb', 52, 0.2, 0.1, 0.95, true)",
                         [run_id, location, drug])
 
 

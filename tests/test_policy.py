@@ -225,4 +225,4 @@ def test_the_expiry_cap_is_empty_where_it_did_not_cut_the_order():
 
 
 def test_every_binding_constraint_is_one_of_the_documented_words():
-    assert len(set(BINDINGS)) == len(BINDINGS) == 11
+    assert len(set(BINDINGS)) == len(BINDINGS) == 12

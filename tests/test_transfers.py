@@ -11,7 +11,7 @@ import pytest
 
 from turnover.expiry import UsageCurve, UsageCurves
 from turnover.stock import project_stock
-from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes
+from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes, with_transfer_notes
 
 AS_OF = date(2026, 11, 22)  # a Sunday
 DAY_AFTER = AS_OF + timedelta(days=1)
@@ -149,5 +149,7 @@ def test_the_receiver_counts_the_transfer_as_stock_and_the_lot_row_shows_what_is
     assert rows.loc["OWN", "transferred_units"] == 0
     pars = series[["location_id", "drug_id"]]
     notes = transfer_notes(pars, transfers)
-    assert notes.iloc[0].startswith("Transfer 20 units of lot SHORT") and "to B" in notes.iloc[0]
+    assert notes.iloc[0].startswith("transfer 20 units of lot SHORT") and "to B" in notes.iloc[0]
+    assert with_transfer_notes(pd.Series(["Order 2 packs.", "Steady use."]), notes).iloc[0].startswith(
+        "Order 2 packs; transfer 20 units")
     assert "to come by transfer from A" in notes.iloc[1]

@@ -58,7 +58,7 @@ def test_the_receiving_store_orders_less_by_what_arrives_and_both_reasons_say_wh
         assert row.order_packs == after < before, (row.order_packs, before, after)
         assert f"{units:,.0f} units (lot {LOT}, expiring 2027-01-06) to come by transfer from STORE-03" in row.reason
     sender = pars.loc[("STORE-03", COLCHICINE)]
-    assert f"Transfer {moved['units'].iloc[0]:,.0f} units of lot {LOT}" in sender.reason
+    assert f"transfer {moved['units'].iloc[0]:,.0f} units of lot {LOT}" in sender.reason
     with open_warehouse(demo_warehouse["path"], read_only=True) as con:
         stored = con.execute(f"select to_location_id, units from {schema.TRANSFERS} where run_id = ? and lot = ?",
                              [f"run-{LATE_NOVEMBER}", LOT]).fetchall()

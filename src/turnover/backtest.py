@@ -93,6 +93,8 @@ class Scores:
     scaled_pinball: np.ndarray
     coverage_q95: np.ndarray
     pits: np.ndarray  # models x rows x cutoffs x horizon
+    window_pits: np.ndarray | None = None  # models x rows x cutoffs: PIT of demand summed over the par's window
+    window_pinball: np.ndarray | None = None  # models x rows x cutoffs: its pinball loss at the service level, scaled
 
 
 #: ``fit(name, train, fold)``: paths (rows, paths, horizon) of model ``name`` fitted on ``train`` (rows x
@@ -111,7 +113,7 @@ Allowed = Callable[[str, int], np.ndarray]
 def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_history: dict[str, int], horizon: int,
                    n_cutoffs: int, step: int, service_level: np.ndarray, season_length: int, ties: np.ndarray,
                    known: Known | None = None, allowed: Allowed | None = None,
-                   members: list[str] | None = None) -> Scores:
+                   members: list[str] | None = None, window: np.ndarray | None = None) -> Scores:
     """Score every candidate on every fold it has enough history for, and the equal combination of ``members``
     (default: every candidate; mixed from the same fold paths: no extra fits) on the folds where each member was
     scored.
@@ -119,6 +121,10 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
     ``Y``: histories of equal length (rows), whose periods after a cutoff are the actuals that fold is scored on;
     ``known``: what each fold trains on (default ``Y[:, :c]``); ``allowed``: where each model is a candidate (default
     everywhere), other rows' scores stay NaN; ``ties``: tie-splitting uniforms per row, fold and period.
+    ``window`` (rows x horizon): the share of each period after the cutoff in the par's window (lead time +
+    review period); with it, the PIT of the actual demand over that window under the paths summed over it, and
+    its pinball loss at the service level (per period of the window, scaled as MASE): the par's own
+    distribution judged, not only each period's.
     """
     rows, n = Y.shape
     members = list(candidates if members is None else members)
@@ -127,6 +133,7 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
     shape = (len(models), rows, len(all_cuts))
     mase, pinball_loss, coverage = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     pits = np.full((*shape, horizon), np.nan)
+    window_pits, window_pinball = (np.full(shape, np.nan), np.full(shape, np.nan)) if window is not None else (None, None)
     everywhere = np.ones(rows, dtype=bool)
     for k, c in enumerate(all_cuts):
         fold = (n - horizon - c) // step
@@ -156,7 +163,15 @@ def backtest_batch(Y: np.ndarray, candidates: list[str], *, fit: FoldFit, min_hi
             pinball_loss[m, ok, k] = pinball(a, q_sl, service_level[ok]) / scale[ok]
             coverage[m, ok, k] = np.mean(a <= q95, axis=1)
             pits[m, ok, k] = pit(p, a, ties[ok, fold])
-    return Scores(models, all_cuts, mase, pinball_loss, coverage, pits)
+            if window is not None:
+                w = window[ok].astype(p.dtype)
+                summed, actual_sum = np.einsum("rph,rh->rp", paths[ok], w), np.einsum("rh,rh->r", a, w)
+                window_pits[m, ok, k] = pit(summed[:, :, None], actual_sum[:, None], ties[ok, fold][:, :1])[:, 0]
+                q_window = row_quantile(summed, service_level[ok])
+                span = np.maximum(w.sum(axis=1), 1e-9)
+                window_pinball[m, ok, k] = pinball(actual_sum[:, None], q_window[:, None],
+                                                   service_level[ok]) / (scale[ok] * span)
+    return Scores(models, all_cuts, mase, pinball_loss, coverage, pits, window_pits, window_pinball)
 
 
 def mean_scores(scores: Scores, metric: str, models: list[int] | None = None) -> np.ndarray:

@@ -28,8 +28,8 @@ import pandas as pd
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from turnover import backtest, calendar, schema
-from turnover.calibration import Calibration, fit_calibration
+from turnover import backtest, calendar, peak, schema
+from turnover.calibration import MIN_PITS, Calibration, fit_calibration
 from turnover.classify import classify_panel
 from turnover.demand import censored_panel
 from turnover.fitting import Group, group_paths, min_history
@@ -74,13 +74,16 @@ class ProtectionWindow:
 
     ``service_level`` is one level or one per series (service tiers). ``calendar_periods`` > 0 also
     reads the same quantiles for reviews 1 .. n periods ahead (the par calendar: weeks, or months in a
-    monthly run; see ``calendar.review_windows``).
+    monthly run; see ``calendar.review_windows``). ``curve_levels`` also reads, per series, the quantiles
+    and the expected shortage per review cycle at each of those levels (``ServiceCurves``: what a fill-rate
+    target allocates over, ``turnover.allocation``).
     """
 
     lead_time_days: np.ndarray
     review_period_days: int
     service_level: float | np.ndarray
     calendar_periods: int = 0
+    curve_levels: tuple[float, ...] = ()  # also read every series at each of these levels (ServiceCurves)
 
     def levels(self, n: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.service_level, dtype=float), (n,))
@@ -345,9 +348,9 @@ def forecast_panel(
             # Two maps: the par level reads demand over the next days, so it is calibrated on the first
             # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
             pits = pd.concat([part.pits for part in selected], ignore_index=True)
-            near, near_report = fit_calibration(pits[pits["horizon"] <= settings.calibration_horizon_periods],
+            near, near_report = fit_calibration(par_window_pits(pits, settings.calibration_horizon_periods),
                                                 work.targets)
-            everywhere, all_report = fit_calibration(pits, work.targets)
+            everywhere, all_report = fit_calibration(pits[pits["horizon"] >= 1], work.targets)
             calibration_report = pd.concat([near_report.assign(scope="near"), all_report.assign(scope="all")],
                                            ignore_index=True)
         else:  # the reused selection's maps (new series' PITs are too few to refit them)
@@ -369,7 +372,20 @@ def forecast_panel(
     )
 
 
-SCORE_COLUMNS = ["location_id", "drug_id", "model", "train_periods", "mase", "scaled_pinball", "coverage_q95", "chosen"]
+SCORE_COLUMNS = ["location_id", "drug_id", "model", "train_periods", "mase", "scaled_pinball", "coverage_q95",
+                 "window_pinball", "chosen"]
+
+
+def par_window_pits(pits: pd.DataFrame, near_periods: int) -> pd.DataFrame:
+    """The PITs the par's level is recalibrated on, per model: of demand summed over the par's window (lead
+    time + review period, ``horizon`` 0), the quantity a par must cover, where the model has enough of them;
+    else of each of the first ``near_periods`` periods (a sum's spread is not a period's: the per-period map
+    does not carry to the window, so it is only the fallback)."""
+    window = pits[pits["horizon"] == 0]
+    counts = window.groupby("model").size()
+    enough = set(counts[counts >= MIN_PITS].index)
+    near = pits[(pits["horizon"] >= 1) & (pits["horizon"] <= near_periods) & ~pits["model"].isin(enough)]
+    return pd.concat([window[window["model"].isin(enough)], near], ignore_index=True)
 
 
 def _in_series_order(frames: list[pd.DataFrame], columns, *then: str) -> pd.DataFrame:
@@ -502,7 +518,7 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     wanted = [[] if keys[i] in reused else c for i, c in enumerate(candidates_by_series)]
     folds = fold_views(keys, raw, contexts, first_forecast, horizon_fc, step, settings) if any(wanted) else []
     global_folds, global_noise = global_backtest(raw, contexts, wanted, horizon_fc, step, settings, map_batches)
-    levels = (*np.unique(service_levels), *calibrate_levels)
+    levels = (*np.unique(service_levels), *calibrate_levels, *window.curve_levels)
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in levels)}))
     return _PanelWork(keys, histories, raw, classes_by_series, contexts, candidates_by_series, global_folds,
                       global_noise, service_levels, targets, window, as_of, settings, horizon_fc, step, first_forecast,
@@ -563,7 +579,7 @@ def _select_batch(work: _PanelWork) -> _Selected:
                 Y, [m for m in tried if m in least], fit=fold_fit, min_history=least, horizon=horizon,
                 n_cutoffs=n_folds, step=work.step, service_level=work.service_levels[rows],
                 season_length=season_length, ties=ties, known=known, allowed=allowed,
-                members=[m for m in candidates if m in least])
+                members=[m for m in candidates if m in least], window=_par_windows(work, rows, horizon))
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance)
         score_frames.append(_score_frame(work, rows, scores, best))
         pit_frames.append(_pit_frame(scores, best, Y.shape[1], horizon, work.step))
@@ -576,6 +592,14 @@ def _select_batch(work: _PanelWork) -> _Selected:
         chosen,  # type: ignore[arg-type]
         by_backtest,
     )
+
+
+def _par_windows(work: _PanelWork, rows: list[int], horizon: int) -> np.ndarray:
+    """Per row, the share of each period after a cutoff in the par's window (its lead time + the review
+    period, from the cutoff's first day): what a fold's par would have had to cover."""
+    days = np.asarray(work.window.lead_time_days, dtype=float)[rows] + work.window.review_period_days
+    periods = days / calendar.DAYS_PER_PERIOD[work.settings.period]
+    return np.clip(periods[:, None] - np.arange(horizon)[None, :], 0.0, 1.0)
 
 
 def _earlier_candidates(work: _PanelWork, i: int) -> tuple[str, ...]:
@@ -613,18 +637,26 @@ def _score_frame(work: _PanelWork, rows: list[int], scores: backtest.Scores, bes
         "location_id": keys[r, 0], "drug_id": keys[r, 1], "model": np.asarray(scores.models, dtype=object)[m],
         "train_periods": np.asarray(scores.cutoffs)[k], "mase": scores.mase[m, r, k],
         "scaled_pinball": scores.scaled_pinball[m, r, k], "coverage_q95": scores.coverage_q95[m, r, k],
+        "window_pinball": scores.window_pinball[m, r, k] if scores.window_pinball is not None else np.nan,
         "chosen": best[r] == m,
     })
 
 
 def _pit_frame(scores: backtest.Scores, best: np.ndarray, n: int, horizon: int, step: int) -> pd.DataFrame:
-    """The chosen models' PITs: model, fold (0 = the latest), horizon, PIT."""
+    """The chosen models' PITs: model, fold (0 = the latest), horizon (1, 2, ...; 0: demand over the par's
+    window, lead time + review period), PIT."""
     r = np.flatnonzero(best >= 0)
     chosen_pits = scores.pits[best[r], r]  # rows x cutoffs x horizon
     rr, k, h = np.nonzero(np.isfinite(chosen_pits))
     folds = (n - horizon - np.asarray(scores.cutoffs)) // step
-    return pd.DataFrame({"model": np.asarray(scores.models, dtype=object)[best[r][rr]], "fold": folds[k],
-                         "horizon": h + 1, "pit": chosen_pits[rr, k, h]})
+    models = np.asarray(scores.models, dtype=object)
+    frame = pd.DataFrame({"model": models[best[r][rr]], "fold": folds[k], "horizon": h + 1, "pit": chosen_pits[rr, k, h]})
+    if scores.window_pits is None:
+        return frame
+    window = scores.window_pits[best[r], r]  # rows x cutoffs
+    rw, kw = np.nonzero(np.isfinite(window))
+    return pd.concat([frame, pd.DataFrame({"model": models[best[r][rw]], "fold": folds[kw], "horizon": 0,
+                                           "pit": window[rw, kw]})], ignore_index=True)
 
 
 def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibration,
@@ -695,6 +727,10 @@ def _forecast_batch(final: _FinalWork) -> _Forecasts:
             part = [rows[r] for r in at]
             forecasts.append(_period_frame(final, part, model, paths[at]))
             protection, cal = _protection(final, part, model, [bases[r] for r in at], paths[at])
+            protection = peak.history_peaks(  # what the par's peak-season guard compares with (turnover.peak)
+                protection, [work.histories[i] for i in part], [work.contexts[i].signal for i in part],
+                [work.contexts[i].origin for i in part], review_days=work.window.review_period_days,
+                season_length=calendar.SEASON_LENGTH[settings.period], period_days=calendar.DAYS_PER_PERIOD[settings.period])
             protections.append(protection)
             calendars.append(cal)
     return _Forecasts(*(pd.concat(f, ignore_index=True) if f else pd.DataFrame()
@@ -851,6 +887,83 @@ def protection_quantiles(paths: np.ndarray, weights: np.ndarray, levels: np.ndar
     return backtest.row_quantile(paths @ weights.astype(paths.dtype), levels)
 
 
+#: The protection frame's columns that carry each series' ServiceCurves (arrays, dropped before storing).
+CURVE_COLUMNS = ("curve_read_levels", "curve_lead_units", "curve_protection_units", "curve_shortage_units",
+                 "curve_cycle_units", "curve_calendar_lead_units", "curve_calendar_protection_units")
+
+
+class _CurveParts:
+    """One model group's service curves, read lead-time group by lead-time group from the sorted window sums."""
+
+    def __init__(self, n: int, n_reviews: int, read_levels: list[float]):
+        self.read_levels = np.asarray(read_levels, dtype=float)
+        shape = (n, n_reviews, len(read_levels))
+        self.lead, self.protection = np.empty(shape), np.empty(shape)
+        self.shortage, self.cycle = np.empty((n, len(read_levels))), np.empty(n)
+
+    def read(self, at: np.ndarray, over_lead: np.ndarray, over_both: np.ndarray) -> None:
+        """``over_lead`` / ``over_both``: sorted demand over L and L + R (series x paths x reviews)."""
+        for g, level in enumerate(self.read_levels):
+            self.lead[at, :, g] = backtest.row_quantile(over_lead, level, ordered=True)
+            self.protection[at, :, g] = backtest.row_quantile(over_both, level, ordered=True)
+        # This review's expected shortage per cycle at each level's whole-unit par (SPT eq. 6.13):
+        # E[(D_{L+R} - S)^+] - E[(D_L - S)^+], the demand of the cycle the order cannot serve.
+        par = np.ceil(self.protection[at, 0, :] - 1e-9)[:, None, :]  # series x 1 x levels
+        both, lead = over_both[:, :, 0, None], over_lead[:, :, 0, None]  # series x paths x 1
+        self.shortage[at] = np.maximum(
+            np.maximum(both - par, 0).mean(axis=1) - np.maximum(lead - par, 0).mean(axis=1), 0.0)
+        self.cycle[at] = np.maximum(both[:, :, 0].mean(axis=1) - lead[:, :, 0].mean(axis=1), 0.0)
+
+    def columns(self) -> dict[str, list]:
+        return {"curve_read_levels": [self.read_levels] * len(self.cycle), "curve_lead_units": list(self.lead[:, 0, :]), "curve_protection_units": list(self.protection[:, 0, :]),
+                "curve_shortage_units": list(self.shortage), "curve_cycle_units": self.cycle,
+                "curve_calendar_lead_units": list(self.lead), "curve_calendar_protection_units": list(self.protection)}
+
+
+@dataclass(frozen=True)
+class ServiceCurves:
+    """Per series (rows in the protection frame's order) and level of ``levels``: demand over L and over
+    L + R at that level (recalibrated as the service level is), the expected shortage per review cycle at
+    the whole-unit par, and the expected demand per cycle; the same quantiles for each calendar review."""
+
+    levels: np.ndarray  # (G,)
+    read_levels: np.ndarray  # (n, G): the path quantile read for each level (its model's recalibration)
+    lead_units: np.ndarray  # (n, G)
+    protection_units: np.ndarray  # (n, G)
+    shortage_units: np.ndarray  # (n, G)
+    cycle_demand_units: np.ndarray  # (n,)
+    calendar_lead_units: np.ndarray  # (n, reviews, G)
+    calendar_protection_units: np.ndarray  # (n, reviews, G)
+
+    @classmethod
+    def of(cls, protection: pd.DataFrame, levels) -> ServiceCurves:
+        def stack(column: str) -> np.ndarray:
+            return np.stack(protection[column].to_list()) if len(protection) else np.zeros((0, len(levels)))
+        return cls(np.asarray(levels, dtype=float), stack("curve_read_levels"), stack("curve_lead_units"), stack("curve_protection_units"),
+                   stack("curve_shortage_units"), protection["curve_cycle_units"].to_numpy(dtype=float),
+                   stack("curve_calendar_lead_units"), stack("curve_calendar_protection_units"))
+
+
+def at_levels(result: PanelForecast, index: np.ndarray, levels) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The protection and calendar frames with each series read at its own level of the curves
+    (``index`` into ``levels``, rows in the protection frame's order), the curve columns dropped."""
+    curves = ServiceCurves.of(result.protection, levels)
+    rows = np.arange(len(index))
+    protection = result.protection.drop(columns=list(CURVE_COLUMNS)).assign(
+        service_level=curves.levels[index], calibrated_level=curves.read_levels[rows, index],
+        lead_time_demand_units=curves.lead_units[rows, index],
+        protection_demand_units=curves.protection_units[rows, index])
+    calendar_frame = result.calendar
+    if len(calendar_frame):
+        position = pd.MultiIndex.from_frame(protection[["location_id", "drug_id"]])
+        at = position.get_indexer(pd.MultiIndex.from_frame(calendar_frame[["location_id", "drug_id"]]))
+        review = calendar_frame.groupby(["location_id", "drug_id"], sort=False).cumcount().to_numpy()
+        calendar_frame = calendar_frame.assign(
+            lead_time_demand_units=curves.calendar_lead_units[at, review, index[at]],
+            protection_demand_units=curves.calendar_protection_units[at, review, index[at]])
+    return protection, calendar_frame
+
+
 def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str],
                 paths: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per series: mean and recalibrated service-level quantile of demand over L and L + R from the day after
@@ -866,10 +979,16 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
     # demand over L and L + R from each review day: series of equal lead time share the weights
     lead_q = np.empty((len(rows), len(offsets)))
     prot_q = np.empty_like(lead_q)
+    grid = np.asarray(work.window.curve_levels, dtype=float)
+    curves = _CurveParts(len(rows), len(offsets), [final.near.level(model, g) for g in grid]) if len(grid) else None
     for days in np.unique(lead):
         at = lead == days
-        lead_q[at] = protection_quantiles(paths[at], windows.matrix(offsets, int(days)), level[at])
-        prot_q[at] = protection_quantiles(paths[at], windows.matrix(offsets, int(days) + review), level[at])
+        over_lead = np.sort(paths[at] @ windows.matrix(offsets, int(days)).astype(paths.dtype), axis=1)
+        over_both = np.sort(paths[at] @ windows.matrix(offsets, int(days) + review).astype(paths.dtype), axis=1)
+        lead_q[at] = backtest.row_quantile(over_lead, level[at], ordered=True)
+        prot_q[at] = backtest.row_quantile(over_both, level[at], ordered=True)
+        if curves is not None:
+            curves.read(at, over_lead, over_both)
     mean_paths = paths.mean(axis=1, dtype=np.float64)  # series x periods: means of window sums from it
     histories = [work.histories[i] for i in rows]
     protection = pd.DataFrame({
@@ -883,6 +1002,8 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
         "forecast_next_4_units": paths[:, :, :4].sum(axis=2, dtype=np.float64).mean(axis=1),
         "actual_last_4_units": [float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
     })
+    if curves is not None:
+        protection = protection.assign(**curves.columns())
     if not weeks:
         return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
     week_mean = mean_paths @ np.column_stack([windows.weights(offset, days) for offset, days in reviews])

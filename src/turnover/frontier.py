@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 
 OURS = "turnover"
-BASELINE_NAMES = {"minmax_flat365": "min/max", "days_of_supply": "days of supply"}
+ONE_LEVEL = "turnover_one_level"  # turnover with one service level for every drug: what the allocation saves
+OUR_POLICIES = (OURS, ONE_LEVEL)
+BASELINE_NAMES = {"minmax_flat365": "min/max", "days_of_supply": "days of supply",
+                  ONE_LEVEL: "turnover at one service level for every drug"}
 
 FRONTIER_COLUMNS = ["policy", "knob", "knob_value", "fill_rate", "cycle_service_level", "avg_on_hand_units",
                     "avg_on_hand_value", "units_expired", "value_expired"]
@@ -38,24 +41,29 @@ SAVINGS_COLUMNS = ["baseline", "point_of", "knob_value", "fill_rate", "turnover_
 class FrontierSettings:
     """The knob values each policy is replayed at.
 
-    ``service_levels``: turnover's target cycle service level, the same for every drug (a shortage still
-    raises its drug's level for the weeks it lasts, as in the weekly run). ``minmax_z``: the standard normal
-    quantile of min/max's safety stock (min = mu (L + R) + z sigma sqrt(L + R)); its max = min + mu R already
-    holds a review's demand, so it fills most demand even at z = 0 and the grid reaches below it.
-    ``days_of_supply_days``: the days of cover of the par. ``read_at``: the fill rates the printed saving
-    is read at.
+    ``fill_rate_targets``: turnover's aggregate fill-rate target per location, each drug's level allocated
+    to meet it at the least stock value (``turnover.allocation``, within the floors), as ``policy.fill_rate_target``
+    does in the weekly run. ``service_levels``: turnover with one cycle service level for every drug
+    (``turnover_one_level``: what the allocation saves over it; a shortage still raises its drug's level for
+    the weeks it lasts). Both are read off each week's one forecast (its service curves): no refit per value.
+    ``minmax_z``: the standard normal quantile of min/max's safety stock (min = mu (L + R) + z sigma
+    sqrt(L + R)); its max = min + mu R already holds a review's demand, so it fills most demand even at z = 0
+    and the grid reaches below it. ``days_of_supply_days``: the days of cover of the par. ``read_at``: the
+    fill rates the printed saving is read at.
     """
 
+    fill_rate_targets: tuple[float, ...] = (0.90, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995)
     service_levels: tuple[float, ...] = (0.80, 0.85, 0.90, 0.95, 0.97, 0.98, 0.99, 0.995)
     minmax_z: tuple[float, ...] = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.645, 2.33, 3.0)
     days_of_supply_days: tuple[float, ...] = (7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0)
     read_at: tuple[float, ...] = (0.97, 0.98, 0.99)
 
     def knobs(self) -> dict[str, tuple[str, tuple[float, ...]]]:
-        """Per policy: the knob's name and its values."""
-        return {OURS: ("service_level", tuple(self.service_levels)),
+        """Per policy: the knob's name and its values (the baselines in the order the headline reads them)."""
+        return {OURS: ("fill_rate_target", tuple(self.fill_rate_targets)),
                 "minmax_flat365": ("z", tuple(self.minmax_z)),
-                "days_of_supply": ("days", tuple(self.days_of_supply_days))}
+                "days_of_supply": ("days", tuple(self.days_of_supply_days)),
+                ONE_LEVEL: ("service_level", tuple(self.service_levels))}
 
 
 def frontier_table(totals_by_knob: pd.DataFrame) -> pd.DataFrame:
@@ -84,13 +92,18 @@ def envelope(fill_rate, on_hand) -> tuple[np.ndarray, np.ndarray]:
 
 def on_hand_at(fill_rate, on_hand, at) -> np.ndarray:
     """The stock the efficient envelope of (``fill_rate``, ``on_hand``) needs at each fill rate of ``at``,
-    linear between its points; NaN outside the curve's fill-rate range."""
+    linear between its points; NaN outside the curve's fill-rate range.
+
+    Below the envelope's first point but within the sweep (the lowest points were dominated), the least stock
+    that fills at least that much is the first efficient point's: the range read is the sweep's, as in
+    ``common_range``."""
     f, y = envelope(fill_rate, on_hand)
     at = np.asarray(at, dtype=float)
     if not len(f):
         return np.full(at.shape, np.nan)
-    inside = (at >= f[0]) & (at <= f[-1])
-    return np.where(inside, np.interp(at, f, y), np.nan)
+    swept = np.asarray(fill_rate, dtype=float)[np.isfinite(np.asarray(on_hand, dtype=float))]
+    inside = (at >= np.nanmin(swept)) & (at <= f[-1])
+    return np.where(inside, np.interp(at, f, y), np.nan)  # interp holds y[0] below f[0]
 
 
 def common_range(a, b) -> tuple[float, float] | None:
@@ -169,10 +182,9 @@ def headline(frontier: pd.DataFrame, read_at=FrontierSettings().read_at) -> list
                 f"the curves overlap only at fill rates {span[0]:.1%} to {span[1]:.1%}"
             lines.append(f"at the same fill rate, turnover vs {name}: not read at {_rates(read_at)} ({where})")
             continue
-        parts = [f"{_more_or_less(s)} at {f:.0%}" if f * 100 == round(f * 100) else f"{_more_or_less(s)} at {f:.1%}"
-                 for f, s in read]
-        lines.append(f"at the same fill rate, turnover holds {parts[0].split(' at ')[0]} {words} than {name} "
-                     f"(at {read[0][0]:.0%} fill{''.join('; ' + p for p in parts[1:])})")
+        rest = "".join(f"; {_more_or_less(s)} at {_rate(f)}" for f, s in read[1:])
+        lines.append(f"at the same fill rate, turnover holds {_more_or_less(read[0][1])} {words} than {name} "
+                     f"(at {_rate(read[0][0])} fill{rest})")
     return lines
 
 
@@ -180,5 +192,10 @@ def _more_or_less(share: float) -> str:
     return f"{abs(share):.0%} {'less' if share >= 0 else 'more'}"
 
 
+def _rate(fill_rate: float) -> str:
+    """97% or 99.5%: a decimal only where the rate has one (in tenths of a point)."""
+    return f"{fill_rate:.0%}" if round(fill_rate * 1000) % 10 == 0 else f"{fill_rate:.1%}"
+
+
 def _rates(fill_rates) -> str:
-    return ", ".join(f"{f:.0%}" for f in fill_rates)
+    return ", ".join(_rate(f) for f in fill_rates)

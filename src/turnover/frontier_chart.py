@@ -13,10 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from turnover.frontier import BASELINE_NAMES, OURS, has_value
+from turnover.frontier import BASELINE_NAMES, ONE_LEVEL, OURS, has_value
 
-COLOURS = {OURS: "#2e8540", "minmax_flat365": "#d9822b", "days_of_supply": "#2f6db5"}
-KNOB_LABELS = {"service_level": "{:.1%}", "z": "z {:g}", "days": "{:g} d"}
+COLOURS = {OURS: "#2e8540", "minmax_flat365": "#d9822b", "days_of_supply": "#2f6db5", ONE_LEVEL: "#8fbf9a"}
+KNOB_LABELS = {"fill_rate_target": "fill {:.1%}", "service_level": "{:.1%}", "z": "z {:g}", "days": "{:g} d"}
 
 
 def frontier_png(frontier: pd.DataFrame, title: str = "") -> bytes:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from turnover import calendar, schema, tracking
+from turnover.allocation import SERVICE_GRID, meet_fill_rate
 from turnover.digest import RunDigest
 from turnover.expiry import usage_table
 from turnover.forecast import BatchMap, ProtectionWindow, Selection, forecast_panel, serial_map
@@ -55,7 +56,7 @@ from turnover.settings import Settings
 from turnover.shortages import alternatives
 from turnover.stock import project_stock
 from turnover.synthetic import generate_pharmacy
-from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes
+from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes, with_transfer_notes
 
 log = logging.getLogger(__name__)
 
@@ -189,18 +190,13 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     replay_settings = replay_settings or ReplaySettings()
     with open_warehouse(settings.warehouse_path) as con:
         shortages = read_reference(con, schema.SHORTAGES)
-        demand_io.build_demand_series(con, start, "week", settings.policy)
-        # The service tier before any shortage: each review raises it for the shortages posted by then.
-        planned_at_start = plan_series(demand_io.read_series(con), shortages.iloc[:0], settings.policy)
         demand_io.build_demand_series(con, end, "week", settings.policy)
         panel = demand_io.read_demand_panel(con)
+        # The catalog as loaded; each review plans its own annual usage and tier from ``daily`` (replay.series_on).
         series = plan_series(demand_io.read_series(con), shortages, settings.policy, as_of=end)
-        # The service tier (ABC from the year before the replay) is known at its start.
-        tier = planned_at_start.set_index(["location_id", "drug_id"])["service_level"]
-        known = pd.Series(list(zip(series["location_id"], series["drug_id"], strict=True))).map(tier.to_dict())
-        series["service_level"] = known.fillna(series["service_level"]).to_numpy()
-        day0 = start - timedelta(days=replay_settings.flat_lookback_days + 7)
-        daily = demand_io.read_daily_demand(con, panel.keys, day0, end)
+        lookback_days = max(replay_settings.flat_lookback_days, settings.policy.usage_window_days)
+        day0 = start - timedelta(days=lookback_days + 7)
+        daily = demand_io.read_daily_demand(con, panel.keys, day0, end, net=True)
         signals = linked_signals(con, settings) if settings.forecast.period == "week" else {}
     forecast_settings = settings.forecast.model_copy(update={"period": "week"})
     known_on = KnownOn(shortages, signals)  # each review cuts them at its own as-of
@@ -346,11 +342,20 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
         review_period_days=settings.policy.review_period_days,
         service_level=series["service_level"].to_numpy(dtype=float),
         calendar_periods=settings.par_calendar_periods(),
+        curve_levels=SERVICE_GRID if settings.policy.fill_rate_target else (),
     )
     reuse = reusable(stored, as_of, settings.forecast.reselect_every_days)
     result = forecast_panel(panel, window, as_of, settings.forecast, signals, reuse=reuse, map_batches=map_batches,
                             batch_series=settings.execution.batch_series)
-    protection = result.protection.assign(review_period_days=settings.policy.review_period_days)
+    protection, calendar_rows = result.protection, result.calendar
+    if settings.policy.fill_rate_target:  # each drug's level chosen to meet the target at least stock value
+        protection, calendar_rows, fill_by_location = meet_fill_rate(result, series, settings.policy)
+        log.info("fill-rate target %.1f%%: expected %s", 100 * settings.policy.fill_rate_target,
+                 ", ".join(f"{loc} {fill:.2%}" for loc, fill in fill_by_location.items()))
+    else:  # the tiers' levels: no level chosen, no expected fill rate
+        protection = protection.assign(service_basis=pd.Series([None] * len(protection), dtype=object),
+                                       expected_fill_rate=np.nan)
+    protection = protection.assign(review_period_days=settings.policy.review_period_days)
     models = protection["model"].value_counts().sort_index()
     selection = result.selection.frame()
     reselected = reuse is None
@@ -360,7 +365,7 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
     ).drop(columns="fresh")
     with open_warehouse(settings.warehouse_path) as con:
         outputs.write_run_tables(con, run_id, {
-            schema.FORECAST: result.forecast, schema.PROTECTION_DEMAND: protection, schema.PAR_CALENDAR: result.calendar,
+            schema.FORECAST: result.forecast, schema.PROTECTION_DEMAND: protection, schema.PAR_CALENDAR: calendar_rows,
             schema.DEMAND_CLASS: result.classes, schema.BACKTEST_SCORES: result.scores,
             schema.CALIBRATION: result.calibration, schema.MODEL_SELECTION: selection,
         })
@@ -420,8 +425,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         series = demand_io.read_series(con).merge(
             outputs.read_run_table(con, schema.DEMAND_CLASS, run_id), on=["location_id", "drug_id"], how="left"
         )
-        protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id).drop(
-            columns=["service_level", "lead_time_days", "review_period_days"])
+        protection = outputs.read_run_table(con, schema.PROTECTION_DEMAND, run_id)
         forecast_means = outputs.read_run_table(con, schema.FORECAST, run_id,
                                                 ["location_id", "drug_id", "period_start", "mean"])
         lots = read_reference(con, schema.ON_HAND_LOTS)
@@ -433,6 +437,9 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
             series = series.merge(outputs.read_run_table(con, schema.PAR_LEVELS, previous[0], [
                 "location_id", "drug_id", "par_level_units"]).rename(columns={"par_level_units": "previous_par_units"}),
                 on=["location_id", "drug_id"], how="left")
+    series = chosen_levels(series, protection)
+    protection = protection.drop(columns=["service_level", "lead_time_days", "review_period_days", "service_basis",
+                                          "expected_fill_rate"], errors="ignore")
     quarantine = match_recalls(lots, recalls)
     curves = usage_table(forecast_means, series, settings.forecast.period, as_of + timedelta(days=1))
     lot_rows, stock = project_stock(series, lots, quarantine, curves, as_of)
@@ -451,7 +458,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     pars = pars.assign(on_order_units=pars["on_order_units"] - pars["transfer_in_units"].fillna(0.0),
                        usable_on_hand_units=pars["usable_on_hand_units"] + pars["transfer_out_units"].fillna(0.0))
     notes = transfer_notes(pars, transfers)
-    pars["reason"] = (pars["reason"] + np.where(notes != "", " ", "") + notes).astype(object)
+    pars["reason"] = with_transfer_notes(pars["reason"], notes)
     cover = curves.days_of_cover(curves.rows(pars["location_id"], pars["drug_id"]), pars["usable_on_hand_units"])
     pars = turnover_kpis(pars, cover, policy)
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
@@ -467,6 +474,18 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
         outputs.record_summary(con, run_id, totals)
     log.info("par levels: %s", totals)
     return len(pars)
+
+
+def chosen_levels(series: pd.DataFrame, protection: pd.DataFrame) -> pd.DataFrame:
+    """``series`` with the service level, its basis and the expected fill rate the forecast step chose under a
+    fill-rate target (``allocation.meet_fill_rate``); without one, the tiers' levels and no expected fill rate."""
+    chosen = protection[["location_id", "drug_id", "service_level", "service_basis", "expected_fill_rate"]]
+    chosen = chosen[chosen["service_basis"].notna()]
+    out = series.merge(chosen, on=["location_id", "drug_id"], how="left", suffixes=("", "_chosen"))
+    picked = out["service_basis_chosen"].notna().to_numpy()
+    return out.assign(service_level=np.where(picked, out["service_level_chosen"], out["service_level"]),
+                      service_basis=np.where(picked, out["service_basis_chosen"], out["service_basis"]),
+                      ).drop(columns=["service_level_chosen", "service_basis_chosen"])
 
 
 def series_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:

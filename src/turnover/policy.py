@@ -27,6 +27,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from turnover import peak
 from turnover.ordering import (  # noqa: F401  (re-exported: the arithmetic of the policy)
     EPSILON,
     ceil_units,
@@ -115,7 +116,9 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
     dead = (frame["lifecycle"] == "dead").to_numpy()
     pack = frame["pack_size_units"].to_numpy(dtype=float)
     vital_floor = vital_floor_units(frame["criticality"], pack, policy)
-    rop, quantile_par, par = pars_from_quantiles(frame["lead_time_demand_units"], frame["protection_demand_units"],
+    lead_bound, par_bound = peak.bounds(frame, policy.peak_cap_multiple)  # peak-season sanity (turnover.peak)
+    rop, quantile_par, par = pars_from_quantiles(peak.limit(frame["lead_time_demand_units"], lead_bound),
+                                                 peak.limit(frame["protection_demand_units"], par_bound),
                                                  dead, frame["min_par_units"], vital_floor)
     position = inventory_position(frame["usable_on_hand_units"], frame["on_order_units"])
     needed = order_up_to(par, position)
@@ -143,15 +146,17 @@ def par_levels(series: pd.DataFrame, protection: pd.DataFrame, policy: PolicySet
     out["binding_constraint"] = [b for b, _, _ in decided]
     out["reason"] = [r for _, r, _ in decided]
     out["forecast_basis"] = [f for _, _, f in decided]
-    return out
+    return peak.with_notes(out, frame["protection_demand_units"], (lead_bound, par_bound), policy)
 
 
 def finish_calendar(calendar: pd.DataFrame, pars: pd.DataFrame) -> pd.DataFrame:
     """Reorder point and par for each week ahead, with the same floors as this week's par."""
     calendar = calendar.drop(columns=["reorder_point_units", "par_level_units"], errors="ignore")
-    floors = pars[["location_id", "drug_id", "lifecycle", "min_par_units", "vital_floor_units"]]
+    floors = pars.reindex(columns=["location_id", "drug_id", "lifecycle", "min_par_units", "vital_floor_units",
+                                   *peak.BOUND_COLUMNS])  # the par's peak-season bounds (NaN: none)
     frame = calendar.merge(floors, on=["location_id", "drug_id"], how="inner")
-    rop, _, par = pars_from_quantiles(frame["lead_time_demand_units"], frame["protection_demand_units"],
+    rop, _, par = pars_from_quantiles(peak.limit(frame["lead_time_demand_units"], frame["peak_lead_bound_units"]),
+                                      peak.limit(frame["protection_demand_units"], frame["peak_bound_units"]),
                                       frame["lifecycle"] == "dead", frame["min_par_units"], frame["vital_floor_units"])
     return frame.assign(reorder_point_units=rop, par_level_units=par)[
         [*calendar.columns, "reorder_point_units", "par_level_units"]]

@@ -25,7 +25,7 @@ from turnover.settings import PolicySettings
 
 #: The values of ``binding_constraint``, in the order they take precedence.
 BINDINGS = ("vital minimum", "dead item", "expiry cap", "recall", "shortage", "new item", "catalog minimum",
-            "seasonal rise", "seasonal fall", "pack rounding", "demand forecast")
+            "peak cap", "seasonal rise", "seasonal fall", "pack rounding", "demand forecast")
 PACK_ROUNDING_FACTOR = 1.5  # an order at least this many times what par needs is set by the pack size
 MIN_CHANGE_UNITS = 2.0  # a slow mover's 3 units after 4 is noise, not a rise or fall
 #: Demand labels that explain a par moving up, and down.

@@ -93,6 +93,7 @@ PAR_LEVEL_CSV_COLUMNS = (
     "days_on_hand_current",
     "slow_mover",
     "overstock",
+    "expected_fill_rate",
 )
 QUARANTINE_CSV_COLUMNS = (
     "location_id", "drug_id", "drug_name", "lot", "expiry_date", "units", "recall_number", "classification",
@@ -143,5 +144,5 @@ CSV_DECIMALS = {
     "forecast_units_next_4_periods": 1, "mean": 1, **{q: 1 for q in QUANTILE_COLUMNS}, "avg_on_hand_units": 1,
     "turns_at_par": 1, "turns_current": 1, "turns": 1,
     "projected_waste_value": 2, "value_saved": 2, "avg_on_hand_value": 2, "expired_value": 2,  # money
-    "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "cycle_service_level": 3,
+    "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "expected_fill_rate": 3, "cycle_service_level": 3,
 }

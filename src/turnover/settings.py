@@ -269,6 +269,16 @@ class PolicySettings(Section):
     abc_shares: tuple[float, float] = Field(
         (0.70, 0.90), description="Cumulative spend shares closing classes A and B (C is the rest)."
     )
+    fill_rate_target: float | None = Field(
+        None, gt=0.5, lt=1.0, description="A location's fill rate to meet (its drugs together): each drug's service "
+        "level is then chosen to meet it at the least stock value (turnover.allocation), within the floors; unset: "
+        "the ABC x criticality table.")
+    fill_rate_weight: Literal["units", "value"] = Field(
+        "units", description="The fill rate of units asked for, or of their value (fill_rate_target).")
+    service_level_floors: dict[Criticality, float] = Field(
+        default_factory=lambda: {"vital": 0.99, "essential": 0.85, "non-essential": 0.75},
+        description="Under a fill_rate_target, the lowest cycle service level a drug of each criticality may get "
+        "(a drug in shortage: at least shortage.service_level).")
     usage_window_days: int = Field(365, ge=28, description="Days of dispensing behind annual usage, spend and ABC.")
     review_period_days: int = Field(7, ge=1, le=90)
     default_lead_time_days: int = Field(2, ge=0, le=365)
@@ -289,6 +299,10 @@ class PolicySettings(Section):
     transfer_days: int = Field(
         2, ge=0, le=60, description="Days a transfer between locations takes to arrive: stock that would expire "
         "unused at one location goes to another only for its use after this many days (transfers_<date>.csv).")
+    peak_cap_multiple: float = Field(
+        2.5, ge=0, le=100, description="A par (reorder point) is at most this many times the most demand ever seen "
+        "over L + R (L) days, unless a reason backs more: the drug's signal above any earlier season, or a trend "
+        "(expected demand already above that peak); 0: no limit (turnover.peak).")
 
     @model_validator(mode="after")
     def _check_tiers(self) -> PolicySettings:

@@ -202,7 +202,8 @@ def lot_transfers(lots: pd.DataFrame, transfers: pd.DataFrame) -> pd.DataFrame:
 
 
 def transfer_notes(pars: pd.DataFrame, transfers: pd.DataFrame) -> pd.Series:
-    """Per par row, the sentence its reason adds about transfers in and out (empty without one)."""
+    """Per par row, the words its reason adds about transfers in and out (empty without one; joined to the
+    reason's last sentence by :func:`with_transfer_notes`)."""
     notes: dict[tuple[str, str], list[str]] = {}
     for t in transfers.itertuples(index=False):
         lot = f"lot {t.lot}" if isinstance(t.lot, str) and t.lot else "a lot"
@@ -214,5 +215,10 @@ def transfer_notes(pars: pd.DataFrame, transfers: pd.DataFrame) -> pd.Series:
             f"transfer {_units(t.units)} of {lot} (expiring {expiry}) to {t.to_location_id}, which is expected to "
             "use them before they expire")
     words = [notes.get(key) for key in zip(pars["location_id"], pars["drug_id"], strict=True)]
-    return pd.Series(["; ".join(w)[:1].upper() + "; ".join(w)[1:] + "." if w else "" for w in words],
-                     index=pars.index, dtype=object)
+    return pd.Series(["; ".join(w) if w else "" for w in words], index=pars.index, dtype=object)
+
+
+def with_transfer_notes(reasons: pd.Series, notes: pd.Series) -> pd.Series:
+    """Each reason with its transfer note joined to its last sentence (a reason stays one or two sentences)."""
+    joined = [f"{r.rstrip().rstrip('.')}; {n}." if n else r for r, n in zip(reasons, notes, strict=True)]
+    return pd.Series(joined, index=reasons.index, dtype=object)

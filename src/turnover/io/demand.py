@@ -94,13 +94,16 @@ def replace_series(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> None
         con.unregister("_series_rows")
 
 
-def read_daily_demand(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, first_day: date, last_day: date) -> np.ndarray:
+def read_daily_demand(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, first_day: date, last_day: date, *,
+                      net: bool = False) -> np.ndarray:
     """Units dispensed per day (returns netted, never below 0), one row per ``keys`` row, one column per
-    day from ``first_day`` through ``last_day``."""
+    day from ``first_day`` through ``last_day``; with ``net``, a day of more returns than dispensing stays
+    negative (what a usage window sums, as ``staging.series`` does: its positive part is the day's demand)."""
     n_days = (last_day - first_day).days + 1
+    units = "sum(quantity)" if net else "greatest(sum(quantity), 0)"
     rows = con.execute(
         f"""
-        select location_id, drug_id, cast(dispensed_at as date) - $first as day, greatest(sum(quantity), 0) as units
+        select location_id, drug_id, cast(dispensed_at as date) - $first as day, {units} as units
         from {schema.DISPENSING}
         where cast(dispensed_at as date) between $first and $last
         group by all

@@ -52,7 +52,7 @@ class SignalRegression(DemandModel):
         design = np.column_stack([np.ones(n), np.arange(n) / n, x])
         coef, *_ = np.linalg.lstsq(design[observed], z[observed], rcond=None)
         self.beta_ = max(float(coef[2]), 0.0)  # more flu never means fewer antivirals
-        self.level_ = SES().fit(z - self.beta_ * x)
+        self.level_ = SES().fit(z - self.beta_ * x, self.beta_ * x)
         self.history_end_ = int(index[-1])
 
     def _fit_signal(self, end: int) -> None:
@@ -83,5 +83,5 @@ class SignalRegression(DemandModel):
         return self._signal_path(self.history_end_ + np.arange(1, horizon + 1))
 
     def _sample(self, horizon: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-        level = self.level_.sample_paths(rng.random((1, n_paths, horizon)))[0]
-        return np.expm1(level + self.beta_ * self.signal_forecast(horizon))
+        future = self.beta_ * self.signal_forecast(horizon)[None, :]
+        return np.expm1(self.level_.sample_paths(rng.random((1, n_paths, horizon)), future)[0])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from turnover.models.base import BatchBacked
-from turnover.models.batch import BURN_IN, MAX_HARMONICS, YEAR_IN_PERIODS, BatchModel, Profiles, take_uniform
+from turnover.models.batch import BURN_IN, MAX_HARMONICS, YEAR_IN_PERIODS, BatchModel, Profiles, take_nearest
 
 _ALPHAS = np.linspace(0.05, 1.0, 20)
 _BETA_SHARES = np.array([0.0, 0.05, 0.1, 0.2])  # beta = share x alpha: a trend that follows slowly (beta <= alpha)
@@ -61,7 +61,9 @@ def _run(Z: np.ndarray, level: np.ndarray, trend: np.ndarray, alpha, beta, phi, 
 class DampedLevel:
     """Damped-trend smoothing of each row of ``Z`` (already on the log scale): what SES is to the other models."""
 
-    def fit(self, Z: np.ndarray) -> DampedLevel:
+    def fit(self, Z: np.ndarray, offset: np.ndarray | float = 0.0) -> DampedLevel:
+        """Fit on ``Z``; ``offset`` as :class:`~turnover.models.batch.SES` takes it (what was taken out of the
+        log-scale series: ``fitted_`` puts it back)."""
         level0, trend0 = _start(Z)
         n_grid = len(_GRID)
         alpha, beta, phi = (_GRID[None, :, k] for k in range(3))
@@ -71,12 +73,18 @@ class DampedLevel:
         best = np.argmin(sse, axis=1)
         self.alpha_, self.beta_, self.phi_ = (_GRID[best, k] for k in range(3))
         self.level_, self.trend_, _, self.resid_ = _run(Z, level0, trend0, self.alpha_, self.beta_, self.phi_, keep=True)
+        self.fitted_ = Z - self.resid_ + offset
         return self
 
-    def sample_paths(self, U: np.ndarray) -> np.ndarray:
-        """Log-scale paths driven by in-sample residuals (after a burn-in) through the state equations."""
-        pool = self.resid_[:, min(BURN_IN, self.resid_.shape[1] // 4) :]
-        errors = take_uniform(pool, pool.shape[1], U)
+    def sample_paths(self, U: np.ndarray, future: np.ndarray | None = None) -> np.ndarray:
+        """Log-scale paths driven by in-sample residuals (after a burn-in) through the state equations, each
+        period's drawn from the periods fitted nearest its expected level (``take_nearest``); ``future``
+        (rows x horizon) is the offset ahead, added to the paths (zero by default)."""
+        skip = min(BURN_IN, self.resid_.shape[1] // 4)
+        future = np.zeros((len(self.level_), U.shape[2])) if future is None else future
+        steps = np.cumsum(self.phi_[:, None] ** np.arange(1, U.shape[2] + 1), axis=1)  # phi + ... + phi^h
+        centers = self.level_[:, None] + steps * self.trend_[:, None] + future
+        errors = take_nearest(self.resid_[:, skip:], self.fitted_[:, skip:], centers, U)
         alpha, beta, phi = (v[:, None] for v in (self.alpha_, self.beta_, self.phi_))
         level = np.repeat(self.level_[:, None], U.shape[1], axis=1)
         trend = np.repeat(self.trend_[:, None], U.shape[1], axis=1)
@@ -86,7 +94,7 @@ class DampedLevel:
             Z[:, :, h] = level + damped + errors[:, :, h]
             level = level + damped + alpha * errors[:, :, h]
             trend = damped + beta * errors[:, :, h]
-        return Z
+        return Z + future[:, None, :]
 
 
 class DampedTrendBatch(BatchModel):
@@ -117,11 +125,12 @@ class HarmonicTrendBatch(BatchModel):
         Z = np.log1p(Y)
         period = YEAR_IN_PERIODS.get(self.season_length, float(self.season_length))
         self.profile_ = Profiles(period, min(self.max_harmonics, self.season_length // 2)).fit(Z)
-        self.level_ = DampedLevel().fit(Z - self.profile_.at(np.arange(Z.shape[1])))
+        season = self.profile_.at(np.arange(Z.shape[1]))
+        self.level_ = DampedLevel().fit(Z - season, season)
 
     def _sample(self, U: np.ndarray) -> np.ndarray:
         future = self.profile_.at(self.n_obs_ + np.arange(U.shape[2]))
-        return np.expm1(self.level_.sample_paths(U) + future[:, None, :])
+        return np.expm1(self.level_.sample_paths(U, future))
 
 
 class DampedTrend(BatchBacked):

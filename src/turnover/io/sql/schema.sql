@@ -378,6 +378,18 @@ alter table marts.lots add column if not exists transferred_to varchar;
 alter table marts.par_levels add column if not exists transfer_in_units double;
 alter table marts.par_levels add column if not exists transfer_out_units double;
 
+-- A fill-rate target (issue 14): each drug's level chosen at the least stock value (turnover.allocation).
+alter table marts.protection_demand add column if not exists expected_fill_rate double;  -- at the chosen level
+alter table marts.protection_demand add column if not exists service_basis varchar;      -- why that level
+alter table marts.par_levels add column if not exists expected_fill_rate double;
+-- The par's own distribution in backtests: pinball loss at the service level of demand over L + R (issue 14).
+alter table marts.backtest_scores add column if not exists window_pinball double;
+
+-- Peak-season sanity (issue 14): what a par is compared with (turnover.peak).
+alter table marts.protection_demand add column if not exists peak_lead_units double;        -- most demand seen over L days
+alter table marts.protection_demand add column if not exists peak_protection_units double;  -- ... over L + R days
+alter table marts.protection_demand add column if not exists peak_backing varchar;          -- what backs a par beyond the rule
+
 -- Forecast vs actual: an earlier run's forecast period, scored once it is dispensed. Rescored (replaced
 -- per forecast run) while its periods complete, so re-sent dispensing is reflected.
 create table if not exists marts.forecast_accuracy (

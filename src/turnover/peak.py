@@ -1,0 +1,168 @@
+"""Peak-season sanity: a par far above any demand ever seen over its window is limited unless something backs it.
+
+A par covers demand over L + R days (a reorder point over L). Rule (``policy.peak_cap_multiple`` = k, 2.5 by
+default; 0 switches it off): the demand quantile a par or reorder point is read from is at most k times the
+most demand the series ever saw over any window of the same length (:func:`window_peak`), unless a named
+reason backs more (:func:`backing`):
+
+- **signal**: the drug's external signal (flu activity for an antiviral) is running above any earlier season:
+  its latest published value is above every value published for the history at least half a season
+  before it (:func:`signal_above_seasons`);
+- **trend**: the forecast's expected (mean) demand over the window is itself above the most ever seen: the
+  model found growth, not just a wide tail.
+
+The rule applies only to a history of at least one full season, so that the peak seen includes a season's
+peak (a new item's few weeks say nothing about its busiest ones). A par the rule limited says so in its reason
+(:func:`notes`) and its ``binding_constraint`` is ``peak cap``. Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: The columns :func:`history_peaks` adds to the forecast's protection frame (also stored with it).
+PEAK_COLUMNS = ("peak_lead_units", "peak_protection_units", "peak_backing")
+#: The bounds :func:`bounds` sets, as :func:`turnover.policy.par_levels` keeps them for the par calendar
+#: (NaN: no bound).
+BOUND_COLUMNS = ("peak_lead_bound_units", "peak_bound_units")
+BINDING = "peak cap"
+
+
+def window_peak(y: np.ndarray, window_days: float, period_days: float) -> float:
+    """The most demand in any ``window_days`` of the history ``y`` (units per period of ``period_days``),
+    each period's demand spread evenly over its days (as the forecast spreads it: ``calendar.window_weights``);
+    NaN for an empty history.
+
+    With w = q + r periods (q whole, 0 <= r < 1), the window sum is piecewise linear in its start, so its
+    maximum is at a window starting or ending on a period boundary: ``max_t sum(y[t:t+q]) + r max(y[t-1], y[t+q])``.
+    """
+    y = np.nan_to_num(np.asarray(y, dtype=float), nan=0.0)
+    n = len(y)
+    if n == 0:
+        return float("nan")
+    w = max(float(window_days), 0.0) / float(period_days)
+    q = int(np.floor(w + 1e-9))
+    r = max(w - q, 0.0)
+    if q >= n:
+        return float(y.sum())
+    total = np.concatenate([[0.0], np.cumsum(y)])
+    full = total[q:] - total[: n - q + 1]  # sums of q periods starting at t = 0 .. n - q
+    before = np.concatenate([[0.0], y[: n - q]])  # y[t - 1]
+    after = np.concatenate([y[q:], [0.0]])  # y[t + q]
+    return float(np.max(full + r * np.maximum(before, after)))
+
+
+def signal_above_seasons(signal: dict[int, float] | None, first: int, season_length: int) -> bool:
+    """Whether the signal's latest published value (``signal``: absolute period index -> value, only what was
+    published) is above every value published from period ``first`` (the history's first) to half a season
+    before it; False without a signal or without such earlier values."""
+    if not signal:
+        return False
+    latest = max(signal)
+    earlier = [v for k, v in signal.items() if first <= k <= latest - season_length // 2 and np.isfinite(v)]
+    return bool(earlier) and float(signal[latest]) > max(earlier)
+
+
+def backing(mean_units: float, peak_units: float, signal_above: bool, window_days: int) -> str:
+    """The reason a par may go beyond the rule, in words (empty: none)."""
+    if signal_above:
+        return "flu activity running above any earlier season"
+    if np.isfinite(peak_units) and mean_units > peak_units:
+        return f"a trend: {mean_units:,.0f} units expected over {window_days} days, more than ever dispensed"
+    return ""
+
+
+def history_peaks(protection: pd.DataFrame, histories: list[np.ndarray], signals: list[dict[int, float] | None],
+                  origins: list[int], *, review_days: int, season_length: int, period_days: float) -> pd.DataFrame:
+    """The protection frame (rows in the order of ``histories``) with :data:`PEAK_COLUMNS`: the most demand
+    seen over L and over L + R days (NaN for a history under one season), and what backs a par beyond the rule.
+
+    Args:
+        protection: ``PROTECTION_COLUMNS`` rows (lead time in days, mean demand over L + R).
+        histories: each series' demand per period, as the models fit it (censored periods filled).
+        signals: each series' published signal by absolute period index, or None.
+        origins: the absolute period index of each history's first period.
+        review_days: the review period R in days.
+        season_length: periods per year (52 or 12).
+        period_days: days per period (7, or 365.25 / 12).
+    """
+    lead = protection["lead_time_days"].to_numpy(dtype=float)
+    window = lead + review_days
+    long_enough = np.array([len(y) >= season_length for y in histories])
+    peak_lead = np.array([window_peak(y, d, period_days) for y, d in zip(histories, lead, strict=True)])
+    peak_both = np.array([window_peak(y, d, period_days) for y, d in zip(histories, window, strict=True)])
+    peak_lead, peak_both = np.where(long_enough, peak_lead, np.nan), np.where(long_enough, peak_both, np.nan)
+    means = protection["protection_demand_mean"].to_numpy(dtype=float)
+    backed = [backing(m, p, signal_above_seasons(s, o, season_length), int(d))
+              for m, p, s, o, d in zip(means, peak_both, signals, origins, window, strict=True)]
+    return protection.assign(peak_lead_units=peak_lead, peak_protection_units=peak_both, peak_backing=backed)
+
+
+def bounds(frame: pd.DataFrame, multiple: float) -> tuple[np.ndarray, np.ndarray]:
+    """The most the reorder point's and the par's demand quantiles may be per row: ``multiple`` x the most
+    demand seen over L and over L + R days; NaN (no bound) where the rule is off (``multiple`` 0), the peak is
+    unknown or zero, or a reason backs more (``peak_backing``)."""
+    n = len(frame)
+    if multiple <= 0 or "peak_protection_units" not in frame:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    backed = frame["peak_backing"].fillna("").astype(str).to_numpy() != "" if "peak_backing" in frame \
+        else np.zeros(n, dtype=bool)
+    out = []
+    for column in ("peak_lead_units", "peak_protection_units"):
+        peak = frame[column].to_numpy(dtype=float)
+        out.append(np.where(np.isfinite(peak) & (peak > 0) & ~backed, multiple * peak, np.nan))
+    return out[0], out[1]
+
+
+def limit(quantile, bound) -> np.ndarray:
+    """``quantile`` limited to ``bound`` (NaN bound: unlimited)."""
+    return np.fmin(np.asarray(quantile, dtype=float), np.asarray(bound, dtype=float))
+
+
+def notes(frame: pd.DataFrame, quantile_units, bound, multiple: float, review_days: int) -> list[str]:
+    """Per row, the reason's words about the rule: where it limited the par, by how much and against what; where
+    a backing reason let the par go beyond ``multiple`` x the peak, that reason; else empty."""
+    quantile_units = np.asarray(quantile_units, dtype=float)
+    bound = np.asarray(bound, dtype=float)
+    out = []
+    rows = zip(frame["lead_time_days"], frame.get("peak_protection_units", pd.Series(np.nan, index=frame.index)),
+               frame.get("peak_backing", pd.Series("", index=frame.index)), quantile_units, bound, strict=True)
+    for lead, peak, backed, q, b in rows:
+        days = int(lead) + int(review_days)
+        if np.isfinite(b) and q > b:
+            out.append(f"par limited to {multiple:g}x the most ever dispensed in {days} days ({np.ceil(b - 1e-9):,.0f} "
+                       f"units, against {peak:,.0f} at most before; the forecast alone gave {np.ceil(q - 1e-9):,.0f})")
+        elif multiple > 0 and isinstance(backed, str) and backed and np.isfinite(peak) and q > multiple * peak:
+            out.append(f"par above {multiple:g}x the most ever dispensed in {days} days ({peak:,.0f}): {backed}")
+        else:
+            out.append("")
+    return out
+
+
+#: Bindings a peak cap takes precedence over: those that only say the forecast set the par.
+_FORECAST_BINDINGS = ("seasonal rise", "seasonal fall", "pack rounding", "demand forecast")
+
+
+def with_notes(pars: pd.DataFrame, quantile_units, bounds_units: tuple, policy) -> pd.DataFrame:
+    """The par rows with the rule's bounds (:data:`BOUND_COLUMNS`, for the par calendar), its words appended to
+    ``reason`` (:func:`notes`), and ``binding_constraint`` = ``peak cap`` where it limited a par the forecast
+    alone would have set.
+
+    Args:
+        pars: ``turnover.policy.par_levels`` rows (with ``reason``, ``binding_constraint``, ``lead_time_days``).
+        quantile_units: each row's demand quantile over L + R before the rule.
+        bounds_units: (reorder point bound, par bound) from :func:`bounds`.
+        policy: ``PolicySettings`` (``peak_cap_multiple``, ``review_period_days``).
+    """
+    lead_bound, par_bound = bounds_units
+    quantile_units = np.asarray(quantile_units, dtype=float)
+    words = notes(pars, quantile_units, par_bound, policy.peak_cap_multiple, policy.review_period_days)
+    limited = np.isfinite(par_bound) & (quantile_units > par_bound)
+    # The reason stays one or two sentences: the words join the second one, or make it.
+    reason = [r if not w else f"{r[:-1]}; {w}." if ". " in r else f"{r} {w[:1].upper()}{w[1:]}."
+              for r, w in zip(pars["reason"], words, strict=True)]
+    binding = np.where(limited & pars["binding_constraint"].isin(_FORECAST_BINDINGS).to_numpy(), BINDING,
+                       pars["binding_constraint"].to_numpy())
+    return pars.assign(peak_lead_bound_units=lead_bound, peak_bound_units=par_bound, reason=reason,
+                       binding_constraint=binding)
