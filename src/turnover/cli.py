@@ -368,19 +368,21 @@ def format_frontier(frontier, read_at=(0.97, 0.98, 0.99)) -> str:
 
     lines = headline(frontier, read_at)
     units = ["value", "units"] if has_value(frontier) else ["units"]
-    saved = pd.DataFrame({f"vs {BASELINE_NAMES.get(b, b)}, {unit}": saving_at(frontier, b, read_at, unit)
+    bases = {"": "fill_rate", " (fill of value)": "fill_rate_value"} if has_value(frontier) else {"": "fill_rate"}
+    saved = pd.DataFrame({f"vs {BASELINE_NAMES.get(b, b)}, {unit}{words}": saving_at(frontier, b, read_at, unit, fill)
+                          for words, fill in bases.items()
                           for b in frontier["policy"].drop_duplicates() if b != "turnover" for unit in units},
                          index=[f"fill {f:.1%}" for f in read_at])
     lines += ["", "stock saved at equal fill rate (share of the baseline's; blank: outside the range both reach)",
               saved.T.to_string(float_format=lambda v: f"{v:+.1%}", na_rep="")]
     curves = frontier.assign(knob=frontier["knob"] + " " + frontier["knob_value"].map(lambda v: f"{v:g}"))
-    shown = curves[["policy", "knob", "fill_rate", "cycle_service_level", "avg_on_hand_units", "avg_on_hand_value",
-                    "units_expired"]]
+    shown = curves[["policy", "knob", "fill_rate", "fill_rate_value", "cycle_service_level", "avg_on_hand_units",
+                    "avg_on_hand_value", "units_expired"]]
     if not has_value(frontier):
-        shown = shown.drop(columns="avg_on_hand_value")
+        shown = shown.drop(columns=["avg_on_hand_value", "fill_rate_value"])
     lines += ["", "each policy over its own knob:",
               shown.to_string(index=False, na_rep="", formatters={
-                  "fill_rate": "{:.2%}".format, "cycle_service_level": "{:.1%}".format,
+                  "fill_rate": "{:.2%}".format, "fill_rate_value": "{:.2%}".format, "cycle_service_level": "{:.1%}".format,
                   **{c: (lambda v: "" if not np.isfinite(v) else f"{v:,.0f}")
                      for c in ("avg_on_hand_units", "avg_on_hand_value", "units_expired")}}), ""]
     return "\n".join(lines)

@@ -31,10 +31,13 @@ BASELINE_NAMES = {"minmax_flat365": "min/max", "days_of_supply": "days of supply
                   ONE_LEVEL: "turnover at one service level for every drug"}
 
 FRONTIER_COLUMNS = ["policy", "knob", "knob_value", "fill_rate", "cycle_service_level", "avg_on_hand_units",
-                    "avg_on_hand_value", "units_expired", "value_expired"]
+                    "avg_on_hand_value", "units_expired", "value_expired", "fill_rate_value"]
+#: The fill rates a saving is read at: of the units asked for, and of their value (an expensive drug starved
+#: weighs what it costs: a baseline can meet a unit fill rate by starving the few costly, slow drugs).
+FILL_BASES = {"units": "fill_rate", "value": "fill_rate_value"}
 SAVINGS_COLUMNS = ["baseline", "point_of", "knob_value", "fill_rate", "turnover_on_hand_units",
                    "baseline_on_hand_units", "saving_units_share", "turnover_on_hand_value", "baseline_on_hand_value",
-                   "saving_value_share"]
+                   "saving_value_share", "fill_basis"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,9 @@ class FrontierSettings:
     the weeks it lasts). Both are read off each week's one forecast (its service curves): no refit per value.
     ``minmax_z``: the standard normal quantile of min/max's safety stock (min = mu (L + R) + z sigma
     sqrt(L + R)); its max = min + mu R already holds a review's demand, so it fills most demand even at z = 0
-    and the grid reaches below it. ``days_of_supply_days``: the days of cover of the par. ``read_at``: the
-    fill rates the printed saving is read at.
+    and the grid reaches below it; with ``minmax_floors``, a drug's z is at least its floor's
+    (``policy.service_level_floors``: vital 99%), so both curves protect vital drugs alike. ``days_of_supply_days``:
+    the days of cover of the par. ``read_at``: the fill rates the printed saving is read at.
     """
 
     fill_rate_targets: tuple[float, ...] = (0.90, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995)
@@ -57,6 +61,7 @@ class FrontierSettings:
     minmax_z: tuple[float, ...] = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.645, 2.33, 3.0)
     days_of_supply_days: tuple[float, ...] = (7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0)
     read_at: tuple[float, ...] = (0.97, 0.98, 0.99)
+    minmax_floors: bool = True
 
     def knobs(self) -> dict[str, tuple[str, tuple[float, ...]]]:
         """Per policy: the knob's name and its values (the baselines in the order the headline reads them)."""
@@ -72,7 +77,7 @@ def frontier_table(totals_by_knob: pd.DataFrame) -> pd.DataFrame:
     renamed = totals_by_knob.rename(columns={"expired_units": "units_expired", "expired_value": "value_expired"})
     order = {name: k for k, name in enumerate(FrontierSettings().knobs())}
     renamed = renamed.assign(_order=renamed["policy"].map(order).fillna(len(order)))
-    return renamed.sort_values(["_order", "knob_value"], kind="stable", ignore_index=True)[FRONTIER_COLUMNS]
+    return renamed.sort_values(["_order", "knob_value"], kind="stable", ignore_index=True).reindex(columns=FRONTIER_COLUMNS)
 
 
 def envelope(fill_rate, on_hand) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +122,8 @@ def common_range(a, b) -> tuple[float, float] | None:
 
 
 def savings(frontier: pd.DataFrame) -> pd.DataFrame:
-    """Turnover's saving in stock against each baseline at equal fill rate (``SAVINGS_COLUMNS``).
+    """Turnover's saving in stock against each baseline at equal fill rate (``SAVINGS_COLUMNS``), the fill rate
+    of units and of value (``fill_basis``; value only where the frontier has costs).
 
     One row per point of either curve (``point_of``: whose sweep the fill rate comes from) within the fill
     rates both curves reach; shares are ``1 - turnover / baseline`` (positive: turnover holds less). Value
@@ -125,36 +131,44 @@ def savings(frontier: pd.DataFrame) -> pd.DataFrame:
     """
     ours = frontier[frontier["policy"] == OURS]
     rows = []
-    for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
-        theirs = frontier[frontier["policy"] == baseline]
-        span = common_range(ours["fill_rate"], theirs["fill_rate"])
-        if span is None:
-            continue
-        for owner, points in ((OURS, ours), (baseline, theirs)):
-            inside = points[points["fill_rate"].between(*span)]
-            for point in inside.itertuples(index=False):
-                rows.append({"baseline": baseline, "point_of": owner, "knob_value": point.knob_value,
-                             "fill_rate": point.fill_rate,
-                             **_compare(ours, theirs, point.fill_rate, "units"),
-                             **_compare(ours, theirs, point.fill_rate, "value")})
+    for basis, fill in _bases(frontier).items():
+        for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
+            theirs = frontier[frontier["policy"] == baseline]
+            span = common_range(ours[fill], theirs[fill])
+            if span is None:
+                continue
+            for owner, points in ((OURS, ours), (baseline, theirs)):
+                inside = points[points[fill].between(*span)]
+                for point in inside.itertuples(index=False):
+                    at = getattr(point, fill)
+                    rows.append({"baseline": baseline, "point_of": owner, "knob_value": point.knob_value,
+                                 "fill_rate": at, **_compare(ours, theirs, at, "units", fill),
+                                 **_compare(ours, theirs, at, "value", fill), "fill_basis": basis})
     out = pd.DataFrame(rows, columns=SAVINGS_COLUMNS)
-    return out.sort_values(["baseline", "fill_rate"], kind="stable", ignore_index=True)
+    return out.sort_values(["fill_basis", "baseline", "fill_rate"], kind="stable", ignore_index=True)
 
 
-def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, fill_rate: float, unit: str) -> dict:
+def _bases(frontier: pd.DataFrame) -> dict[str, str]:
+    """The fill-rate bases the frontier can be read on: units, and value where it has costs."""
+    with_value = "fill_rate_value" in frontier and frontier["fill_rate_value"].notna().any()
+    return {b: c for b, c in FILL_BASES.items() if b == "units" or with_value}
+
+
+def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, fill_rate: float, unit: str, fill: str = "fill_rate") -> dict:
     column = f"avg_on_hand_{unit}"
-    mine = float(on_hand_at(ours["fill_rate"], ours[column], [fill_rate])[0])
-    other = float(on_hand_at(theirs["fill_rate"], theirs[column], [fill_rate])[0])
+    mine = float(on_hand_at(ours[fill], ours[column], [fill_rate])[0])
+    other = float(on_hand_at(theirs[fill], theirs[column], [fill_rate])[0])
     share = 1 - mine / other if other > 0 else math.nan
     return {f"turnover_on_hand_{unit}": mine, f"baseline_on_hand_{unit}": other, f"saving_{unit}_share": share}
 
 
-def saving_at(frontier: pd.DataFrame, baseline: str, fill_rates, unit: str) -> np.ndarray:
-    """Turnover's saving share against ``baseline`` at each of ``fill_rates`` (NaN outside the common range)."""
+def saving_at(frontier: pd.DataFrame, baseline: str, fill_rates, unit: str, fill: str = "fill_rate") -> np.ndarray:
+    """Turnover's saving share against ``baseline`` at each of ``fill_rates`` (of ``fill``: units or value; NaN
+    outside the common range)."""
     ours, theirs = frontier[frontier["policy"] == OURS], frontier[frontier["policy"] == baseline]
     column = f"avg_on_hand_{unit}"
-    mine = on_hand_at(ours["fill_rate"], ours[column], fill_rates)
-    other = on_hand_at(theirs["fill_rate"], theirs[column], fill_rates)
+    mine = on_hand_at(ours[fill], ours[column], fill_rates)
+    other = on_hand_at(theirs[fill], theirs[column], fill_rates)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(other > 0, 1 - mine / other, np.nan)
 
@@ -165,26 +179,28 @@ def has_value(frontier: pd.DataFrame) -> bool:
 
 
 def headline(frontier: pd.DataFrame, read_at=FrontierSettings().read_at) -> list[str]:
-    """The sentences that lead the printed table, one per baseline: "at the same fill rate, turnover holds X%
-    less stock value than min/max", read at each of ``read_at`` within the range both curves reach; in units
-    when there are no costs."""
+    """The sentences that lead the printed table, one per baseline and fill-rate basis: "at the same fill rate,
+    turnover holds X% less stock value than min/max", read at each of ``read_at`` within the range both curves
+    reach; in units when there are no costs; then the same at the same fill rate of value."""
     unit = "value" if has_value(frontier) else "units"
     words = "stock value" if unit == "value" else "stock (units; no unit costs)"
     lines = []
-    for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
-        name = BASELINE_NAMES.get(baseline, baseline)
-        shares = saving_at(frontier, baseline, read_at, unit)
-        read = [(f, s) for f, s in zip(read_at, shares, strict=True) if np.isfinite(s)]
-        span = common_range(frontier.loc[frontier["policy"] == OURS, "fill_rate"],
-                            frontier.loc[frontier["policy"] == baseline, "fill_rate"])
-        if not read:
-            where = "the curves do not overlap" if span is None else \
-                f"the curves overlap only at fill rates {span[0]:.1%} to {span[1]:.1%}"
-            lines.append(f"at the same fill rate, turnover vs {name}: not read at {_rates(read_at)} ({where})")
-            continue
-        rest = "".join(f"; {_more_or_less(s)} at {_rate(f)}" for f, s in read[1:])
-        lines.append(f"at the same fill rate, turnover holds {_more_or_less(read[0][1])} {words} than {name} "
-                     f"(at {_rate(read[0][0])} fill{rest})")
+    for basis, fill in _bases(frontier).items():
+        same = "at the same fill rate" if basis == "units" else "at the same fill rate of value (units weighed by cost)"
+        for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
+            name = BASELINE_NAMES.get(baseline, baseline)
+            shares = saving_at(frontier, baseline, read_at, unit, fill)
+            read = [(f, s) for f, s in zip(read_at, shares, strict=True) if np.isfinite(s)]
+            span = common_range(frontier.loc[frontier["policy"] == OURS, fill],
+                                frontier.loc[frontier["policy"] == baseline, fill])
+            if not read:
+                where = "the curves do not overlap" if span is None else \
+                    f"the curves overlap only at fill rates {span[0]:.1%} to {span[1]:.1%}"
+                lines.append(f"{same}, turnover vs {name}: not read at {_rates(read_at)} ({where})")
+                continue
+            rest = "".join(f"; {_more_or_less(s)} at {_rate(f)}" for f, s in read[1:])
+            lines.append(f"{same}, turnover holds {_more_or_less(read[0][1])} {words} than {name} "
+                         f"(at {_rate(read[0][0])} fill{rest})")
     return lines
 
 

@@ -127,6 +127,7 @@ class SimResult:
             "expired_value": expired * cost,
             "orders": int((daily["ordered_units"] > 0).sum()),
             "ordered_units": float(daily["ordered_units"].sum()),
+            "demand_value": demand * cost,
         }
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from turnover import calendar, peak
-from turnover.allocation import SERVICE_GRID, meet_fill_rate
+from turnover.allocation import SERVICE_GRID, drug_floors, meet_fill_rate
 from turnover.expiry import UsageCurve, cap_for_stock, usage_curves
 from turnover.forecast import CURVE_COLUMNS, PanelForecast, ProtectionWindow, Selection, at_levels, forecast_panel
 from turnover.frontier import ONE_LEVEL, OUR_POLICIES, OURS, FrontierSettings, frontier_table
@@ -287,6 +287,7 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
     floor = vital_floor_units(series["criticality"], series["pack_size_units"].to_numpy(dtype=float), policy)
     daily = np.maximum(daily, 0.0)  # a day of more returns than dispensing is a day of no demand
     tier_z = norm.ppf(np.array([plan.tiers["service_level"].to_numpy(dtype=float) for plan in plans]))
+    floor_z = norm.ppf(drug_floors(series.assign(in_shortage=False), policy))
     rows, swept = [], []
     for i, item in enumerate(series.itertuples(index=False)):
         params = ItemParams(
@@ -306,7 +307,10 @@ def run_replay(panel_end: DemandPanel, daily: np.ndarray, day0: date, series: pd
             rows.append({"policy": name, "location_id": item.location_id, "drug_id": item.drug_id,
                          **_simulate(demand, params, rule)})
         for name, (knob, values) in knobs.items():
-            swept += [{"policy": name, "knob": knob, "knob_value": v, **_simulate(demand, params, rules[name](v))}
+            # min/max's z at least the drug's floor when the frontier says so: vital drugs protected on both curves
+            at = (lambda v, i=i: max(v, floor_z[i])) if name == "minmax_flat365" and frontier.minmax_floors else \
+                (lambda v: v)
+            swept += [{"policy": name, "knob": knob, "knob_value": v, **_simulate(demand, params, rules[name](at(v)))}
                       for v in values]
         if knobs:
             progress.info("frontier: %d of %d series", i + 1, len(series),
@@ -371,8 +375,10 @@ def totals(per_series: pd.DataFrame, n_days: int) -> pd.DataFrame:
     for name, rows in per_series.groupby("policy", sort=False):
         demand, served = rows["demand_units"].sum(), rows["served_units"].sum()
         on_hand_value = rows["avg_on_hand_value"].sum(min_count=1)
-        cost = rows["avg_on_hand_value"] / rows["avg_on_hand_units"].where(rows["avg_on_hand_units"] > 0)
+        cost = rows["demand_value"] / rows["demand_units"].where(rows["demand_units"] > 0)
+        cost = cost.fillna(rows["avg_on_hand_value"] / rows["avg_on_hand_units"].where(rows["avg_on_hand_units"] > 0))
         served_value = (rows["served_units"] * cost).sum(min_count=1)
+        demand_value = (rows["demand_units"] * cost).sum(min_count=1)
         cycles = rows["cycles"].sum()
         out.append({
             "policy": name, "series": len(rows), "demand_units": demand, "served_units": served,
@@ -382,6 +388,8 @@ def totals(per_series: pd.DataFrame, n_days: int) -> pd.DataFrame:
             "avg_on_hand_units": rows["avg_on_hand_units"].sum(), "avg_on_hand_value": on_hand_value,
             "turns": served_value * 365.0 / n_days / on_hand_value if on_hand_value else np.nan,
             "expired_units": rows["expired_units"].sum(), "expired_value": rows["expired_value"].sum(min_count=1),
+            # the value asked for that was served: an expensive drug starved weighs what it costs
+            "demand_value": demand_value, "fill_rate_value": served_value / demand_value if demand_value else np.nan,
         })
     return pd.DataFrame(out)
 

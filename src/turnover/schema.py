@@ -143,6 +143,6 @@ CSV_DECIMALS = {
     "days_on_hand_at_par": 0, "days_on_hand_current": 0, "days_on_hand": 0,
     "forecast_units_next_4_periods": 1, "mean": 1, **{q: 1 for q in QUANTILE_COLUMNS}, "avg_on_hand_units": 1,
     "turns_at_par": 1, "turns_current": 1, "turns": 1,
-    "projected_waste_value": 2, "value_saved": 2, "avg_on_hand_value": 2, "expired_value": 2,  # money
-    "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "expected_fill_rate": 3, "cycle_service_level": 3,
+    "projected_waste_value": 2, "value_saved": 2, "avg_on_hand_value": 2, "expired_value": 2, "demand_value": 2,  # money
+    "seasonality_strength": 2, "service_level": 3, "fill_rate": 3, "fill_rate_value": 3, "expected_fill_rate": 3, "cycle_service_level": 3,
 }
