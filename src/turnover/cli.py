@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--reselect-every", type=int, default=13, metavar="WEEKS",
                         help="weeks between full model reselections; models are refitted every week (default 13)")
     replay.add_argument("--frontier", action="store_true",
-                        help="also sweep each policy over its own knob (turnover: a fill-rate target 90-99.5%%, each "
+                        help="also sweep each policy over its own knob (turnover: a fill-rate target 90-99.8%%, each "
                         "drug's level allocated; turnover at one service level for all 80-99.5%%; min/max: z; days of "
                         "supply: 7-60 days) and compare stock at equal fill rate: writes "
                         "replay_<from>_<to>_frontier.csv, _frontier_savings.csv and _frontier.png")

@@ -56,7 +56,7 @@ class FrontierSettings:
     the days of cover of the par. ``read_at``: the fill rates the printed saving is read at.
     """
 
-    fill_rate_targets: tuple[float, ...] = (0.90, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995)
+    fill_rate_targets: tuple[float, ...] = (0.90, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995, 0.998)
     service_levels: tuple[float, ...] = (0.80, 0.85, 0.90, 0.95, 0.97, 0.98, 0.99, 0.995)
     minmax_z: tuple[float, ...] = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.645, 2.33, 3.0)
     days_of_supply_days: tuple[float, ...] = (7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0)

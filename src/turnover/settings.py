@@ -276,7 +276,7 @@ class PolicySettings(Section):
     fill_rate_weight: Literal["units", "value"] = Field(
         "units", description="The fill rate of units asked for, or of their value (fill_rate_target).")
     service_level_floors: dict[Criticality, float] = Field(
-        default_factory=lambda: {"vital": 0.99, "essential": 0.85, "non-essential": 0.75},
+        default_factory=lambda: {"vital": 0.95, "essential": 0.75, "non-essential": 0.5},
         description="Under a fill_rate_target, the lowest cycle service level a drug of each criticality may get "
         "(a drug in shortage: at least shortage.service_level).")
     usage_window_days: int = Field(365, ge=28, description="Days of dispensing behind annual usage, spend and ABC.")
