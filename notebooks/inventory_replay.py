@@ -47,9 +47,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 
 from turnover import pipeline
+from turnover.frontier import FrontierSettings, headline, savings
+from turnover.frontier_chart import frontier_png
 from turnover.io.notebook import chosen_run, project_config, warehouse_path
 from turnover.io.warehouse import open_warehouse
 from turnover.replay import ReplaySettings
@@ -78,18 +80,19 @@ print(f"replaying {start} .. {end} ({replay_weeks} weeks), ending on run {run_id
 
 
 # %%
-def run_replay(db_path: str, start, end, replay_settings: ReplaySettings):
-    """The replay's result, computed on a temporary copy of the warehouse (deleted afterwards)."""
+def run_replay(db_path: str, start, end, replay_settings: ReplaySettings, frontier: FrontierSettings | None = None):
+    """The replay's result (with ``frontier``: each policy swept over its knob too), computed on a temporary copy
+    of the warehouse (deleted afterwards)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         copy = shutil.copy(db_path, root / "warehouse.duckdb")
         settings = load_settings(config_path, warehouse_path=copy, output_dir=root / "out", demo_dir=root / "demo")
-        result, _ = pipeline.replay(settings, start, end, replay_settings)
+        result, _ = pipeline.replay(settings, start, end, replay_settings, frontier)
     return result
 
 
 replay_settings = ReplaySettings()
-result = run_replay(db_path, start, end, replay_settings)
+result = run_replay(db_path, start, end, replay_settings, FrontierSettings())
 per_series = result.per_series.merge(names, on=["location_id", "drug_id"], how="left")
 print(f"{result.weeks} weekly reviews, {len(per_series) // per_series['policy'].nunique()} series per policy")
 
@@ -191,3 +194,19 @@ labels.join(worst, how="inner").loc[worst.index].round(3)
 expired = per_series.groupby("policy")["expired_units"].agg(series_with_expiry=lambda s: int((s > 0).sum()),
                                                             expired_units="sum")
 expired.assign(share_of_series=expired["series_with_expiry"] / per_series.groupby("policy").size()).round(3)
+
+# %% [markdown]
+# ## Efficient frontiers: stock against fill rate
+#
+# One point per policy compares policies at different fill rates. The same replay also swept each
+# policy over its own knob (`turnover replay --frontier`; [docs/replay.md](../docs/replay.md)):
+# `turnover` over a fill-rate target, each drug's level allocated at the least stock value;
+# `turnover_one_level` with one service level for every drug; min/max over its z (each drug's z at least
+# its floor's); days of supply over its days. Read the curves at the same fill rate: the lower curve
+# holds less stock for the same service. The saving is read on each curve's efficient envelope, only
+# where both curves reach.
+
+# %%
+print("\n".join(headline(result.frontier)))
+display(Image(frontier_png(result.frontier, f"replay {start} .. {end}: stock against fill rate")))
+display(savings(result.frontier).round(3).head(20))
