@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import norm
 
 from tests.conftest import LATE_NOVEMBER, run_pipeline
+from turnover import pipeline
 from turnover.allocation import SERVICE_GRID, allocate, fill_rates, floor_index
 from turnover.forecast import ProtectionWindow, ServiceCurves, forecast_panel
 from turnover.io.demand import DemandPanel
@@ -126,5 +127,8 @@ def test_a_run_with_a_fill_rate_target_chooses_each_level_and_says_why(demo_ware
     for criticality, floor in floors.items():  # never below its floor (vital 95% by default)
         assert (pars.loc[pars["criticality"] == criticality, "service_level"] >= floor - 1e-9).all(), criticality
     assert pars["forecast_basis"].str.contains("chosen so that STORE-0[123]'s drugs together fill 98.0%").all()
+    summary = pipeline.run_summary(settings, "target-run")  # the run summary: the expected fill rate and its cost
+    assert summary["fill_rate_target"] == 0.98 and 0.97 <= summary["expected_fill_rate"] <= 1.0
+    assert summary["inventory_value_at_par"] > 0
     tiers = pd.read_csv(next(p for p in demo_warehouse["outputs"][LATE_NOVEMBER] if p.name.startswith("par_levels_")))
     assert tiers["expected_fill_rate"].isna().all()  # the tiers' run: no level chosen

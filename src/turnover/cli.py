@@ -318,6 +318,10 @@ def print_totals(totals: dict) -> None:
           f"{totals['quarantined_lots']} recalled lots quarantined ({totals['quarantined_units']:g} units)")
     print(f"expiry  {totals['projected_waste_units']:g} units ({totals['projected_waste_value']:,.2f}) projected to "
           f"expire unused; {totals['expired_units']:g} units already expired")
+    if totals.get("fill_rate_target"):
+        print(f"service fill-rate target {totals['fill_rate_target']:.1%}: expected {totals['expected_fill_rate']:.2%} "
+              f"(drugs weighed by their expected use), at an inventory value of "
+              f"{totals['inventory_value_at_par']:,.2f} at the new pars")
     if totals.get("transfers"):
         print(f"        {totals['transfers']} transfer(s) before expiry suggested: {totals['transfer_units']:g} units "
               f"({totals['transfer_value']:,.2f}) to locations expected to use them in time")

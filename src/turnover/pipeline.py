@@ -463,6 +463,11 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     pars = turnover_kpis(pars, cover, policy)
     shortage_rows = pars[pars["in_shortage"]].rename(columns={"shortage_availability": "availability"})
     totals = run_totals(pars, lot_rows, quarantine, shortage_rows)
+    if policy.fill_rate_target:  # the expected fill rate of the levels chosen, drugs weighed by expected use
+        use = pars["forecast_units_next_4_periods"].clip(lower=0).fillna(0.0)
+        fill = pars["expected_fill_rate"].fillna(1.0)
+        totals |= {"fill_rate_target": policy.fill_rate_target,
+                   "expected_fill_rate": round(float((use * fill).sum() / use.sum()) if use.sum() > 0 else 1.0, 4)}
     totals |= {"transfers": len(transfers), "transfer_units": round(float(transfers["units"].sum()), 1),
                "transfer_value": round(float(transfers["value_saved"].fillna(0).sum()), 2)}
     with open_warehouse(settings.warehouse_path) as con:
