@@ -160,8 +160,8 @@ def test_files_named_after_location_ids_stay_in_the_output_folder(hostile):
     assert {p.parent for p in hostile["written"]} == {out, out / "by_location"}
     stamp = DEMO_END.isoformat()
     top = {p.name for p in hostile["written"] if p.parent == out}
-    assert top == {f"{s}_{stamp}.csv" for s in ("par_levels", "forecast", "par_calendar", "expiry_risk", "quarantine",
-                                                  "shortages")} | {f"report_{stamp}.html"}
+    assert top == {f"{s}_{stamp}.csv" for s in ("par_levels", "forecast", "par_calendar", "expiry_risk", "transfers",
+                                                  "quarantine", "shortages")} | {f"report_{stamp}.html"}
     on_disk = {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
     published = json.loads((out / "latest.json").read_text(encoding="utf-8"))  # and the run folder it names
     run_folder = [out.relative_to(root) / published["folder"] / p.relative_to(out) for p in hostile["written"]]
@@ -186,7 +186,10 @@ def test_the_report_shows_hostile_names_as_text(hostile):
 def test_no_csv_cell_would_run_as_a_formula_and_every_csv_carries_a_neutralised_one(hostile):
     out = hostile["settings"].output_dir
     for path in [*sorted(out.glob("*.csv")), *sorted(out.glob("by_location/*.csv"))]:
-        cells = [cell for row in read_csv_cells(path) for cell in row]
+        rows = read_csv_cells(path)
+        if path.name.startswith("transfers_") and len(rows) == 1:
+            continue  # no lot of the hostile pharmacy would expire unused: the header alone
+        cells = [cell for row in rows for cell in row]
         for cell in cells:
             if cell.startswith("-"):
                 float(cell)  # a negative number; text starting with "-" would be neutralised

@@ -52,6 +52,11 @@ TOTALS = (
     ("shortages", "Drugs in shortage", "location × drug pairs on the FDA shortage list"),
     ("forecast_periods_scored", "Forecast periods scored", "earlier forecasts' periods checked against dispensing"),
     ("drift_flags", "Forecasts drifting", "series erring well beyond their backtest error"),
+    ("transfers", "Transfers before expiry", "lots to move to a location expected to use them before they expire"),
+    ("transfer_units", "Units to transfer", "units of those lots that would otherwise expire unused"),
+    ("transfer_value", "Value saved by transfers", "units to transfer × unit cost"),
+    ("fill_rate_target", "Fill-rate target", "policy.fill_rate_target: each drug's level chosen to meet it"),
+    ("expected_fill_rate", "Expected fill rate", "of the levels chosen, drugs weighed by their expected use"),
 )
 #: Label and definition of each total, by key.
 TOTAL_WORDS = {key: (label, definition) for key, label, definition in TOTALS}

@@ -51,8 +51,11 @@ _CARDS = (
     ("shortages", "count", None, None),
     ("forecast_periods_scored", "count", None, None),
     ("drift_flags", "count", None, None),
+    ("transfers", "count", "transfer_units", "units"),
+    ("transfer_value", "money", None, None),
+    ("fill_rate_target", "share", "expected_fill_rate", "expected"),
 )
-_UNIT_SUBS = {"projected_waste_units", "quarantined_units"}
+_UNIT_SUBS = {"projected_waste_units", "quarantined_units", "transfer_units"}
 _ACRONYMS = {"mae", "mase", "rmse", "wape", "mape", "smape", "rmsse", "id"}
 _ALERT_KEYS = {"quarantined_lots", "shortages", "expired_units", "projected_waste_value", "drift_flags"}
 _NAV = (("totals", "Totals"), ("movers", "Par moves"), ("seasonal", "Seasonal"), ("flags", "Flags"),
@@ -115,6 +118,8 @@ def _fmt(value, kind: str = "number") -> str:
         return f"{value:,.1f}"
     if kind == "days":
         return f"{value:,.0f} d"
+    if kind == "share":
+        return f"{value:.1%}"
     if kind == "units":  # whole units from 10 up, tenths below
         return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.1f}".removesuffix(".0")
     return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
