@@ -121,7 +121,7 @@ def seasonal_count(classes: pd.DataFrame) -> str:
             + ", ".join(f"{m} {n}" for m, n in models.items()) + f" ({seasonal_models} seasonal-capable)")
 
 
-def evaluate(panel: Panel, n_origins: int, with_arima: bool, results: Path) -> dict:
+def evaluate(panel: Panel, n_origins: int, with_arima: bool | None, results: Path) -> dict:
     """Score every method on one panel, print its tables and write its CSVs; returns the target checks."""
     start = time.perf_counter()
     cuts = origins(panel, n_origins)
@@ -130,9 +130,9 @@ def evaluate(panel: Panel, n_origins: int, with_arima: bool, results: Path) -> d
           f"{panel.starts[0].date()}..{panel.starts[-1].date()}; horizon {panel.horizon}, season {panel.season}")
     print(f"origins (first test period): {', '.join(str(panel.starts[c].date()) for c in cuts)}; "
           f"{sum(map(len, pairs.values()))} series x origin scored")
-    arima = with_arima or panel.period == "month"
+    arima = with_arima is True or (with_arima is None and panel.period == "month")
     if not arima:
-        print("AutoARIMA(52) skipped on weekly data (slow at season 52): pass --arima to include it")
+        print("AutoARIMA skipped (--no-arima; on weekly data by default: slow at season 52, --arima includes it)")
     anchors, fallback = run_statsforecast(panel, pairs, statsforecast_models(panel.season, arima))
     print("statsforecast, seconds: " + ", ".join(f"{m} {f.seconds:.0f}" for m, f in anchors.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix=f"panels-{panel.name}-") as workdir:
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-series", type=int, help="at most N series per panel, evenly spaced over the sorted keys")
     parser.add_argument("--origins", type=int, default=4, help="rolling origins per panel (default 4)")
     parser.add_argument("--arima", action="store_true", help="AutoARIMA(52) on the weekly panel too (slow)")
+    parser.add_argument("--no-arima", action="store_true", help="no AutoARIMA at all (it is most of a monthly panel's time)")
     parser.add_argument("--quick", action="store_true", help="30 series per panel (unless --max-series), 2 origins")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the CSVs")
     args = parser.parse_args(argv)
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
         if panel is None:
             print(f"\n=== {name}: dataset not found under ../shared/datasets; skipped")
             continue
-        checks.append(evaluate(panel.take(n_series), n_origins, args.arima, args.results))
+        arima = False if args.no_arima else (True if args.arima else None)  # None: monthly panels only
+        checks.append(evaluate(panel.take(n_series), n_origins, arima, args.results))
     if checks:
         summary = pd.DataFrame(checks).set_index("panel")
         summary.to_csv(args.results / "targets.csv")

@@ -157,3 +157,22 @@ def test_levels_asked_for_ahead_are_recalibrated_for_a_later_call_that_reuses_th
     for model, levels in ahead.near.levels.items():
         assert 0.975 in levels and 0.975 not in plain.near.levels[model]
         assert levels[0.95] == plain.near.levels[model][0.95]
+
+
+def test_a_short_volatile_history_cannot_send_the_paths_to_millions():
+    """A new item's 0, 13, 70, 111, 8, ... (PBS safety net, 11 months): simulated on the log scale as a random
+    walk, exp_smoothing's mean grew threefold a month, to millions a year ahead. Every path is capped at
+    PATH_CAP_MULTIPLE times the most the history saw in a period, in the batch and the one-series form."""
+    from turnover.fitting import PATH_CAP_MULTIPLE, Group, group_paths
+    from turnover.forecast import fit_paths
+    from turnover.models import SeriesContext
+
+    y = np.array([0, 0, 0, 0, 13, 70, 111, 8, 0, 8, 10], dtype=float)
+    context = SeriesContext(season_length=12, window=12)
+    U = np.random.default_rng(0).random((1, 1000, 12)).astype(np.float32)
+    for name in ("exp_smoothing", "damped_trend"):
+        batch = group_paths(name, y[None, :], U, Group([context], [np.random.default_rng(1)]))[0]
+        single = fit_paths(name, y, context, 12, 1000, np.random.default_rng(1))
+        for paths in (batch, single):
+            assert paths.max() <= PATH_CAP_MULTIPLE * 111 + 1e-3
+            assert paths.mean(axis=0)[-1] < 3 * 111  # a year ahead: of the order of what was seen, not millions

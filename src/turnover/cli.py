@@ -323,7 +323,7 @@ def print_totals(totals: dict) -> None:
               f"(drugs weighed by their expected use), at an inventory value of "
               f"{totals['inventory_value_at_par']:,.2f} at the new pars")
     if totals.get("transfers"):
-        print(f"        {totals['transfers']} transfer(s) before expiry suggested: {totals['transfer_units']:g} units "
+        print(f"moves   {totals['transfers']} transfer(s) before expiry suggested: {totals['transfer_units']:g} units "
               f"({totals['transfer_value']:,.2f}) to locations expected to use them in time")
 
 

@@ -54,8 +54,23 @@ def min_history(name: str, context: SeriesContext) -> int | None:
         return None
 
 
+#: No simulated period above this multiple of the most the history ever saw in a period (at least one unit).
+#: A log-scale model simulates its level as a random walk: on a short, volatile history (a new item's
+#: 0, 13, 70, 111, 8 ...) its paths' mean grew threefold a month, to millions a year ahead (PBS, MASE 122,937).
+PATH_CAP_MULTIPLE = 5.0
+
+
 def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
-    """Paths ``(rows, paths, horizon)`` of model ``name`` fitted on each row of ``Y``; NaN rows where it failed."""
+    """Paths ``(rows, paths, horizon)`` of model ``name`` fitted on each row of ``Y``; NaN rows where it failed.
+    Each row's paths are capped at ``PATH_CAP_MULTIPLE`` times the most its history saw in a period."""
+    paths = _group_paths(name, Y, U, group)
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.where(np.isfinite(Y), Y, np.nan), axis=1, initial=0.0) if Y.size else np.zeros(len(Y))
+    cap = (PATH_CAP_MULTIPLE * np.maximum(peak, 1.0)).astype(paths.dtype)[:, None, None]
+    return np.minimum(paths, cap)  # NaN rows (a failed fit) stay NaN
+
+
+def _group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
     if name == BORROWED_PROFILE:  # each row brings its own (its drug's) profile
         if not all(c.borrowed is not None for c in group.contexts):
             return _one_at_a_time(name, Y, U, group)

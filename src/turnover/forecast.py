@@ -32,7 +32,7 @@ from turnover import backtest, calendar, peak, schema
 from turnover.calibration import MIN_PITS, Calibration, fit_calibration
 from turnover.classify import classify_panel
 from turnover.demand import censored_panel
-from turnover.fitting import Group, group_paths, min_history
+from turnover.fitting import PATH_CAP_MULTIPLE, Group, group_paths, min_history
 from turnover.io.demand import DemandPanel
 from turnover.models import (
     BORROWED_PROFILE,
@@ -246,8 +246,11 @@ def quiet_fitting():
 
 def fit_paths(name: str, y: np.ndarray, context: SeriesContext, horizon: int, n_paths: int,
               rng: np.random.Generator) -> np.ndarray:
-    """Paths of model ``name`` fitted on one history (the per-series form of :func:`turnover.fitting.group_paths`)."""
-    return make_model(name, context).fit(y).sample_paths(horizon, n_paths, rng)
+    """Paths of model ``name`` fitted on one history (the per-series form of :func:`turnover.fitting.group_paths`,
+    capped as it caps them)."""
+    paths = make_model(name, context).fit(y).sample_paths(horizon, n_paths, rng)
+    peak = float(np.nanmax(y, initial=0.0)) if len(y) else 0.0
+    return np.minimum(paths, PATH_CAP_MULTIPLE * max(peak, 1.0))
 
 
 def forecast_series(

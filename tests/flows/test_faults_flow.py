@@ -89,7 +89,8 @@ class Runs:
 
 
 #: The lines of the summary ``turnover run`` prints (README): nothing else reaches the terminal.
-SCREEN_LINES = ("loaded  ", "rows    ", "warning ", "as of   ", "tracked ", "orders  ", "turns   ", "flags   ", "expiry  ", "time    ",
+SCREEN_LINES = ("loaded  ", "rows    ", "warning ", "as of   ", "tracked ", "orders  ", "turns   ", "flags   ", "expiry  ",
+                "moves   ", "service ", "time    ",
                 "wrote   ", "        and one par-level file", "report  ", "prefect ", "log     ")
 
 
