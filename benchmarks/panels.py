@@ -46,6 +46,7 @@ from panel_data import KEYS, LOADERS, Panel, origins  # noqa: E402
 from panel_methods import run_engine, run_statsforecast, statsforecast_models  # noqa: E402
 from scoring import Forecasts, scale_of  # noqa: E402
 
+from turnover.forecast import SEASONAL_MODELS  # noqa: E402
 from turnover.settings import ForecastSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,8 @@ RESULTS = REPO / "benchmarks" / "results" / "panels"
 OURS = "ours (turnover)"
 TAU = 0.95
 MASE_TARGET, COVERAGE_TARGET = 0.90, (0.93, 0.97)
-SEASONAL_MODELS = ("dynamic_harmonic", "seasonal_naive", "holt_winters", "signal_regression", "borrowed_profile")
+#: Models that can carry a yearly season: the engine's seasonal list, the signal's and the borrowed profile.
+SEASONAL_CAPABLE = (*SEASONAL_MODELS, "signal_regression", "borrowed_profile")
 
 
 def score_rows(panel: Panel, pairs: dict[int, list[int]], methods: dict[str, Forecasts], fallback: dict) -> pd.DataFrame:
@@ -116,7 +118,7 @@ def seasonal_count(classes: pd.DataFrame) -> str:
     threshold = ForecastSettings().seasonal_strength_threshold
     strong = int((classes["seasonality_strength"] >= threshold).sum())
     models = classes["model"].value_counts()
-    seasonal_models = int(models[[m for m in models.index if m in SEASONAL_MODELS]].sum())
+    seasonal_models = int(models[[m for m in models.index if m in SEASONAL_CAPABLE]].sum())
     return (f"{strong} of {len(classes)} series with seasonality_strength >= {threshold}; chosen models: "
             + ", ".join(f"{m} {n}" for m, n in models.items()) + f" ({seasonal_models} seasonal-capable)")
 

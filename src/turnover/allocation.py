@@ -153,20 +153,21 @@ def drug_floors(series: pd.DataFrame, policy: PolicySettings) -> np.ndarray:
 
 
 def meet_fill_rate(result: PanelForecast, series: pd.DataFrame, policy: PolicySettings,
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                   curves: ServiceCurves | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The forecast's protection and calendar frames with each drug at the level the target allocates
     (``policy.fill_rate_target``, per location), ``expected_fill_rate`` and ``service_basis`` per drug; and
     the run's expected fill rate per location. ``result`` was read on ``SERVICE_GRID``
-    (``ProtectionWindow.curve_levels``); ``series`` gives unit cost, criticality and shortage by key."""
+    (``ProtectionWindow.curve_levels``; ``curves``: its ``ServiceCurves``, when already stacked); ``series`` gives
+    unit cost, criticality and shortage by key."""
     target = float(policy.fill_rate_target)  # type: ignore[arg-type]
     keys = result.protection[["location_id", "drug_id"]]
     known = keys.merge(series, on=["location_id", "drug_id"], how="left", validate="one_to_one")
-    curves = ServiceCurves.of(result.protection, SERVICE_GRID)
+    curves = curves or ServiceCurves.of(result.protection, SERVICE_GRID)
     fill = fill_rates(curves.shortage_units, curves.cycle_demand_units)
     floors = drug_floors(known, policy)
     chosen = allocate(fill, np.ceil(curves.protection_units - 1e-9), curves.cycle_demand_units, known["unit_cost"],
                       known["location_id"], floor_index(curves.levels, floors), target, policy.fill_rate_weight)
-    protection, calendar = at_levels(result, chosen.index, curves.levels)
+    protection, calendar = at_levels(result, chosen.index, curves)
     basis = [service_basis(level, target, policy.fill_rate_weight, loc, floor, chosen.group_reached[loc])
              for level, loc, floor in zip(curves.levels[chosen.index], keys["location_id"], floors, strict=True)]
     protection = protection.assign(expected_fill_rate=chosen.fill_rate, service_basis=basis)

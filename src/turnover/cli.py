@@ -368,13 +368,13 @@ def format_frontier(frontier, read_at=(0.97, 0.98, 0.99)) -> str:
     import numpy as np
     import pandas as pd
 
-    from turnover.frontier import BASELINE_NAMES, has_value, headline, saving_at
+    from turnover.frontier import BASELINE_NAMES, fill_bases, has_value, headline, saving_at
 
     lines = headline(frontier, read_at)
     units = ["value", "units"] if has_value(frontier) else ["units"]
-    bases = {"": "fill_rate", " (fill of value)": "fill_rate_value"} if has_value(frontier) else {"": "fill_rate"}
-    saved = pd.DataFrame({f"vs {BASELINE_NAMES.get(b, b)}, {unit}{words}": saving_at(frontier, b, read_at, unit, fill)
-                          for words, fill in bases.items()
+    words = {"units": "", "value": " (fill of value)"}
+    saved = pd.DataFrame({f"vs {BASELINE_NAMES.get(b, b)}, {unit}{words[basis]}": saving_at(frontier, b, read_at, unit, fill)
+                          for basis, fill in fill_bases(frontier).items()
                           for b in frontier["policy"].drop_duplicates() if b != "turnover" for unit in units},
                          index=[f"fill {f:.1%}" for f in read_at])
     lines += ["", "stock saved at equal fill rate (share of the baseline's; blank: outside the range both reach)",

@@ -63,11 +63,16 @@ PATH_CAP_MULTIPLE = 5.0
 def group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:
     """Paths ``(rows, paths, horizon)`` of model ``name`` fitted on each row of ``Y``; NaN rows where it failed.
     Each row's paths are capped at ``PATH_CAP_MULTIPLE`` times the most its history saw in a period."""
-    paths = _group_paths(name, Y, U, group)
-    with np.errstate(invalid="ignore"):
-        peak = np.nanmax(np.where(np.isfinite(Y), Y, np.nan), axis=1, initial=0.0) if Y.size else np.zeros(len(Y))
-    cap = (PATH_CAP_MULTIPLE * np.maximum(peak, 1.0)).astype(paths.dtype)[:, None, None]
-    return np.minimum(paths, cap)  # NaN rows (a failed fit) stay NaN
+    return cap_paths(_group_paths(name, Y, U, group), Y)
+
+
+def cap_paths(paths: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``paths`` (rows, paths, horizon; or one series' paths, horizon) at most ``PATH_CAP_MULTIPLE`` times the
+    most each row of ``Y`` (its history) saw in a period, at least one unit; NaN (a failed fit) stays NaN."""
+    Y = np.atleast_2d(np.asarray(Y, dtype=float))
+    peak = np.nanmax(np.where(np.isfinite(Y), Y, np.nan), axis=1, initial=0.0)
+    cap = (PATH_CAP_MULTIPLE * np.maximum(peak, 1.0)).astype(paths.dtype)
+    return np.minimum(paths, cap.reshape(len(cap), *[1] * (paths.ndim - 1)) if paths.ndim == 3 else cap[0])
 
 
 def _group_paths(name: str, Y: np.ndarray, U: np.ndarray, group: Group) -> np.ndarray:

@@ -32,7 +32,7 @@ from turnover import backtest, calendar, peak, schema
 from turnover.calibration import MIN_PITS, Calibration, fit_calibration
 from turnover.classify import classify_panel
 from turnover.demand import censored_panel
-from turnover.fitting import PATH_CAP_MULTIPLE, Group, group_paths, min_history
+from turnover.fitting import Group, cap_paths, group_paths, min_history
 from turnover.io.demand import DemandPanel
 from turnover.models import (
     BORROWED_PROFILE,
@@ -248,9 +248,7 @@ def fit_paths(name: str, y: np.ndarray, context: SeriesContext, horizon: int, n_
               rng: np.random.Generator) -> np.ndarray:
     """Paths of model ``name`` fitted on one history (the per-series form of :func:`turnover.fitting.group_paths`,
     capped as it caps them)."""
-    paths = make_model(name, context).fit(y).sample_paths(horizon, n_paths, rng)
-    peak = float(np.nanmax(y, initial=0.0)) if len(y) else 0.0
-    return np.minimum(paths, PATH_CAP_MULTIPLE * max(peak, 1.0))
+    return cap_paths(make_model(name, context).fit(y).sample_paths(horizon, n_paths, rng), y)
 
 
 def forecast_series(
@@ -947,10 +945,10 @@ class ServiceCurves:
                    stack("curve_calendar_lead_units"), stack("curve_calendar_protection_units"))
 
 
-def at_levels(result: PanelForecast, index: np.ndarray, levels) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The protection and calendar frames with each series read at its own level of the curves
-    (``index`` into ``levels``, rows in the protection frame's order), the curve columns dropped."""
-    curves = ServiceCurves.of(result.protection, levels)
+def at_levels(result: PanelForecast, index: np.ndarray, curves: ServiceCurves) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The protection and calendar frames with each series read at its own level of ``curves`` (``index`` into
+    ``curves.levels``, rows in the protection frame's order: ``ServiceCurves.of(result.protection, ...)``), the
+    curve columns dropped."""
     rows = np.arange(len(index))
     protection = result.protection.drop(columns=list(CURVE_COLUMNS)).assign(
         service_level=curves.levels[index], calibrated_level=curves.read_levels[rows, index],

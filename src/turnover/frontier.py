@@ -18,7 +18,6 @@ of the two would be extrapolated.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +130,7 @@ def savings(frontier: pd.DataFrame) -> pd.DataFrame:
     """
     ours = frontier[frontier["policy"] == OURS]
     rows = []
-    for basis, fill in _bases(frontier).items():
+    for basis, fill in fill_bases(frontier).items():
         for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
             theirs = frontier[frontier["policy"] == baseline]
             span = common_range(ours[fill], theirs[fill])
@@ -148,29 +147,32 @@ def savings(frontier: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["fill_basis", "baseline", "fill_rate"], kind="stable", ignore_index=True)
 
 
-def _bases(frontier: pd.DataFrame) -> dict[str, str]:
+def fill_bases(frontier: pd.DataFrame) -> dict[str, str]:
     """The fill-rate bases the frontier can be read on: units, and value where it has costs."""
     with_value = "fill_rate_value" in frontier and frontier["fill_rate_value"].notna().any()
     return {b: c for b, c in FILL_BASES.items() if b == "units" or with_value}
 
 
-def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, fill_rate: float, unit: str, fill: str = "fill_rate") -> dict:
+def _read(ours: pd.DataFrame, theirs: pd.DataFrame, fill_rates, unit: str, fill: str) -> tuple[np.ndarray, ...]:
+    """Both envelopes' stock at ``fill_rates`` (of ``fill``) and turnover's saving share (NaN where the
+    baseline holds nothing or a curve does not reach)."""
     column = f"avg_on_hand_{unit}"
-    mine = float(on_hand_at(ours[fill], ours[column], [fill_rate])[0])
-    other = float(on_hand_at(theirs[fill], theirs[column], [fill_rate])[0])
-    share = 1 - mine / other if other > 0 else math.nan
+    mine = on_hand_at(ours[fill], ours[column], fill_rates)
+    other = on_hand_at(theirs[fill], theirs[column], fill_rates)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mine, other, np.where(other > 0, 1 - mine / other, np.nan)
+
+
+def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, fill_rate: float, unit: str, fill: str = "fill_rate") -> dict:
+    mine, other, share = (float(v[0]) for v in _read(ours, theirs, [fill_rate], unit, fill))
     return {f"turnover_on_hand_{unit}": mine, f"baseline_on_hand_{unit}": other, f"saving_{unit}_share": share}
 
 
 def saving_at(frontier: pd.DataFrame, baseline: str, fill_rates, unit: str, fill: str = "fill_rate") -> np.ndarray:
     """Turnover's saving share against ``baseline`` at each of ``fill_rates`` (of ``fill``: units or value; NaN
     outside the common range)."""
-    ours, theirs = frontier[frontier["policy"] == OURS], frontier[frontier["policy"] == baseline]
-    column = f"avg_on_hand_{unit}"
-    mine = on_hand_at(ours[fill], ours[column], fill_rates)
-    other = on_hand_at(theirs[fill], theirs[column], fill_rates)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(other > 0, 1 - mine / other, np.nan)
+    return _read(frontier[frontier["policy"] == OURS], frontier[frontier["policy"] == baseline], fill_rates, unit,
+                 fill)[2]
 
 
 def has_value(frontier: pd.DataFrame) -> bool:
@@ -185,7 +187,7 @@ def headline(frontier: pd.DataFrame, read_at=FrontierSettings().read_at) -> list
     unit = "value" if has_value(frontier) else "units"
     words = "stock value" if unit == "value" else "stock (units; no unit costs)"
     lines = []
-    for basis, fill in _bases(frontier).items():
+    for basis, fill in fill_bases(frontier).items():
         same = "at the same fill rate" if basis == "units" else "at the same fill rate of value (units weighed by cost)"
         for baseline in [p for p in frontier["policy"].drop_duplicates() if p != OURS]:
             name = BASELINE_NAMES.get(baseline, baseline)

@@ -40,7 +40,15 @@ from scipy.stats import norm
 from turnover import calendar, peak
 from turnover.allocation import SERVICE_GRID, drug_floors, meet_fill_rate
 from turnover.expiry import UsageCurve, cap_for_stock, usage_curves
-from turnover.forecast import CURVE_COLUMNS, PanelForecast, ProtectionWindow, Selection, at_levels, forecast_panel
+from turnover.forecast import (
+    CURVE_COLUMNS,
+    PanelForecast,
+    ProtectionWindow,
+    Selection,
+    ServiceCurves,
+    at_levels,
+    forecast_panel,
+)
 from turnover.frontier import ONE_LEVEL, OUR_POLICIES, OURS, FrontierSettings, frontier_table
 from turnover.inventory_sim import ItemParams, Lot, ReviewState, days_of_supply, minmax_flat_average, simulate
 from turnover.io.demand import DemandPanel
@@ -194,12 +202,13 @@ def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews:
         result = forecast_panel(truncate(panel_end, back), known_on.window(planned, policy, as_of, grid), as_of,
                                 forecast, known_on.signals_on(as_of), reuse)
         selection = result.selection
-        par = _pars(_read(result, planned, policy, policy.fill_rate_target), result, planned, floor, policy)
+        service = ServiceCurves.of(result.protection, SERVICE_GRID) if grid else None  # stacked once a week
+        par = _pars(_read(result, planned, policy, policy.fill_rate_target, service), result, planned, floor, policy)
         at_knob = {}
         for name, (knob, values) in knobs.items():
             for value in values:
-                protection = _read(result, planned, policy, value) if knob == "fill_rate_target" else \
-                    at_levels(result, np.full(len(planned), SERVICE_GRID.index(value)), SERVICE_GRID)[0]
+                protection = _read(result, planned, policy, value, service) if knob == "fill_rate_target" else \
+                    at_levels(result, np.full(len(planned), SERVICE_GRID.index(value)), service)[0]
                 at_knob[name, value] = _pars(protection, result, planned, floor, policy)
         by_key = usage_curves(result.forecast, planned, "week", review)
         curves = [by_key.get(key) for key in zip(panel_end.keys["location_id"], panel_end.keys["drug_id"], strict=True)]
@@ -212,11 +221,12 @@ def plan_weeks(panel_end: DemandPanel, end: date, series: pd.DataFrame, reviews:
     return plans
 
 
-def _read(result: PanelForecast, planned: pd.DataFrame, policy: PolicySettings, target: float | None) -> pd.DataFrame:
+def _read(result: PanelForecast, planned: pd.DataFrame, policy: PolicySettings, target: float | None,
+          service: ServiceCurves | None = None) -> pd.DataFrame:
     """The week's protection frame: at the tiers' levels, or with each drug at the level ``target`` (a fill
     rate) allocates (``allocation.meet_fill_rate``)."""
     if target:
-        return meet_fill_rate(result, planned, policy.model_copy(update={"fill_rate_target": target}))[0]
+        return meet_fill_rate(result, planned, policy.model_copy(update={"fill_rate_target": target}), service)[0]
     return result.protection.drop(columns=list(CURVE_COLUMNS), errors="ignore")
 
 
