@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-extended bench bench-panels bench-scale notebooks clean
+.PHONY: run test test-extended bench bench-panels bench-scale bench-steady notebooks clean
 
 # -qq: pip's own notices and the build backend's information boxes stay off the screen; errors still show.
 $(BIN)/.installed: pyproject.toml
@@ -57,6 +57,14 @@ SCALE ?= 1.0
 bench-scale: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/scale.py --scale $(SCALE)
+
+# A year of Mondays (issue 17): the chain's history, then WEEKS weekly runs in a row (each a fresh process, every fourth
+# a full reselection, one killed on purpose), with time by step, peak RSS and warehouse size per run: printed, and
+# saved as benchmarks/results/steady/steady_runs.csv, steady_summary.csv and steady.png. About 80 minutes at SCALE=1.0.
+WEEKS ?= 52
+bench-steady: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/steady.py --scale $(SCALE) --weeks $(WEEKS)
 
 # Notebooks (docs/notebooks.md): JupyterLab (the `notebooks` extra, installed once) on notebooks/, where jupytext opens
 # each .py as a notebook (on a double click too: jupytext-config sets the default viewer in the venv, not in ~/.jupyter)

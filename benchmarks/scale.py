@@ -181,14 +181,17 @@ def warm(paths) -> None:
                 pass
 
 
-def weekly_run(run: Run, peak: Peak, settings, chain: ChainFiles, files: FileSet, run_id: str, root: Path) -> int:
-    """The flow's steps on one file set; returns the series count."""
+def weekly_run(run: Run, peak: Peak, settings, chain: ChainFiles, files: FileSet, run_id: str, root: Path,
+               extra_csv: tuple[Path, ...] = (), map_batches=threaded_map) -> int:
+    """The flow's steps on one file set (and ``extra_csv``: files given again, e.g. a killed run's, not in the bare
+    read), the forecast's batches on ``map_batches`` (default: a thread per core, as the flow's default task
+    runner); returns the series count."""
     rows = files.rows
     warm([*files.csv, *files.parquet])
     run.step(peak, "bare DuckDB read_csv", lambda: bare_read(files.csv, root / "bare.duckdb", "read_csv"), rows, "rows",
              "same files, not in the run", in_run=False)
-    loads = run.step(peak, "ingest CSV (ours)", lambda: pipeline.load_history(settings, list(files.csv)), rows, "rows",
-                     f"{len(files.csv)} files, {file_bytes(files.csv) / 2**20:,.1f} MiB")
+    loads = run.step(peak, "ingest CSV (ours)", lambda: pipeline.load_history(settings, [*extra_csv, *files.csv]), rows,
+                     "rows", f"{len(files.csv)} files, {file_bytes(files.csv) / 2**20:,.1f} MiB")
     rejected = sum(r.rows_rejected for r in loads)
     if rejected:
         run.steps[-1].notes += f", {rejected} REJECTED"
@@ -205,15 +208,20 @@ def weekly_run(run: Run, peak: Peak, settings, chain: ChainFiles, files: FileSet
     n_series = run.step(peak, "build demand", build, lambda n: n, "series")
     scored = run.step(peak, "score forecasts", lambda: pipeline.score_forecasts(settings, run_id, as_of))
     run.steps[-1].notes = f"{scored['periods']:,} periods of {len(scored['forecast_runs'])} earlier run(s) scored"
-    run.step(peak, "forecast", lambda: pipeline.forecast(settings, run_id, as_of, threaded_map), lambda n: n, "series")
+    run.step(peak, "forecast", lambda: pipeline.forecast(settings, run_id, as_of, map_batches), lambda n: n, "series")
     run.step(peak, "par levels", lambda: pipeline.set_par_levels(settings, run_id, as_of), n_series, "series")
-    written = run.step(peak, "export", lambda: pipeline.export(settings, run_id, as_of), notes="CSVs and report")
+    def export() -> list[Path]:  # as the flow's export task: the warehouse verified first
+        pipeline.verify_warehouse(settings)
+        return pipeline.export(settings, run_id, as_of)
+
+    written = run.step(peak, "export", export, notes="warehouse verified, CSVs and report")
     run.steps[-1].notes += f" ({len(written)} files)"
     record = {"package_version": __version__, "parameters": {"benchmark": "scale", "as_of": as_of.isoformat()},
               "inputs": pipeline.input_records(loads, {**reference, "ilinet": files.ilinet}),
               **pipeline.row_accounting(loads)}
     step_seconds = {s.name: round(s.seconds, 3) for s in run.steps if s.in_run}
     run.step(peak, "record run", lambda: pipeline.record_run(settings, run_id, **record, step_seconds=step_seconds))
+    run.step(peak, "retention", lambda: pipeline.apply_retention(settings, as_of))
     return n_series
 
 

@@ -101,6 +101,11 @@ def record_run(settings: Settings, run_id: str, fields: dict) -> None:
     pipeline.record_run(settings, run_id, **fields)
 
 
+@task(cache_policy=NO_CACHE, retries=1)
+def apply_retention(settings: Settings, as_of: date) -> dict[str, int]:
+    return pipeline.apply_retention(settings, as_of)
+
+
 def report_path(paths: list[str]) -> str | None:
     """The HTML run report among the files written."""
     return next((p for p in paths if p.endswith(".html")), None)
@@ -191,6 +196,8 @@ def weekly_par_levels(
                     paths, summary = export(settings, run_id, as_of)
             finally:
                 record_run(settings, run_id, record | {"step_seconds": clock.seconds})
+        with clock("retention"):  # after the run is complete: what the warehouse keeps of earlier runs
+            apply_retention(settings, as_of)
         publish_summary(summary)
         return {"run_id": run_id, "as_of": as_of.isoformat(), "loads": [r.summary() for r in loads], "warnings": warnings,
                 "accounting": record, "reference": counts, "series": n_series, "par_rows": n_pars, "outputs": paths,

@@ -20,7 +20,7 @@ def con(tmp_path):
     # 14 units every day for three weeks of November 2026 (Mon 2 .. Sun 22) at S1, drugs D1 and D2.
     for drug in ("D1", "D2"):
         connection.execute(
-            f"insert into {schema.DISPENSING} select 'f', d::int, date '2026-11-02' + d::int, 'S1', ?, 14, null, null "
+            f"insert into {schema.DISPENSING} select 1, d::int, date '2026-11-02' + d::int, 'S1', ?, 14, null, null "
             "from range(21) r(d)", [drug])
     yield connection
     connection.close()

@@ -180,3 +180,19 @@ def test_a_written_chain_is_found_again_only_for_its_own_spec_and_whole(tmp_path
     cut = write_chain(TINY, tmp_path / "cut")
     cut.history.csv[0].write_bytes(cut.history.csv[0].read_bytes()[:100])  # an interrupted copy
     assert read_chain(cut.directory, TINY) is None
+
+
+def test_a_chain_of_several_weeks_writes_each_week_apart_and_together_they_are_the_one_draw(tmp_path, tiny_files):
+    spec = replace(TINY, week_days=21)
+    files = write_chain(spec, tmp_path / "weeks")
+    assert [w.as_of for w in files.weeks] == [date(2026, 11, 22), date(2026, 11, 29), date(2026, 12, 6)]
+    assert files.week == files.weeks[0] and files.weeks[0].csv[0].parent.name == "week"
+    for k, week in enumerate(files.weeks):
+        days = pd.concat(pd.read_csv(p, parse_dates=["dispensed_at"]) for p in week.csv)["dispensed_at"].dt.date
+        first = date(2026, 11, 16) if k == 0 else files.weeks[k - 1].as_of
+        assert len(days) == week.rows > 0 and days.min() >= first and days.max() <= week.as_of
+        assert week.on_hand.is_file() and week.ilinet.is_file()
+    assert read_chain(tmp_path / "weeks", spec).weeks == files.weeks  # found again, every week
+    # the history is the same draw's days through the end, whatever follows them
+    history = pd.concat(pd.read_csv(p) for p in files.history.csv)
+    assert history["dispensed_at"].max() < "2026-11-16" and len(history) == files.history.rows

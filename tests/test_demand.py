@@ -24,7 +24,7 @@ def con(tmp_path):
         ("2026-11-21 10:00", "S1", "D2", -5),   # returns exceed dispensing that week
     ]
     for i, (when, loc, drug, qty) in enumerate(rows):
-        connection.execute(f"insert into {schema.DISPENSING} values ('f', ?, ?, ?, ?, ?, null, null)",
+        connection.execute(f"insert into {schema.DISPENSING} values (1, ?, ?, ?, ?, ?, null, null)",
                            [i + 2, when, loc, drug, qty])
     yield connection
     connection.close()

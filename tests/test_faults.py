@@ -80,7 +80,7 @@ def test_a_run_while_another_process_holds_the_warehouse_is_refused_in_one_line(
 # --- retried steps are idempotent -------------------------------------------------------------------------
 
 RETRIED_STEPS = ("load_history", "load_reference", "load_signals", "score_forecasts", "forecast", "set_par_levels",
-                 "export", "record_run")  # in the flow's order
+                 "export", "record_run", "apply_retention")  # in the flow's order
 
 
 def rerun_steps(settings, demo_files) -> dict:
@@ -96,6 +96,7 @@ def rerun_steps(settings, demo_files) -> dict:
         "set_par_levels": lambda: pipeline.set_par_levels(settings, RUN, LATE_NOVEMBER),
         "export": lambda: pipeline.export(settings, RUN, LATE_NOVEMBER),
         "record_run": lambda: pipeline.record_run(settings, RUN, step_seconds={"forecast": 1.5}, rows_read=7),
+        "apply_retention": lambda: pipeline.apply_retention(settings, LATE_NOVEMBER),
     }
 
 

@@ -140,8 +140,8 @@ DISPENSING = [  # (day, drug, quantity): returns net within the window, a day of
 def test_the_usage_window_on_the_day_array_is_the_annual_usage_staging_series_computes(tmp_path):
     settings = make_settings(tmp_path)
     with open_warehouse(settings.warehouse_path) as con:
-        con.executemany("insert into raw.dispensing (file_sha256, line, dispensed_at, location_id, drug_id, quantity) "
-                        "values ('f', ?, ?, 'L1', ?, ?)",
+        con.executemany("insert into raw.dispensing (file_id, line, dispensed_at, location_id, drug_id, quantity) "
+                        "values (1, ?, ?, 'L1', ?, ?)",
                         [[k, datetime.combine(day, datetime.min.time()), drug, quantity]
                          for k, (day, drug, quantity) in enumerate(DISPENSING)])
         demand_io.build_demand_series(con, date(2026, 3, 8), "week", settings.policy)  # LATER is a series too

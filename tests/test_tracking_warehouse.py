@@ -90,11 +90,12 @@ def read_actuals(con) -> pd.DataFrame:
         f"select location_id, drug_id, period_start, units from {schema.DEMAND_SERIES} order by 1, 2, 3").df()
 
 
-def score(con, run_ids: list[str], as_of: date, through: date, period: Period = "week") -> dict[str, int]:
-    """Score ``run_ids`` as the weekly run does (``pipeline.score_forecasts``)."""
+def score(con, run_ids: list[str], as_of: date, through: date, period: Period = "week", by: str = "now",
+          ) -> dict[str, int]:
+    """Score ``run_ids`` as the weekly run ``by`` does (``pipeline.score_forecasts``)."""
     with tracking_io.scorable(con, run_ids, as_of, period) as wanted:
         return tracking_io.score_forecasts(con, run_ids, period, through,
-                                           pipeline._history_scales(con, wanted, period), "now")
+                                           pipeline._history_scales(con, wanted, period), by)
 
 
 def forecast_warehouse(seed: int = 5):
@@ -168,3 +169,49 @@ def test_drift_reads_in_the_warehouse_the_rows_recent_rows_keeps():
     settings = TrackingSettings(drift_min_periods=1, drift_min_mase=0)
     flags = tracking.flag(in_warehouse, backtest, settings)
     assert len(flags) and flags.equals(tracking.flag(in_pandas, backtest, settings))
+
+
+def test_each_period_is_scored_once_and_a_second_scoring_adds_and_changes_nothing():
+    con = forecast_warehouse()
+    run_ids = [r for r, _ in RUNS]
+    first = score(con, run_ids, AS_OF, LAST)
+    kept = tracking_io.read_scores(con)
+    again = score(con, run_ids, AS_OF, LAST, by="next")
+    assert sum(first.values()) == len(kept) > 0 and sum(again.values()) == 0
+    pd.testing.assert_frame_equal(tracking_io.read_scores(con), kept)
+    # A week later (one more week dispensed): only that week's periods are scored, once per forecast run.
+    later = LAST + timedelta(weeks=1)
+    con.execute(f"insert into {schema.DEMAND_SERIES} select location_id, drug_id, ?, 4.0 from {schema.SERIES}", [later])
+    week = score(con, run_ids, AS_OF + timedelta(weeks=1), later, by="week later")
+    added = tracking_io.read_scores(con).merge(kept, how="left", indicator=True)
+    added = added[added["_merge"] == "left_only"]
+    assert sum(week.values()) == len(added) > 0 and (added["period_start"] == pd.Timestamp(later)).all()
+    assert not added.duplicated(["forecast_run_id", "location_id", "drug_id"]).any()
+
+
+def test_a_late_export_rescores_only_the_series_and_periods_it_brought_rows_to():
+    con = forecast_warehouse()
+    run_ids = [r for r, _ in RUNS]
+    score(con, run_ids, AS_OF, LAST)
+    kept = tracking_io.read_scores(con)
+    scored_until = con.execute("select now()::timestamp").fetchone()[0]
+    # A late file: 3 more units of S1 x D1 on a day of a week scored already.
+    week = LAST - timedelta(weeks=2)
+    con.execute(f"insert into {schema.LOADED_FILES} by name select 'abc' as file_sha256, 'late.csv' as file_path, "
+                "'csv' as file_format, 'canonical' as mapping, ?::timestamp + interval 1 second as loaded_at, "
+                "1 as rows_read, 1 as rows_loaded, 0 as rows_rejected, 7 as file_id", [scored_until])
+    con.execute(f"insert into {schema.DISPENSING} by name select 7 as file_id, 2 as line, "
+                "?::timestamp + interval 10 hour as dispensed_at, 'S1' as location_id, 'D1' as drug_id, 3.0 as quantity",
+                [week + timedelta(days=2)])
+    con.execute(f"update {schema.DEMAND_SERIES} set units = units + 3 where location_id = 'S1' and drug_id = 'D1' "
+                "and period_start = ?", [week])
+    with tracking_io.scorable(con, run_ids, AS_OF, "week", scored_until) as wanted:
+        counts = tracking_io.score_forecasts(con, run_ids, "week", LAST, pipeline._history_scales(con, wanted, "week"),
+                                             "late")
+    after = tracking_io.read_scores(con)
+    touched = (after["location_id"] == "S1") & (after["drug_id"] == "D1") & (after["period_start"] == pd.Timestamp(week))
+    assert sum(counts.values()) == touched.sum() > 0 and len(after) == len(kept)
+    pd.testing.assert_frame_equal(after[~touched].reset_index(drop=True),
+                                  kept[~touched.to_numpy()].reset_index(drop=True))
+    assert (after.loc[touched, "actual_units"].to_numpy() == kept.loc[touched.to_numpy(), "actual_units"].to_numpy()
+            + 3).all()

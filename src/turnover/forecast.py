@@ -218,8 +218,14 @@ def cut_histories(raw: list[np.ndarray], back: int) -> list[np.ndarray]:
 
 
 def fold_views(keys, raw: list[np.ndarray], contexts: list[SeriesContext], first_forecast: int, horizon: int,
-               step: int, settings: ForecastSettings) -> list[FoldView]:
-    """One :class:`FoldView` per backtest fold (0 = the latest cutoff, ``horizon`` periods before the end)."""
+               step: int, settings: ForecastSettings, needed: list[int] | None = None) -> list[FoldView]:
+    """One :class:`FoldView` per backtest fold (0 = the latest cutoff, ``horizon`` periods before the end).
+
+    ``needed``: the series whose candidates are read (default all; a refit backtests only the series it
+    selects afresh), the others' are left empty. Every series is still censored and classified: a sibling
+    profile is fitted on the seasonal series of every drug of a length together, and a least-squares fit's
+    last bits depend on the other rows fitted with it.
+    """
     season_length = contexts[0].season_length if contexts else calendar.SEASON_LENGTH[settings.period]
     views = []
     for j in range(settings.backtest_cutoffs):
@@ -227,10 +233,10 @@ def fold_views(keys, raw: list[np.ndarray], contexts: list[SeriesContext], first
         histories, _ = censored_panel(cut_histories(raw, back), season_length, settings.censor)
         classes = classify_panel(histories, season_length)
         borrowed = sibling_profiles(keys, histories, classes, first_forecast - back, season_length, settings)
-        view = FoldView(back, [], borrowed)
-        view.candidates.extend(
-            tuple(series_candidates(y, c, season_length, settings, view.context(context, key[1])))
-            for y, c, context, key in zip(histories, classes, contexts, keys, strict=True))
+        view = FoldView(back, [()] * len(keys), borrowed)
+        for i in range(len(keys)) if needed is None else needed:
+            view.candidates[i] = tuple(series_candidates(histories[i], classes[i], season_length, settings,
+                                                         view.context(contexts[i], keys[i][1])))
         views.append(view)
     return views
 
@@ -517,7 +523,8 @@ def _prepare(panel: DemandPanel, window: ProtectionWindow, as_of: date, settings
     # its cutoff (fold_views); the global model is backtested once per fold for all of them, here, before the
     # batches.
     wanted = [[] if keys[i] in reused else c for i, c in enumerate(candidates_by_series)]
-    folds = fold_views(keys, raw, contexts, first_forecast, horizon_fc, step, settings) if any(wanted) else []
+    needed = None if reuse is None else [i for i, key in enumerate(keys) if key not in reused]
+    folds = fold_views(keys, raw, contexts, first_forecast, horizon_fc, step, settings, needed) if any(wanted) else []
     global_folds, global_noise = global_backtest(raw, contexts, wanted, horizon_fc, step, settings, map_batches)
     levels = (*np.unique(service_levels), *calibrate_levels, *window.curve_levels)
     targets = tuple(sorted({*schema.QUANTILE_LEVELS, *(round(float(v), 6) for v in levels)}))
@@ -707,6 +714,7 @@ def _forecast_batch(final: _FinalWork) -> _Forecasts:
     work = final.work
     settings = work.settings
     forecasts, protections, calendars = [], [], []
+    series: list[int] = []  # the batch's series in the order of the parts' rows
     for rows in work.groups(lambda i: (final.chosen[i][0], work.contexts[i].members), GROUP_ROWS["forecast"]):
         name = final.chosen[rows[0]][0]
         Y = np.vstack([work.histories[i] for i in rows])
@@ -726,16 +734,32 @@ def _forecast_batch(final: _FinalWork) -> _Forecasts:
         for model in dict.fromkeys(models):
             at = [r for r, m in enumerate(models) if m == model]
             part = [rows[r] for r in at]
-            forecasts.append(_period_frame(final, part, model, paths[at]))
+            series.extend(part)
+            forecasts.append(_period_columns(final, part, model, paths[at]))
             protection, cal = _protection(final, part, model, [bases[r] for r in at], paths[at])
-            protection = peak.history_peaks(  # what the par's peak-season guard compares with (turnover.peak)
-                protection, [work.histories[i] for i in part], [work.contexts[i].signal for i in part],
-                [work.contexts[i].origin for i in part], review_days=work.window.review_period_days,
-                season_length=calendar.SEASON_LENGTH[settings.period], period_days=calendar.DAYS_PER_PERIOD[settings.period])
             protections.append(protection)
             calendars.append(cal)
-    return _Forecasts(*(pd.concat(f, ignore_index=True) if f else pd.DataFrame()
-                        for f in (forecasts, protections, calendars)))
+    if not series:
+        return _Forecasts(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    protection_frame = peak.history_peaks(  # what the par's peak-season guard compares with (turnover.peak)
+        _joined(protections), [work.histories[i] for i in series], [work.contexts[i].signal for i in series],
+        [work.contexts[i].origin for i in series], review_days=work.window.review_period_days,
+        season_length=calendar.SEASON_LENGTH[settings.period], period_days=calendar.DAYS_PER_PERIOD[settings.period])
+    calendar_frame = _joined(calendars) if work.window.calendar_periods else pd.DataFrame(columns=CALENDAR_COLUMNS)
+    return _Forecasts(_joined(forecasts), protection_frame, calendar_frame)
+
+
+def _joined(parts: list[dict[str, Any]]) -> pd.DataFrame:
+    """One frame of the model groups' columns (``{column: array or list}`` each, same columns), in order: one
+    frame per batch rather than one per group, whose construction cost as much as the numbers in it."""
+    columns = {}
+    for name in parts[0]:
+        pieces = [part[name] for part in parts]
+        if all(isinstance(p, np.ndarray) for p in pieces):
+            columns[name] = np.concatenate(pieces)
+        else:  # lists (of strings, or of each series' curve arrays): kept as Python objects
+            columns[name] = [v for p in pieces for v in p]
+    return pd.DataFrame(columns)
 
 
 def fit_global(histories, contexts, horizon: int, season_length: int, seed: int) -> GlobalGBM:
@@ -840,21 +864,21 @@ CALENDAR_COLUMNS = [
 ]
 
 
-def _period_frame(final: _FinalWork, rows: list[int], model: str, paths: np.ndarray) -> pd.DataFrame:
-    """Mean and recalibrated quantiles per series and forecast period."""
+def _period_columns(final: _FinalWork, rows: list[int], model: str, paths: np.ndarray) -> dict[str, Any]:
+    """Mean and recalibrated quantiles per series and forecast period (``schema.FORECAST_CSV_COLUMNS``)."""
     starts = final.starts[: final.horizon]
     levels = [final.everywhere.level(model, q) for q in schema.QUANTILE_LEVELS]
     paths = np.sort(paths[:, :, : len(starts)], axis=1)
     quantiles = [backtest.row_quantile(paths, level, ordered=True) for level in levels]  # series x periods each
     keys = [final.work.keys[i] for i in rows]
-    return pd.DataFrame({
-        "location_id": np.repeat([k[0] for k in keys], len(starts)),
-        "drug_id": np.repeat([k[1] for k in keys], len(starts)),
+    return {
+        "location_id": np.repeat(np.array([k[0] for k in keys], dtype=object), len(starts)),
+        "drug_id": np.repeat(np.array([k[1] for k in keys], dtype=object), len(starts)),
         "period_start": np.tile(np.array(starts, dtype=object), len(rows)),
         "mean": paths.mean(axis=1, dtype=np.float64).ravel(),
         **{c: quantiles[k].ravel().astype(float) for k, c in enumerate(schema.QUANTILE_COLUMNS)},
-        "model": model,
-    })
+        "model": np.full(len(rows) * len(starts), model, dtype=object),
+    }
 
 
 class DayWindows:
@@ -966,9 +990,10 @@ def at_levels(result: PanelForecast, index: np.ndarray, curves: ServiceCurves) -
 
 
 def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str],
-                paths: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+                paths: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per series: mean and recalibrated service-level quantile of demand over L and L + R from the day after
-    as-of (``PROTECTION_COLUMNS``); and per calendar week ahead the same from that week's review day."""
+    as-of (``PROTECTION_COLUMNS``); and per calendar week ahead the same from that week's review day (no
+    columns without a calendar). Columns, for :func:`_joined`."""
     work, windows = final.work, final.windows
     review = work.window.review_period_days
     lead = np.asarray(work.window.lead_time_days, dtype=int)[rows]
@@ -992,28 +1017,32 @@ def _protection(final: _FinalWork, rows: list[int], model: str, bases: list[str]
             curves.read(at, over_lead, over_both)
     mean_paths = paths.mean(axis=1, dtype=np.float64)  # series x periods: means of window sums from it
     histories = [work.histories[i] for i in rows]
-    protection = pd.DataFrame({
-        "location_id": [work.keys[i][0] for i in rows], "drug_id": [work.keys[i][1] for i in rows],
-        "model": model, "basis": bases, "history_periods": [len(y) for y in histories], "lead_time_days": lead,
-        "service_level": service, "calibrated_level": level,
-        "lead_time_demand_mean": [mean_paths[k] @ windows.weights(0, int(d)) for k, d in enumerate(lead)],
+    location_ids = np.array([work.keys[i][0] for i in rows], dtype=object)
+    drug_ids = np.array([work.keys[i][1] for i in rows], dtype=object)
+    protection = {
+        "location_id": location_ids, "drug_id": drug_ids, "model": np.full(len(rows), model, dtype=object),
+        "basis": np.array(bases, dtype=object), "history_periods": np.array([len(y) for y in histories], dtype=np.int64),
+        "lead_time_days": lead, "service_level": service, "calibrated_level": level,
+        "lead_time_demand_mean": np.array([mean_paths[k] @ windows.weights(0, int(d)) for k, d in enumerate(lead)],
+                                          dtype=float),
         "lead_time_demand_units": lead_q[:, 0],
-        "protection_demand_mean": [mean_paths[k] @ windows.weights(0, int(d) + review) for k, d in enumerate(lead)],
+        "protection_demand_mean": np.array([mean_paths[k] @ windows.weights(0, int(d) + review)
+                                            for k, d in enumerate(lead)], dtype=float),
         "protection_demand_units": prot_q[:, 0],
         "forecast_next_4_units": paths[:, :, :4].sum(axis=2, dtype=np.float64).mean(axis=1),
-        "actual_last_4_units": [float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
-    })
+        "actual_last_4_units": np.array([float(y[-4:].sum()) if len(y) >= 4 else np.nan for y in histories],
+                                        dtype=float),
+    }
     if curves is not None:
-        protection = protection.assign(**curves.columns())
+        protection.update(curves.columns())
     if not weeks:
-        return protection, pd.DataFrame(columns=CALENDAR_COLUMNS)
+        return protection, {}
     week_mean = mean_paths @ np.column_stack([windows.weights(offset, days) for offset, days in reviews])
-    calendar_frame = pd.DataFrame({
-        "location_id": np.repeat(protection["location_id"].to_numpy(), weeks),
-        "drug_id": np.repeat(protection["drug_id"].to_numpy(), weeks),
+    calendar_columns = {
+        "location_id": np.repeat(location_ids, weeks), "drug_id": np.repeat(drug_ids, weeks),
         "week_start": np.tile(np.array([windows.day_after + timedelta(days=o) for o in offsets], dtype=object),
                               len(rows)),
         "demand_mean_units": week_mean.ravel(), "lead_time_demand_units": lead_q.ravel(),
         "protection_demand_units": prot_q.ravel(),
-    })
-    return protection, calendar_frame
+    }
+    return protection, calendar_columns

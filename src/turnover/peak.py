@@ -37,20 +37,38 @@ def window_peak(y: np.ndarray, window_days: float, period_days: float) -> float:
     With w = q + r periods (q whole, 0 <= r < 1), the window sum is piecewise linear in its start, so its
     maximum is at a window starting or ending on a period boundary: ``max_t sum(y[t:t+q]) + r max(y[t-1], y[t+q])``.
     """
-    y = np.nan_to_num(np.asarray(y, dtype=float), nan=0.0)
-    n = len(y)
+    return float(window_peaks(np.asarray(y, dtype=float)[None, :], window_days, period_days)[0])
+
+
+def window_peaks(Y: np.ndarray, window_days: float, period_days: float) -> np.ndarray:
+    """:func:`window_peak` of each row of ``Y`` (histories of equal length), one window for all rows."""
+    Y = np.nan_to_num(np.asarray(Y, dtype=float), nan=0.0)
+    rows, n = Y.shape
     if n == 0:
-        return float("nan")
+        return np.full(rows, np.nan)
     w = max(float(window_days), 0.0) / float(period_days)
     q = int(np.floor(w + 1e-9))
     r = max(w - q, 0.0)
     if q >= n:
-        return float(y.sum())
-    total = np.concatenate([[0.0], np.cumsum(y)])
-    full = total[q:] - total[: n - q + 1]  # sums of q periods starting at t = 0 .. n - q
-    before = np.concatenate([[0.0], y[: n - q]])  # y[t - 1]
-    after = np.concatenate([y[q:], [0.0]])  # y[t + q]
-    return float(np.max(full + r * np.maximum(before, after)))
+        return np.array([y.sum() for y in Y], dtype=float)  # row by row: the same pairwise sum as one history's
+    total = np.hstack([np.zeros((rows, 1)), np.cumsum(Y, axis=1)])
+    full = total[:, q:] - total[:, : n - q + 1]  # sums of q periods starting at t = 0 .. n - q
+    before = np.hstack([np.zeros((rows, 1)), Y[:, : n - q]])  # y[t - 1]
+    after = np.hstack([Y[:, q:], np.zeros((rows, 1))])  # y[t + q]
+    return np.max(full + r * np.maximum(before, after), axis=1)
+
+
+def _peaks_by_window(histories: list[np.ndarray], window_days: np.ndarray, period_days: float,
+                     wanted: np.ndarray) -> np.ndarray:
+    """:func:`window_peak` of each of the ``wanted`` histories over its own window (NaN elsewhere): the histories
+    of equal length and window together."""
+    out = np.full(len(histories), np.nan)
+    together: dict[tuple[int, float], list[int]] = {}
+    for i in np.flatnonzero(wanted):
+        together.setdefault((len(histories[i]), float(window_days[i])), []).append(int(i))
+    for (n, days), rows in together.items():
+        out[rows] = window_peaks(np.vstack([histories[i] for i in rows]).reshape(len(rows), n), days, period_days)
+    return out
 
 
 def signal_above_seasons(signal: dict[int, float] | None, first: int, season_length: int) -> bool:
@@ -89,10 +107,9 @@ def history_peaks(protection: pd.DataFrame, histories: list[np.ndarray], signals
     """
     lead = protection["lead_time_days"].to_numpy(dtype=float)
     window = lead + review_days
-    long_enough = np.array([len(y) >= season_length for y in histories])
-    peak_lead = np.array([window_peak(y, d, period_days) for y, d in zip(histories, lead, strict=True)])
-    peak_both = np.array([window_peak(y, d, period_days) for y, d in zip(histories, window, strict=True)])
-    peak_lead, peak_both = np.where(long_enough, peak_lead, np.nan), np.where(long_enough, peak_both, np.nan)
+    long_enough = np.array([len(y) >= season_length for y in histories], dtype=bool)
+    peak_lead = _peaks_by_window(histories, lead, period_days, long_enough)
+    peak_both = _peaks_by_window(histories, window, period_days, long_enough)
     means = protection["protection_demand_mean"].to_numpy(dtype=float)
     backed = [backing(m, p, signal_above_seasons(s, o, season_length), int(d))
               for m, p, s, o, d in zip(means, peak_both, signals, origins, window, strict=True)]

@@ -30,6 +30,7 @@ from turnover.frontier_chart import frontier_png
 from turnover.io import demand as demand_io
 from turnover.io import files as file_io
 from turnover.io import outputs, publish, scope, spreadsheet
+from turnover.io import retention as retention_io
 from turnover.io import selection as selection_io
 from turnover.io import tracking as tracking_io
 from turnover.io.demo import DemoFiles, demo_files, write_demo
@@ -77,7 +78,7 @@ def load_history(settings: Settings, paths: list[str | Path], mapping: str | Non
                  replaces: list[str | Path] | None = None) -> list[LoadReport]:
     """Load dispensing exports; files already loaded are skipped. ``replaces`` names earlier files whose rows
     the first export loaded replaces (``io.resend``)."""
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         return load_dispensing(con, list(paths), settings.ingest, mapping, replaces=replaces or ())
 
 
@@ -91,7 +92,7 @@ def load_reference(settings: Settings, **files: str | Path | None) -> dict[str, 
     """Replace each reference snapshot given (``catalog``, ``on_hand``, ``stockouts``, ``closures``,
     ``recalls``, ``shortages``)."""
     counts = {}
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         for kind, path in files.items():
             if path:
                 counts[kind] = REFERENCE_LOADERS[kind](con, path)
@@ -104,7 +105,7 @@ def load_signals(settings: Settings, files: dict[str, str | Path]) -> dict[str, 
     unknown = sorted(set(files) - set(links))
     if unknown:
         raise ValueError(f"signal(s) {unknown} not configured (configured: {sorted(links)})")
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         return {name: load_signal(con, name, path, links[name].value_column) for name, path in files.items()}
 
 
@@ -117,7 +118,7 @@ def run_scope(settings: Settings, loads: list[LoadReport]) -> tuple[list[str] | 
     """
     if not loads:
         return None, []
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+    with _warehouse(settings, read_only=True) as con:
         locations = scope.file_locations(con, [r.file_sha256 for r in loads])
         others = sorted(set(scope.all_locations(con)) - set(locations))
     if not locations:
@@ -138,7 +139,7 @@ def resolve_as_of(settings: Settings, as_of: date | None, today: date | None = N
         AsOfError: nothing is loaded, or ``as_of`` is before the first dispensing day or more than
             ``forecast.max_days_after_last_dispensing`` after the last (the message gives the range held).
     """
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         days = scope.dispensing_days(con, locations, today)
     return scope.check_as_of(as_of, days, settings.warehouse_path, settings.forecast.max_days_after_last_dispensing)
 
@@ -150,11 +151,17 @@ def exclusive_run(settings: Settings) -> Iterator[None]:
         yield
 
 
+def _warehouse(settings: Settings, read_only: bool = False):
+    """The run's warehouse connection (``open_warehouse``) with DuckDB's memory limit and threads as configured."""
+    return open_warehouse(settings.warehouse_path, read_only, memory_limit=settings.execution.duckdb_memory_limit,
+                          threads=settings.execution.duckdb_threads)
+
+
 def start_run(settings: Settings, run_id: str, as_of: date) -> int:
     """Record the run as started. Runs still marked running whose process has ended (no other process holds
     the warehouse) are recorded as interrupted; returns how many."""
     interrupted = 0
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         if not held_elsewhere(settings.warehouse_path):
             interrupted = outputs.mark_interrupted(con, run_id)
             if interrupted:
@@ -175,7 +182,7 @@ def failures_recorded(settings: Settings, run_id: str):
     try:
         yield
     except Exception as exc:
-        with open_warehouse(settings.warehouse_path) as con:
+        with _warehouse(settings) as con:
             outputs.fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
         exc.turnover_failed_run = run_id  # the command line says the run was recorded only when it was
         raise
@@ -188,7 +195,7 @@ def replay(settings: Settings, start: date, end: date, replay_settings: ReplaySe
     also each policy swept over its knob: ``…_frontier.csv``, ``…_frontier_savings.csv`` and ``…_frontier.png``
     (``replay_frontier_files``)."""
     replay_settings = replay_settings or ReplaySettings()
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         shortages = read_reference(con, schema.SHORTAGES)
         demand_io.build_demand_series(con, end, "week", settings.policy)
         panel = demand_io.read_demand_panel(con)
@@ -226,7 +233,7 @@ def replay_frontier_files(frontier: pd.DataFrame, stem: Path, period: str) -> li
 
 def run_summary(settings: Settings, run_id: str) -> dict:
     """The totals a run recorded (turns, flags, money at risk)."""
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+    with _warehouse(settings, read_only=True) as con:
         return outputs.read_summary(con, run_id)
 
 
@@ -238,14 +245,26 @@ def list_runs(settings: Settings, limit: int = 20):
 def verify_warehouse(settings: Settings) -> int:
     """Check every table of the warehouse reads back whole (``warehouse.verify``) before outputs are written from
     it; returns the tables checked."""
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+    with _warehouse(settings, read_only=True) as con:
         return verify(con, settings.warehouse_path)
 
 
 def record_run(settings: Settings, run_id: str, **fields) -> None:
     """Keep what the run saw and did on its record (``outputs.RUN_RECORD_FIELDS``)."""
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         outputs.record_run(con, run_id, **fields)
+
+
+def apply_retention(settings: Settings, as_of: date) -> dict[str, int]:
+    """After a run: drop the per-series detail of runs past ``[retention] detail_days`` and compact scores past
+    ``scores_days`` (``turnover.retention``); returns the runs thinned and rows deleted by table."""
+    with _warehouse(settings) as con:
+        deleted = retention_io.apply(con, as_of, settings.forecast.period, settings.retention.detail_days,
+                                     settings.retention.scores_days)
+    if deleted["runs_thinned"] or deleted.get(schema.FORECAST_ACCURACY):
+        log.info("retention: %d earlier runs' per-series tables dropped; %d scores compacted", deleted["runs_thinned"],
+                 deleted.get(schema.FORECAST_ACCURACY, 0))
+    return deleted
 
 
 def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
@@ -254,12 +273,12 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
     from the demand series built for ``as_of``). The scores are computed and kept in the warehouse, each run x
     series scaled by ``tracking.history_scales``."""
     period = settings.forecast.period
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         runs = tracking_io.read_completed_runs(con, period)
         earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of,
                                            math.ceil(settings.forecast.horizon_days() / 7))
         through = calendar.last_history_start(as_of, period)  # later periods' scores are a later run's
-        with tracking_io.scorable(con, earlier, as_of, period) as wanted:
+        with tracking_io.scorable(con, earlier, as_of, period, tracking_io.last_finished(con, period, run_id)) as wanted:
             counts = tracking_io.score_forecasts(con, earlier, period, through, _history_scales(con, wanted, period),
                                                  run_id)
         window_days = 7 * settings.tracking.drift_window_periods + settings.forecast.horizon_days() + 31
@@ -312,7 +331,7 @@ def build_demand(settings: Settings, as_of: date, locations: list[str] | None = 
     """Rebuild the demand series and the series list for ``as_of``, with each series' service tier and
     shortage adjustments, at ``locations`` (default: those that dispensed in the usage window, ``run_scope``);
     returns the series count."""
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         demand_io.build_demand_series(con, as_of, settings.forecast.period, settings.policy)
         n = scope.keep_locations(con, scope.active_locations(con, as_of, settings.policy.usage_window_days)
                                  if locations is None else locations)
@@ -332,7 +351,7 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
     history) are selected afresh. The per-series work runs in batches of ``settings.execution.batch_series``
     through ``map_batches`` (one after another here by default; the flow passes its task runner's map).
     """
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         panel = demand_io.read_demand_panel(con)
         series = demand_io.read_series(con)
         signals = signals_by_drug(con, settings, as_of)
@@ -363,7 +382,7 @@ def forecast(settings: Settings, run_id: str, as_of: date, map_batches: BatchMap
         selected_run_id=run_id if reselected else stored.selected_run_id,  # type: ignore[union-attr]
         selected_as_of=as_of if reselected else stored.selected_as_of,  # type: ignore[union-attr]
     ).drop(columns="fresh")
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         outputs.write_run_tables(con, run_id, {
             schema.FORECAST: result.forecast, schema.PROTECTION_DEMAND: protection, schema.PAR_CALENDAR: calendar_rows,
             schema.DEMAND_CLASS: result.classes, schema.BACKTEST_SCORES: result.scores,
@@ -421,7 +440,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
     (``recalls.recalls_known_on``) and shortages; also the lot projection, quarantine list, shortage list, par
     calendar, KPIs and run totals. Returns rows."""
     policy = settings.policy
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         series = demand_io.read_series(con).merge(
             outputs.read_run_table(con, schema.DEMAND_CLASS, run_id), on=["location_id", "drug_id"], how="left"
         )
@@ -470,7 +489,7 @@ def set_par_levels(settings: Settings, run_id: str, as_of: date) -> int:
                    "expected_fill_rate": round(float((use * fill).sum() / use.sum()) if use.sum() > 0 else 1.0, 4)}
     totals |= {"transfers": len(transfers), "transfer_units": round(float(transfers["units"].sum()), 1),
                "transfer_value": round(float(transfers["value_saved"].fillna(0).sum()), 2)}
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         outputs.write_run_tables(con, run_id, {
             schema.PAR_LEVELS: pars, schema.PAR_CALENDAR: finish_calendar(calendar_raw, pars), schema.LOTS: lot_rows,
             schema.QUARANTINE: quarantine, schema.SHORTAGE_FLAGS: shortage_rows, schema.TRANSFERS: transfers,
@@ -513,7 +532,7 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
     every file written): what the run summary is made of, without reading it again."""
     out = Path(settings.output_dir)
     stamp = as_of.isoformat()
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         stored_pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
         names = stored_pars[["location_id", "drug_id", "drug_name"]]
         pars = stored_pars[list(schema.PAR_LEVEL_CSV_COLUMNS)]
@@ -549,7 +568,7 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
     digest = replace(digest, outputs=tuple(str(out / name) for name in files))
     files[f"report_{stamp}.html"] = spreadsheet.write_text(render_html(digest))
     written = publish.publish_set(out, stamp, files, run_id)
-    with open_warehouse(settings.warehouse_path) as con:
+    with _warehouse(settings) as con:
         outputs.finish_run(con, run_id, len(pars), [str(p) for p in written])
     return written, replace(digest, outputs=tuple(str(p) for p in written))
 

@@ -339,10 +339,28 @@ class ExecutionSettings(Section):
     batch_series: int = Field(
         1000, ge=1, le=100_000,
         description="Series per batch (one task per batch; series within a batch are fitted together).")
+    duckdb_memory_limit: str = Field(
+        "2GB", pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$",
+        description="Memory DuckDB may use for the warehouse's queries (e.g. 2GB, 1500MB); beyond it, it spills to "
+        "disk beside the warehouse (<warehouse>.tmp) instead of growing the run's memory.")
+    duckdb_threads: int = Field(
+        0, ge=0, le=256, description="Threads DuckDB uses for the warehouse's queries (0: one per core).")
 
     @property
     def uses_dask(self) -> bool:
         return bool(self.dask_address) or self.dask_workers > 0
+
+
+class RetentionSettings(Section):
+    """What the warehouse keeps of earlier runs (``turnover.retention``); the dispensing history is always kept."""
+
+    detail_days: int = Field(
+        28, ge=0, le=36_500, description="Runs with an as-of older than this lose their per-series tables (par levels, "
+        "calendar, lots, classes ...) and their forecast of periods scored already; their record in marts.runs stays "
+        "(0: keep every run's).")
+    scores_days: int = Field(
+        91, ge=0, le=36_500, description="Forecast-vs-actual scores of periods older than this are compacted into "
+        "marts.accuracy_summary (sums and counts per run, model, class and horizon; 0: keep every row).")
 
 
 class TrackingSettings(Section):
@@ -371,6 +389,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: D102

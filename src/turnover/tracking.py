@@ -71,6 +71,23 @@ def accuracy(scores: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out[columns]
 
 
+def summary_accuracy(summary: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """:func:`accuracy` of scores compacted by the retention policy (``marts.accuracy_summary``: sums and counts
+    per forecast run, period, model, class and horizon): the same figures as of the rows they replaced."""
+    columns = [*by, "scored_periods", "mase", "mean_abs_error_units", "bias_units",
+               *(f"coverage_{q}" for q in schema.QUANTILE_COLUMNS)]
+    if summary.empty:
+        return pd.DataFrame(columns=columns)
+    sums = ["scored_periods", "sum_scaled_abs_error", "sum_abs_error_units", "sum_actual_units", "sum_mean_units",
+            *(f"covered_{q}" for q in schema.QUANTILE_COLUMNS)]
+    g = summary.groupby(by, dropna=False)[sums].sum().reset_index()
+    n = g["scored_periods"]
+    out = g[by].assign(scored_periods=n, mase=g["sum_scaled_abs_error"] / n, mean_abs_error_units=g["sum_abs_error_units"] / n,
+                       bias_units=(g["sum_actual_units"] - g["sum_mean_units"]) / n,
+                       **{f"coverage_{q}": g[f"covered_{q}"] / n for q in schema.QUANTILE_COLUMNS})
+    return out[columns]
+
+
 def latest_forecast_per_period(scores: pd.DataFrame) -> pd.DataFrame:
     """For each series and period, the score of the forecast made closest before it (shortest horizon; of two
     runs with the same as-of, the first by run id)."""

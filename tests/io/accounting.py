@@ -11,16 +11,16 @@ def assert_accounted(con, report: LoadReport | None = None) -> None:
     rows of it in ``raw.dispensing`` and in ``raw.dispensing_rejects``; no row belongs to no file."""
     ledger = con.execute(f"""
         select f.file_path, f.rows_read, f.rows_loaded, f.rows_rejected,
-               (select count(*) from {schema.DISPENSING} d where d.file_sha256 = f.file_sha256),
+               (select count(*) from {schema.DISPENSING} d where d.file_id = f.file_id),
                (select count(*) from {schema.DISPENSING_REJECTS} r where r.file_sha256 = f.file_sha256)
         from {schema.LOADED_FILES} f
     """).fetchall()
     for path, read, loaded, rejected, in_dispensing, in_rejects in ledger:
         assert read == loaded + rejected, f"{path}: read {read} != loaded {loaded} + rejected {rejected}"
         assert (in_dispensing, in_rejects) == (loaded, rejected), f"{path}: tables hold {in_dispensing}, {in_rejects}"
-    for table in (schema.DISPENSING, schema.DISPENSING_REJECTS):
+    for table, key in ((schema.DISPENSING, "file_id"), (schema.DISPENSING_REJECTS, "file_sha256")):
         orphans = con.execute(
-            f"select count(*) from {table} where file_sha256 not in (select file_sha256 from {schema.LOADED_FILES})"
+            f"select count(*) from {table} where {key} not in (select {key} from {schema.LOADED_FILES})"
         ).fetchone()[0]
         assert orphans == 0, f"{table}: {orphans} rows of no loaded file"
     if report is not None and not report.already_loaded:
@@ -38,7 +38,8 @@ def assert_lines(con, report: LoadReport, physical_lines: int, rows_per_line: in
     rows' lines are exactly those: no record was lost."""
     per_line = con.execute(f"""
         select line, count(*), count(distinct drug) from (
-            select line, drug_id as drug from {schema.DISPENSING} where file_sha256 = $sha
+            select line, drug_id as drug from {schema.DISPENSING} join {schema.LOADED_FILES} using (file_id)
+            where file_sha256 = $sha
             union all
             select line, raw_drug_id from {schema.DISPENSING_REJECTS} where file_sha256 = $sha
         ) group by line order by line

@@ -382,7 +382,8 @@ def test_a_same_name_resend_that_lacks_a_day_replaces_only_the_days_it_carries(c
     assert report.rows_replaced == 13 and (report.rows_loaded, report.rows_overlapping) == (13, 0)
     # The day the re-send lacks keeps the earlier file's row.
     assert con.execute(f"select file_sha256, location_id, dispensed_at::date::varchar from {schema.DISPENSING} "
-                       "where file_sha256 = ?", [first.file_sha256]).fetchall() == [
+                       f"join {schema.LOADED_FILES} using (file_id) where file_sha256 = ?", [first.file_sha256]
+                       ).fetchall() == [
         (first.file_sha256, "S2", "2024-01-07")]
     assert con.execute(f"select count(*) from {schema.DISPENSING}").fetchone()[0] == 14
     assert_accounted(con)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import make_settings
@@ -142,3 +143,37 @@ def test_the_pipeline_passes_replaces_down_to_the_load(tmp_path):
     pipeline.load_history(settings, [old])
     (report,) = pipeline.load_history(settings, [new], replaces=[old])
     assert report.replaced_files == (str(old),) and (report.rows_loaded, report.rows_replaced) == (7, 7)
+
+
+def as_parquet(csv: Path) -> Path:
+    """The rows of ``csv`` as a Parquet file beside it (dates and quantities typed: loaded straight, not staged)."""
+    parquet = csv.with_suffix(".parquet")
+    con = duckdb.connect()
+    try:
+        con.execute(f"copy (select * from read_csv('{csv}')) to '{parquet}' (format parquet)")
+    finally:
+        con.close()
+    csv.unlink()
+    return parquet
+
+
+def test_parquet_exports_overlapping_resent_or_replacing_earlier_ones_are_checked_as_csv_ones(con, ingest, tmp_path):
+    # A Parquet export loads straight into the warehouse unless an earlier file has rows in its days and locations:
+    # then it is staged, and the rules apply to it as to a CSV.
+    first = as_parquet(write(tmp_path / "a" / "week.csv", ["D1", "D2"], NOV_2_TO_8[:3]))
+    assert load_dispensing_file(con, first, ingest, today=LOAD_DAY).rows_loaded == 6
+    rolling = tmp_path / "rolling.csv"  # D1 of Nov 2-3 again, its new day Nov 5, and D9 on a day D1 was loaded
+    rolling.write_text(HEADER + "2024-11-02,S1,D1,1\n2024-11-03,S1,D1,1\n2024-11-05,S1,D1,1\n2024-11-02,S1,D9,4\n")
+    report = load_dispensing_file(con, as_parquet(rolling), ingest, today=LOAD_DAY)
+    assert (report.rows_loaded, report.rows_overlapping) == (2, 2), report.summary()
+    assert con.execute(f"select line, reason like 'already loaded from {first}%' from {schema.DISPENSING_REJECTS} "
+                       "order by line").fetchall() == [(1, True), (2, True)]
+    resent = as_parquet(write(tmp_path / "b" / "week.csv", ["D2"], NOV_2_TO_8[:3], quantity=5))
+    report = load_dispensing_file(con, resent, ingest, today=LOAD_DAY)
+    assert report.replaced_files == (str(first),) and report.rows_replaced == 3 and report.rows_loaded == 3
+    fixed = as_parquet(write(tmp_path / "fixed.csv", ["D9"], ["2024-11-02"], quantity=6))
+    (report,) = load_dispensing(con, [fixed], ingest, replaces=[rolling.with_suffix(".parquet")])
+    assert report.rows_replaced == 2 and report.rows_loaded == 1
+    assert con.execute(f"select drug_id, sum(quantity) from {schema.DISPENSING} group by 1 order by 1").fetchall() == [
+        ("D1", 3.0), ("D2", 15.0), ("D9", 6.0)]  # the rolling export replaced whole: its D1 of Nov 5 too
+    assert_accounted(con)

@@ -10,6 +10,9 @@ A chain directory::
     history/on_hand.csv  history/ilinet.csv      stock by lot at the end of ``end``; the flu signal (FluView)
     week/dispensing_<store>_<first>_<last>.csv   the week after ``end`` (and .parquet)
     week/on_hand.csv  week/ilinet.csv            as counted at the end of that week
+    week_<k>/...                                 week k after ``end`` (k = 02, 03, ...), when the spec runs on
+                                                 more than one week (``week_days`` a multiple of 7): a year of
+                                                 Mondays (``benchmarks/steady.py``)
 
 Written one location at a time from numpy arrays (ids as categoricals, never a string per row) by
 DuckDB's CSV and Parquet writers, so memory stays at one location's fills.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -60,16 +63,22 @@ class FileSet:
 
 @dataclass(frozen=True)
 class ChainFiles:
-    """A written chain: the history through ``spec.end``, the week after it, and the shared reference files."""
+    """A written chain: the history through ``spec.end``, the weeks after it (``week``: the first), and the shared
+    reference files."""
 
     directory: Path
     spec: ChainSpec
     history: FileSet
-    week: FileSet
+    weeks: tuple[FileSet, ...]
     catalog: Path
     stockouts: Path
     closures: Path
     generated_seconds: float
+
+    @property
+    def week(self) -> FileSet:
+        """The week after ``spec.end``."""
+        return self.weeks[0]
 
     def reference(self, files: FileSet) -> dict[str, Path]:
         """The reference files of a load, as ``pipeline.load_reference`` takes them."""
@@ -77,24 +86,36 @@ class ChainFiles:
                 "closures": self.closures}
 
     def all_paths(self) -> list[Path]:
-        sets = (self.history, self.week)
+        sets = (self.history, *self.weeks)
         return [*(p for s in sets for p in (*s.csv, *s.parquet, s.on_hand, s.ilinet)), self.catalog, self.stockouts,
                 self.closures]
 
 
-def chain_files(directory: str | Path, spec: ChainSpec, rows: tuple[int, int] = (0, 0), seconds: float = 0.0) -> ChainFiles:
-    """Where the files of ``spec`` are (or will be) in ``directory``."""
+def week_ends(spec: ChainSpec) -> list[date]:
+    """The last day of each load after ``spec.end``: weekly, the last one ``spec.week_end`` (a shorter ``week_days``
+    than 7 is one load)."""
+    n = max(1, spec.week_days // 7)
+    return [spec.end + timedelta(days=7 * (k + 1)) for k in range(n - 1)] + [spec.week_end]
+
+
+def chain_files(directory: str | Path, spec: ChainSpec, rows: tuple[int, ...] = (), seconds: float = 0.0) -> ChainFiles:
+    """Where the files of ``spec`` are (or will be) in ``directory``; ``rows``: of the history, then of each week."""
     d = Path(directory)
     stores = [f"store{i + 1:03d}" for i in range(spec.locations)]
-    first, last = spec.end.toordinal() + 1, spec.week_end
-    week = f"{date.fromordinal(first).isoformat()}_{last.isoformat()}"
+    ends = week_ends(spec)
+    rows = tuple(rows) or (0,) * (1 + len(ends))
 
     def file_set(folder: str, suffix: str, n_rows: int, as_of: date) -> FileSet:
         stems = [d / folder / f"dispensing_{s}{suffix}" for s in stores]
         return FileSet(tuple(p.with_suffix(".csv") for p in stems), tuple(p.with_suffix(".parquet") for p in stems),
                        d / folder / "on_hand.csv", d / folder / "ilinet.csv", n_rows, as_of)
 
-    return ChainFiles(d, spec, file_set("history", "", rows[0], spec.end), file_set("week", f"_{week}", rows[1], last),
+    weeks = []
+    for k, last in enumerate(ends):
+        first = (ends[k - 1] if k else spec.end) + timedelta(days=1)
+        folder = "week" if k == 0 else f"week_{k + 1:02d}"
+        weeks.append(file_set(folder, f"_{first.isoformat()}_{last.isoformat()}", rows[1 + k], last))
+    return ChainFiles(d, spec, file_set("history", "", rows[0], spec.end), tuple(weeks),
                       d / "catalog.csv", d / "stockouts.csv", d / "closures.csv", seconds)
 
 
@@ -103,31 +124,33 @@ def write_chain(spec: ChainSpec, directory: str | Path) -> ChainFiles:
     start = time.perf_counter()
     plan = plan_chain(spec)
     files = chain_files(directory, spec)
-    for folder in ("history", "week"):
-        (files.directory / folder).mkdir(parents=True, exist_ok=True)
-    sets = (files.history, files.week)
+    sets = (files.history, *files.weeks)
+    for file_set in sets:
+        file_set.on_hand.parent.mkdir(parents=True, exist_ok=True)
     weekly = [np.zeros((spec.locations, spec.drugs)) for _ in sets]  # recent use at each set's as-of date
-    rows = [0, 0]
+    rows = [0] * len(sets)
+    last_days = np.array([(s.as_of - spec.first_day).days for s in sets])
     con = duckdb.connect()
     try:
         for location in range(spec.locations):
             fills = location_fills(plan, location)
-            in_history = fills.day < spec.history_days
-            for k, (file_set, mask) in enumerate(zip(sets, (in_history, ~in_history), strict=True)):
-                frame = dispensing_frame(plan, location, fills, mask)
+            which = np.searchsorted(last_days, fills.day)  # the load each fill's day falls in
+            for k, file_set in enumerate(sets):
+                frame = dispensing_frame(plan, location, fills, which == k)
                 _write(con, frame, file_set.csv[location])
                 _write(con, frame, file_set.parquet[location])
                 rows[k] += len(frame)
-                weekly[k][location] = recent_weekly_units(fills, spec.drugs, (file_set.as_of - spec.first_day).days)
+                weekly[k][location] = recent_weekly_units(fills, spec.drugs, last_days[k])
         for key, (file_set, units) in enumerate(zip(sets, weekly, strict=True)):
-            _write(con, stock_by_lot(plan, units, stream(spec, 3 + key)), file_set.on_hand)
+            # streams 3 (history) and 4 (first week) as before; later weeks' counts from streams of their own
+            _write(con, stock_by_lot(plan, units, stream(spec, 3 + key if key < 2 else 1000 + key)), file_set.on_hand)
             write_fluview(plan.flu[: pd.Timestamp(file_set.as_of)], file_set.ilinet)
         _write(con, plan.drugs[list(CATALOG_COLUMNS)], files.catalog)
         _write(con, plan.stockouts[["location_id", "drug_id", "start", "end"]], files.stockouts)
         _write(con, plan.closures, files.closures)
     finally:
         con.close()
-    files = chain_files(directory, spec, (rows[0], rows[1]), round(time.perf_counter() - start, 2))
+    files = chain_files(directory, spec, tuple(rows), round(time.perf_counter() - start, 2))
     _write_manifest(files)
     return files
 
@@ -160,7 +183,7 @@ def _write_manifest(files: ChainFiles) -> None:
     spec = asdict(files.spec) | {"end": files.spec.end.isoformat()}
     manifest = {
         "generator_version": GENERATOR_VERSION, "spec": spec, "generated_seconds": files.generated_seconds,
-        "rows": {"history": files.history.rows, "week": files.week.rows},
+        "rows": {"history": files.history.rows, "week": files.week.rows, "weeks": [w.rows for w in files.weeks]},
         "bytes": {str(p.relative_to(files.directory)): p.stat().st_size for p in files.all_paths()},
     }
     (files.directory / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -177,7 +200,7 @@ def read_chain(directory: str | Path, spec: ChainSpec) -> ChainFiles | None:
             asdict(spec) | {"end": spec.end.isoformat()}):
         return None
     rows = manifest["rows"]
-    files = chain_files(directory, spec, (rows["history"], rows["week"]), manifest["generated_seconds"])
+    files = chain_files(directory, spec, (rows["history"], *rows.get("weeks", [rows["week"]])), manifest["generated_seconds"])
     sizes = manifest["bytes"]
     if any(not p.is_file() or p.stat().st_size != sizes.get(str(p.relative_to(files.directory))) for p in files.all_paths()):
         return None

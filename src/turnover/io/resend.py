@@ -34,6 +34,8 @@ from turnover.io.warehouse import file_sha256, sql_text
 LedgerFile = tuple[str, str]
 # (path of an earlier file, rows of it replaced, why: a note for the load line)
 Replaced = tuple[str, int, str]
+# The days and locations the staged good rows span (:func:`earlier_window`), as sql/dispensing_earlier.sql binds them.
+WINDOW = ("first_day", "after_last_day", "first_location", "last_location")
 # The staged keys a re-send replaces: rows of raw.dispensing ``d`` whose location x drug x day this file carries.
 CARRIED = ("exists (select 1 from _ingest_keys k where k.location_id = d.location_id and k.drug_id = d.drug_id "
            "and k.day = cast(d.dispensed_at as date))")
@@ -79,6 +81,25 @@ def replace_named(con, path: Path, files: Sequence[LedgerFile]) -> list[Replaced
     return notes
 
 
+def earlier_window(con, file_id: int, staged: bool = True) -> dict[str, object] | None:
+    """The days and locations the good rows of file ``file_id`` span (:data:`WINDOW`; the staged rows, or those it
+    loaded into raw.dispensing already) when ``raw.dispensing`` holds a row of another file within them; None when it
+    holds none (or no row is good). Every row a re-send replaces and every earlier row a new one overlaps lies in
+    that window: without one, neither rule needs the staged keys (a first load, a new week)."""
+    rows = "_ingest_checked where reason is null" if staged else f"{schema.DISPENSING} where file_id = $file_id"
+    sql = f"select min(dispensed_at)::date, max(dispensed_at)::date + 1, min(location_id), max(location_id) from {rows}"
+    bounds = con.execute(sql, {} if staged else {"file_id": file_id}).fetchone()
+    if bounds[0] is None:
+        return None
+    window = dict(zip(WINDOW, bounds, strict=True))
+    earlier = con.execute(
+        f"select count(*) from (select 1 from {schema.DISPENSING} where dispensed_at >= $first_day and dispensed_at "
+        "< $after_last_day and location_id between $first_location and $last_location and file_id <> $file_id "
+        "limit 1)", window | {"file_id": file_id},
+    ).fetchone()[0]
+    return window if earlier else None
+
+
 def replace_resent(con, path: Path, sha: str) -> list[Replaced]:
     """Apply the corrected re-send rule (module docstring) to the earlier files it replaces.
 
@@ -102,14 +123,15 @@ def replace_resent(con, path: Path, sha: str) -> list[Replaced]:
 def _move(con, old_sha: str, old_path: str, reason: str, where: str = "true") -> int:
     """Move the rows of file ``old_sha`` in ``raw.dispensing`` that ``where`` (SQL over ``d``) selects to the
     rejects with ``reason``, and their count in its ledger entry from loaded to rejected; returns how many."""
-    params = {"old": old_sha, "old_path": old_path, "reason": reason}
+    old_id = con.execute(f"select file_id from {schema.LOADED_FILES} where file_sha256 = ?", [old_sha]).fetchone()[0]
     moved = con.execute(
-        f"insert into {schema.DISPENSING_REJECTS} select file_sha256, $old_path, line, null, $reason, "
+        f"insert into {schema.DISPENSING_REJECTS} select $old, $old_path, line, null, $reason, "
         "strftime(dispensed_at, '%Y-%m-%d %H:%M:%S'), location_id, drug_id, quantity::varchar "
-        f"from {schema.DISPENSING} d where file_sha256 = $old and {where}", params,
+        f"from {schema.DISPENSING} d where file_id = $old_id and {where}",
+        {"old": old_sha, "old_path": old_path, "reason": reason, "old_id": old_id},
     ).fetchone()[0]
     if moved:
-        con.execute(f"delete from {schema.DISPENSING} d where file_sha256 = $old and {where}", {"old": old_sha})
+        con.execute(f"delete from {schema.DISPENSING} d where file_id = $old_id and {where}", {"old_id": old_id})
         con.execute(
             f"update {schema.LOADED_FILES} set rows_loaded = rows_loaded - $n, rows_rejected = rows_rejected + $n "
             "where file_sha256 = $old", {"n": moved, "old": old_sha},
@@ -117,19 +139,13 @@ def _move(con, old_sha: str, old_path: str, reason: str, where: str = "true") ->
     return moved
 
 
-def reject_overlaps(con) -> int:
-    """Reject the staged rows another file loaded already (after :func:`replace_resent`, on its ``_ingest_keys``);
-    returns how many.
+def reject_overlaps(con, window: dict[str, object]) -> int:
+    """Reject the staged rows another file loaded already (after :func:`replace_resent`, on its ``_ingest_keys``,
+    within the :func:`earlier_window`); returns how many.
 
     ``_ingest_checked`` then shows them rejected (``sql/dispensing_overlap_checked.sql``).
     """
-    bounds = con.execute(
-        "select min(day), max(day) + 1, min(location_id), max(location_id) from _ingest_keys"
-    ).fetchone()
-    if bounds[0] is None:
-        return 0  # no good rows
-    con.execute(sql_text("dispensing_earlier"), dict(zip(
-        ("first_day", "after_last_day", "first_location", "last_location"), bounds, strict=True)))
+    con.execute(sql_text("dispensing_earlier"), window)
     if not con.execute("select count(*) from _ingest_earlier").fetchone()[0]:
         return 0
     con.execute(sql_text("dispensing_overlap"))

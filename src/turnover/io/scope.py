@@ -18,8 +18,9 @@ from turnover import schema
 
 def file_locations(con: duckdb.DuckDBPyConnection, file_sha256s: list[str]) -> list[str]:
     """The locations the loaded files (by hash) dispense at, sorted."""
-    rows = con.execute(f"select distinct location_id from {schema.DISPENSING} where list_contains($files, file_sha256) "
-                       "order by location_id", {"files": file_sha256s}).fetchall()
+    rows = con.execute(f"select distinct location_id from {schema.DISPENSING} where file_id in (select file_id from "
+                       f"{schema.LOADED_FILES} where list_contains($files, file_sha256)) order by location_id",
+                       {"files": file_sha256s}).fetchall()
     return [row[0] for row in rows]
 
 

@@ -9,7 +9,9 @@
 - the view ``_ingest_checked``: those rows with their line in the file (position + header, or through
   ``_ingest_lines`` when a blank or broken line was skipped), reason and the fields as read when rejected.
 
-The export is read by DuckDB once; a clean CSV (``csv_files.scan_file``) where it is.
+The export is read by DuckDB once; a clean CSV (``csv_files.scan_file``) where it is. A Parquet export of the
+long layout is not staged but loaded straight from the file (``direct_select``: its rows number themselves),
+unless an earlier file has rows in its days and locations (``ingest._load_direct``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ CSV_READER = csv_reader("store_rejects = true, rejects_table = '_ingest_csv_erro
 CSV_REREADER = csv_reader("ignore_errors = true")
 # The location of an export that carries none: the mapping's location_id, bound as $location_id.
 FIXED_LOCATION = "$location_id::varchar"
+# Parquet column types read as they are (raw_select): a cast to text and back gives the same value, so that no row
+# loads or fails otherwise. Not TIMESTAMP WITH TIME ZONE, the _NS, _MS, _S units, FLOAT or DECIMAL: their text is not.
+TYPED = {"dispensed_at": ("timestamp", ("TIMESTAMP", "DATE")),
+         "quantity": ("double", ("DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"))}
+# A character that is not printable ASCII (a glob): every control character validate_dispensing.sql rejects is one.
+NOT_PRINTABLE = "*[! -~]*"
 
 # Temporary tables and views of one load, dropped when it ends (however it ends).
 STAGING = {"view": ("_ingest_checked", "_ingest_base"),
@@ -51,12 +59,14 @@ def bind(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
-def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText | None) -> int:
+def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText | None,
+          types: dict[str, str] | None = None) -> int:
     """``_ingest_typed`` (the rows typed and checked, ``validate_dispensing.sql``), ``_ingest_struct`` (broken
     lines), and the view ``_ingest_checked`` of them with their lines (``_ingest_lines`` when one was skipped).
     Returns the broken lines' count.
 
-    ``params`` binds the reader (``path``, and a CSV's ``reader_params()``), the checks and ``location_id``."""
+    ``params`` binds the reader (``path``, and a CSV's ``reader_params()``), the checks and ``location_id``;
+    ``types`` are a Parquet file's column types (:func:`raw_select`)."""
     drop_staging(con)
     fmt = "csv" if text else "parquet"
     header_lines = 1 if text else 0
@@ -67,7 +77,7 @@ def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText |
         casts = ", ".join(f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in needed)
         sql = f"create temp table _ingest_src as select {casts} from {reader}"
     else:
-        sql = _validate_sql(mapping, fmt)
+        sql = _validate_sql(mapping, fmt, types)
     try:
         con.execute(sql, bind(sql, params))
     except duckdb.Error as exc:
@@ -93,9 +103,33 @@ def stage(con, path: Path, mapping: ColumnMapping, params: dict, text: CsvText |
     return broken
 
 
-def _validate_sql(mapping: ColumnMapping, fmt: str) -> str:
-    """``validate_dispensing.sql`` reading the export's rows (:func:`raw_select`)."""
-    return sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({raw_select(mapping, fmt)})")
+def ids_may_hold_controls(con, mapping: ColumnMapping, params: dict) -> bool:
+    """Whether a location or drug id of a Parquet export may hold a control character: it holds a character that
+    is not printable ASCII (a CSV's :class:`CsvText` tells of its whole text). When none does, the row checks
+    skip theirs (``$controls``), a fifth of a load: a glob on the file's own (dictionary) columns costs a
+    twentieth of that. True for a wide layout (its cells are not staged yet) and when the file cannot be read
+    (staging says why)."""
+    if mapping.layout == "wide":
+        return True
+    sql = (f"select count(*) from ({raw_select(mapping, 'parquet')}) "
+           f"where raw_location_id glob '{NOT_PRINTABLE}' or raw_drug_id glob '{NOT_PRINTABLE}'")
+    try:
+        return con.execute(sql, bind(sql, params)).fetchone()[0] > 0
+    except duckdb.Error:
+        return True
+
+
+def _validate_sql(mapping: ColumnMapping, fmt: str, types: dict[str, str] | None = None) -> str:
+    """``_ingest_typed``: ``validate_dispensing.sql`` reading the export's rows (:func:`raw_select`)."""
+    checked = sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({raw_select(mapping, fmt, types=types)})")
+    return f"create or replace temp table _ingest_typed as select * exclude (file_line) from ({checked})"
+
+
+def direct_select(mapping: ColumnMapping, types: dict[str, str]) -> str:
+    """The typed and checked rows of a Parquet export of the long layout (``validate_dispensing.sql``), read where
+    it is, each with its line (``file_line``: its row number), for a load straight into the warehouse."""
+    rows = raw_select(mapping, "parquet", "read_parquet($path, file_row_number = true)", types, "file_row_number + 1")
+    return sql_text("validate_dispensing").replace("from _ingest_raw", f"from ({rows})")
 
 
 def _struct(con, path: Path, text: CsvText | None, staged: str) -> tuple[int, bool]:
@@ -141,26 +175,35 @@ def build_lines(con, staged: str, header_lines: int) -> None:
     con.execute(sql_text("ingest_lines").replace("_ingest_staged", staged), {"header_lines": header_lines})
 
 
-def raw_select(mapping: ColumnMapping, fmt: str, reader: str = "") -> str:
+def raw_select(mapping: ColumnMapping, fmt: str, reader: str = "", types: dict[str, str] | None = None,
+               line: str = "null::bigint") -> str:
     """A select of the export's canonical fields as text (``raw_dispensed_at`` ...), one row per dispensing
-    row in file order.
+    row in file order, with its ``file_line`` (the SQL ``line``).
 
     A wide layout reads ``_ingest_unpivoted`` (:func:`_unpivot`); a long one the file itself, only the
-    source columns the mapping names.
+    source columns the mapping names. Given a Parquet file's column ``types``, a date or quantity column of a
+    type in :data:`TYPED` comes as it is, as ``typed_dispensed_at`` or ``typed_quantity`` (its ``raw_`` null:
+    ``validate_dispensing.sql``); without, those are null.
     """
+    typed = {name: f"null::{sql_type}" for name, (sql_type, _) in TYPED.items()}
     if mapping.layout == "wide":
-        return "select raw_dispensed_at, raw_location_id, raw_drug_id, raw_quantity, raw_drug_name, raw_ndc " \
-               "from _ingest_unpivoted"
+        return "select raw_dispensed_at, raw_location_id, raw_drug_id, raw_quantity, raw_drug_name, raw_ndc, " \
+               f"{typed['dispensed_at']} as typed_dispensed_at, {typed['quantity']} as typed_quantity, " \
+               f"{line} as file_line from _ingest_unpivoted"
     reader = reader or ("read_parquet($path)" if fmt == "parquet" else CSV_READER)
+    raw = {name: f"cast({quote_identifier(source)} as varchar)" for name, source in mapping.columns.items()}
+    for name, (_, passed) in TYPED.items():
+        source = mapping.columns.get(name)
+        if source is not None and (types or {}).get(source) in passed:
+            typed[name], raw[name] = quote_identifier(source), "null::varchar"  # its text: the failing rows'
     def col(name: str) -> str:
-        if name not in mapping.columns:
-            return "null::varchar"
-        return f"cast({quote_identifier(mapping.columns[name])} as varchar)"
+        return raw.get(name, "null::varchar")
     location = col("location_id") if "location_id" in mapping.columns else FIXED_LOCATION
     return (
         f"select {col('dispensed_at')} as raw_dispensed_at, {location} as raw_location_id, "
         f"{col('drug_id')} as raw_drug_id, {col('quantity')} as raw_quantity, {col('drug_name')} as raw_drug_name, "
-        f"{col('ndc')} as raw_ndc from {reader}"
+        f"{col('ndc')} as raw_ndc, {typed['dispensed_at']} as typed_dispensed_at, "
+        f"{typed['quantity']} as typed_quantity, {line} as file_line from {reader}"
     )
 
 

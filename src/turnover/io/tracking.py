@@ -1,8 +1,8 @@
 """Reading what forecast-vs-actual tracking needs, and keeping its scores (``turnover.tracking``).
 
-The weekly run scores in the warehouse (``sql/scorable_forecasts.sql``, ``sql/score_forecasts.sql``): a
-chain's run rescores every complete period of its last 17 runs' forecasts, millions of rows, which never
-pass through pandas. Only the MASE scales are computed in Python (``tracking.history_scales``), one per
+The weekly run scores in the warehouse (``sql/scorable_forecasts.sql``, ``sql/score_forecasts.sql``): each
+forecast period once, when it completes (and again when a late or re-sent export changes what was dispensed
+in it), which never passes through pandas. Only the MASE scales are computed in Python (``tracking.history_scales``), one per
 run x series: the scorable periods are found once (:func:`scorable`), the scales asked for from them, and
 the scores inserted from them (:func:`score_forecasts`).
 """
@@ -25,6 +25,14 @@ def read_completed_runs(con: duckdb.DuckDBPyConnection, period: str) -> pd.DataF
     return con.execute(
         f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? order by as_of", [period]
     ).df()
+
+
+def last_finished(con: duckdb.DuckDBPyConnection, period: str, run_id: str) -> datetime | None:
+    """When the latest completed ``period`` run but ``run_id`` finished: dispensing files loaded after it may bring
+    rows to periods scored already (:func:`scorable`). None when no run completed."""
+    row = con.execute(f"select max(finished_at) from {schema.RUNS} where status = 'completed' and period = ? "
+                      "and run_id <> ?", [period, run_id]).fetchone()
+    return row[0] if row else None
 
 
 def read_backtest_mase(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> pd.DataFrame:
@@ -52,13 +60,14 @@ SCORABLE = "_scorable_forecasts"
 
 @contextmanager
 def scorable(con: duckdb.DuckDBPyConnection, run_ids: list[str], as_of: date, period: str,
-             ) -> Iterator[pd.DataFrame]:
-    """The forecast periods of runs ``run_ids`` scorable at ``as_of`` (``sql/scorable_forecasts.sql``), built
-    once, for :func:`score_forecasts` to insert, while the block runs. Yields the forecast run x series pairs
+             late_since: datetime | None = None) -> Iterator[pd.DataFrame]:
+    """The forecast periods of runs ``run_ids`` scorable at ``as_of`` (``sql/scorable_forecasts.sql``): not
+    scored yet, or scored but brought rows by a dispensing file loaded after ``late_since`` (default: every
+    file); built once, for :func:`score_forecasts` to insert, while the block runs. Yields the forecast run x series pairs
     to scale: ``forecast_run_id, series_index, later`` (the series' place in ``staging.series`` order, as in
     the demand panel; the periods of the demand series after the run's as-of)."""
     con.execute(f"create or replace temp table {SCORABLE} as {sql_text('scorable_forecasts')}",
-                {"run_ids": run_ids, "as_of": as_of, "period": period})
+                {"run_ids": run_ids, "as_of": as_of, "period": period, "late_since": late_since or datetime.min})
     try:
         yield con.execute(f"select distinct forecast_run_id, series_index, later from {SCORABLE} order by 1, 2").df()
     finally:
@@ -67,21 +76,23 @@ def scorable(con: duckdb.DuckDBPyConnection, run_ids: list[str], as_of: date, pe
 
 def score_forecasts(con: duckdb.DuckDBPyConnection, run_ids: list[str], period: str, through: date,
                     scales: pd.DataFrame, scored_by: str) -> dict[str, int]:
-    """Replace the scores of forecast runs ``run_ids`` for periods starting through ``through`` with their
-    periods found scorable (inside :func:`scorable`), each scaled by ``scales`` (``forecast_run_id,
-    series_index, scale``); one transaction (later periods scored by a later as-of are kept). Returns the
-    periods scored per forecast run."""
+    """Score the periods found scorable (inside :func:`scorable`), each scaled by ``scales`` (``forecast_run_id,
+    series_index, scale``), replacing the scores of those scored before (a late export); one transaction. Returns
+    the periods run ``scored_by`` has scored per forecast run of ``run_ids`` (of periods starting through
+    ``through``)."""
     con.register("_score_scales", scales)
     try:
         with transaction(con):
-            con.execute(f"delete from {schema.FORECAST_ACCURACY} where forecast_run_id in (select unnest(?::varchar[])) "
-                        "and period_start <= ?", [run_ids, through])
+            con.execute(f"delete from {schema.FORECAST_ACCURACY} a using {SCORABLE} s "
+                        "where a.forecast_run_id = s.forecast_run_id and a.location_id = s.location_id "
+                        "and a.drug_id = s.drug_id and a.period_start = s.period_start")
             if len(scales):
                 con.execute(sql_text("score_forecasts"), {
                     "period": period, "step_days": calendar.DAYS_PER_PERIOD[period], "scored_by": scored_by,
                     "scored_at": datetime.now()})
     finally:
         con.unregister("_score_scales")
+    # What this run scored (a retried attempt counts what an earlier attempt of the run kept: the record is the same).
     counts = con.execute(f"select forecast_run_id, count(*) from {schema.FORECAST_ACCURACY} where scored_by_run_id = ? "
                          "and forecast_run_id in (select unnest(?::varchar[])) and period_start <= ? group by 1",
                          [scored_by, run_ids, through]).fetchall()

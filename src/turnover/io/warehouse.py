@@ -31,8 +31,9 @@ class WarehouseError(RuntimeError):
 
 
 #: The warehouse's layout version, kept in :data:`MARKER` when the warehouse is created. A warehouse of an
-#: earlier version is migrated when opened for writing; one of a later version is refused.
-SCHEMA_VERSION = 1
+#: earlier version is migrated when opened for writing (:func:`_migrate`); one of a later version is refused.
+#: 2: raw.dispensing keys its rows by the ledger's integer ``file_id`` instead of the file's sha256.
+SCHEMA_VERSION = 2
 MARKER = "main.turnover_warehouse"
 #: Tables every warehouse has had: a file holding them without a marker is one made before the marker (adopted).
 EARLIER_WAREHOUSE_TABLES = frozenset({"raw.dispensing", "raw.loaded_files", "marts.runs"})
@@ -46,8 +47,11 @@ def sql_text(name: str) -> str:
     return resources.files("turnover.io").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file, with its tables created (unless read-only) and macros defined.
+def connect(path: str | Path, read_only: bool = False, *, memory_limit: str | None = None,
+            threads: int = 0) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file, with its tables created (unless read-only) and macros defined;
+    DuckDB's ``memory_limit`` and ``threads`` set when given (``[execution] duckdb_memory_limit``,
+    ``duckdb_threads``: beyond the limit, DuckDB spills to ``<warehouse>.tmp``).
 
     Raises:
         WarehouseError: another process holds the file; it is not a turnover warehouse (:func:`check_path`,
@@ -69,11 +73,17 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
                                  "then run again") from exc
         raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from exc
     try:
+        if memory_limit:
+            con.execute(f"set memory_limit = '{memory_limit.strip()}'")  # a validated setting, not free text
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
         version = _marked_version(con, path)
         if not read_only:
             con.execute(sql_text("schema"))
             if version != SCHEMA_VERSION:
-                _mark(con, version)
+                with transaction(con):
+                    _migrate(con, version)
+                    _mark(con, version)
         con.execute(sql_text("macros"))
     except BaseException:
         con.close()
@@ -125,18 +135,41 @@ def _marked_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
     return 0
 
 
+def _migrate(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
+    """Bring a warehouse of an earlier ``version`` to :data:`SCHEMA_VERSION`, once ``schema.sql`` has created what
+    it lacked (version 0, made before the marker, has the tables of version 1; None is a new warehouse).
+
+    To version 2: the ledger's files are numbered (``file_id``) in load order, and ``raw.dispensing`` is rebuilt
+    in the current layout, each row keyed by its file's number instead of its sha256.
+    """
+    if version is None or version >= 2:
+        return
+    con.execute("update raw.loaded_files f set file_id = n.file_id from (select file_sha256, row_number() over "
+                "(order by loaded_at, file_sha256) as file_id from raw.loaded_files) n "
+                "where f.file_sha256 = n.file_sha256")
+    columns = {c for (c,) in con.execute("select column_name from duckdb_columns() where database_name = "
+                                         "current_database() and schema_name = 'raw' and table_name = 'dispensing'"
+                                         ).fetchall()}
+    if "file_sha256" in columns:
+        con.execute("alter table raw.dispensing rename to dispensing_v1")
+        con.execute(sql_text("schema"))  # raw.dispensing as a new warehouse has it
+        con.execute("insert into raw.dispensing by name select f.file_id, d.* exclude (file_sha256) "
+                    "from raw.dispensing_v1 d join raw.loaded_files f using (file_sha256)")
+        con.execute("drop table raw.dispensing_v1")
+
+
 def _mark(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
-    """Mark a new warehouse, or adopt (and migrate) an earlier one, as of :data:`SCHEMA_VERSION`. Version 0 (made
-    before the marker) has the tables of version 1: ``schema.sql`` creating what is missing is its migration."""
+    """Mark a new warehouse, or adopt (and migrate: :func:`_migrate`) an earlier one, as of :data:`SCHEMA_VERSION`."""
     con.execute(f"create table if not exists {MARKER} (version integer not null, marked_at timestamp not null, "
                 "adopted_from integer)")
     con.execute(f"insert into {MARKER} values (?, current_timestamp, ?)", [SCHEMA_VERSION, version])
 
 
 @contextmanager
-def open_warehouse(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(path: str | Path, read_only: bool = False, *, memory_limit: str | None = None,
+                   threads: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Context-managed :func:`connect` that always closes the connection."""
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, memory_limit=memory_limit, threads=threads)
     try:
         yield con
     finally:

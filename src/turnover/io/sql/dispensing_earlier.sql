@@ -5,7 +5,7 @@
 -- raw.dispensing for each load.
 create or replace temp table _ingest_earlier as
 with candidates as (
-    select location_id, drug_id, cast(dispensed_at as date) as day, file_sha256, dispensed_at
+    select location_id, drug_id, cast(dispensed_at as date) as day, file_id, dispensed_at
     from raw.dispensing
     where dispensed_at >= $first_day and dispensed_at < $after_last_day
       and location_id between $first_location and $last_location
@@ -16,7 +16,7 @@ final as (
            min(c.dispensed_at) as first_at, max(c.dispensed_at) as last_at
     from candidates c
     join _ingest_keys n using (location_id, drug_id, day)
-    join raw.loaded_files f using (file_sha256)
+    join raw.loaded_files f using (file_id)
     group by all
 )
 

@@ -13,11 +13,12 @@ create table if not exists raw.loaded_files (
     rows_read       bigint not null,
     rows_loaded     bigint not null,
     rows_rejected   bigint not null,
-    ignored_columns varchar[]
+    ignored_columns varchar[],
+    file_id         integer            -- the file's key in raw.dispensing: 1, 2, ... in load order
 );
 
 create table if not exists raw.dispensing (
-    file_sha256  varchar not null,
+    file_id      integer not null,     -- raw.loaded_files.file_id (an integer, not the 64-character hash, per row)
     line         bigint not null,      -- line in the source file (header = line 1); Parquet: row number
     dispensed_at timestamp not null,
     location_id  varchar not null,
@@ -333,6 +334,7 @@ create table if not exists marts.calibration (
 );
 
 -- Columns added after the first release: warehouses created before them gain them here.
+alter table raw.loaded_files add column if not exists file_id integer;  -- numbered by warehouse.migrate (version 2)
 alter table marts.protection_demand add column if not exists calibrated_level double;
 alter table marts.par_levels add column if not exists demand_class varchar;
 alter table marts.par_levels add column if not exists lifecycle varchar;
@@ -437,4 +439,21 @@ create table if not exists marts.model_selection (
     by_backtest       boolean not null,   -- chosen by backtest (else by rule: no, short or intermittent history)
     selected_run_id   varchar not null,   -- the run whose backtests chose it (this run, when it reselected)
     selected_as_of    date not null
+);
+
+-- Forecast-vs-actual scores past [retention] scores_days, compacted (turnover.retention): the sums and counts
+-- that MASE, bias and coverage are made of, per forecast run x period x model x demand class x horizon.
+create table if not exists marts.accuracy_summary (
+    forecast_run_id      varchar not null,
+    forecast_as_of       date not null,
+    period_start         date not null,
+    model                varchar,
+    demand_class         varchar,
+    horizon_periods      integer not null,
+    scored_periods       bigint not null,
+    sum_scaled_abs_error double,
+    sum_abs_error_units  double,
+    sum_actual_units     double,
+    sum_mean_units       double,
+    covered_q50 bigint, covered_q80 bigint, covered_q90 bigint, covered_q95 bigint, covered_q99 bigint
 );

@@ -1,0 +1,93 @@
+"""Applying the retention policy (``turnover.retention``) to the warehouse, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from turnover import calendar, retention, schema
+from turnover.io.warehouse import transaction
+
+
+def runs_with_detail(con: duckdb.DuckDBPyConnection):
+    """``run_id, as_of`` of the runs that still have their per-series tables (par levels, classes, selection)."""
+    return con.execute(
+        f"""
+        select run_id, as_of from {schema.RUNS} r
+        where exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
+           or exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id)
+           or exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id)
+        order by as_of
+        """).df()
+
+
+def thinned_runs(con: duckdb.DuckDBPyConnection, keep: set[str]) -> list[str]:
+    """Runs without their per-series tables (thinned before) that may still hold forecast rows or backtest
+    scores; never those of ``keep``."""
+    rows = con.execute(
+        f"""
+        select run_id from {schema.RUNS} r
+        where not exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
+          and not exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id)
+        """).fetchall()
+    return sorted(r[0] for r in rows if r[0] not in keep)
+
+
+def protected_runs(con: duckdb.DuckDBPyConnection, period: str) -> set[str]:
+    """The latest completed run and the run whose selection it reuses: the next weekly run reads both."""
+    latest = con.execute(f"select run_id from {schema.RUNS} where status = 'completed' and period = ? "
+                         "order by as_of desc, finished_at desc limit 1", [period]).fetchall()
+    if not latest:
+        return set()
+    selected = con.execute(f"select distinct selected_run_id from {schema.MODEL_SELECTION} where run_id = ?",
+                           [latest[0][0]]).fetchall()
+    return {latest[0][0], *(r[0] for r in selected)}
+
+
+def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days: int, scores_days: int,
+          ) -> dict[str, int]:
+    """Drop the per-series detail of old runs, the forecast periods of old runs complete by ``as_of`` (scored),
+    their unchosen backtest scores, and compact old scores; returns the runs thinned and the rows deleted, by
+    table (tables with none left out)."""
+    keep = protected_runs(con, period)
+    thin = retention.runs_to_thin(runs_with_detail(con), as_of, detail_days, keep)
+    cutoff = retention.scores_cutoff(as_of, scores_days)
+    deleted: dict[str, int] = {"runs_thinned": len(thin)}
+    with transaction(con):
+        if thin:
+            for table in retention.DETAIL_TABLES:
+                deleted[table] = con.execute(f"delete from {table} where run_id in (select unnest(?::varchar[]))",
+                                             [thin]).fetchone()[0]
+        if detail_days:
+            thinned = [*thin, *thinned_runs(con, keep)]
+            complete = calendar.last_history_start(as_of, period)  # periods starting through it are complete
+            deleted[schema.FORECAST] = con.execute(
+                f"delete from {schema.FORECAST} where run_id in (select unnest(?::varchar[])) and period_start <= ?",
+                [thinned, complete]).fetchone()[0]
+            deleted[schema.BACKTEST_SCORES] = con.execute(
+                f"delete from {schema.BACKTEST_SCORES} where run_id in (select unnest(?::varchar[])) and not chosen",
+                [thin]).fetchone()[0]
+        if cutoff is not None:
+            coverage = ", ".join(f"count(*) filter (where actual_units <= {q}_units) as covered_{q}"
+                                 for q in schema.QUANTILE_COLUMNS)
+            con.execute(
+                f"""
+                insert into {schema.ACCURACY_SUMMARY} by name
+                select forecast_run_id, forecast_as_of, period_start, model, demand_class, horizon_periods,
+                       count(*) as scored_periods, sum(scaled_abs_error) as sum_scaled_abs_error,
+                       sum(abs_error_units) as sum_abs_error_units, sum(actual_units) as sum_actual_units,
+                       sum(mean_units) as sum_mean_units, {coverage}
+                from {schema.FORECAST_ACCURACY}
+                where period_start < ?
+                group by all
+                """, [cutoff])
+            deleted[schema.FORECAST_ACCURACY] = con.execute(
+                f"delete from {schema.FORECAST_ACCURACY} where period_start < ?", [cutoff]).fetchone()[0]
+            # the backtest scores drift compared with: of runs whose forecasts are all scored and past the window
+            deleted["backtest scores of old runs"] = con.execute(
+                f"""delete from {schema.BACKTEST_SCORES} b using {schema.RUNS} r
+                where r.run_id = b.run_id and r.as_of < ? and not b.run_id in (select unnest(?::varchar[]))
+                  and not exists (select 1 from {schema.FORECAST} f where f.run_id = b.run_id)""",
+                [cutoff, sorted(keep)]).fetchone()[0]
+    return {k: v for k, v in deleted.items() if v or k == "runs_thinned"}

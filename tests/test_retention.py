@@ -1,0 +1,94 @@
+"""The retention policy (turnover.retention, io/retention.py): a year of weekly runs leaves the per-series tables
+of the recent runs (and of the latest run and the selection it reuses), every run's record, and old scores
+compacted into sums that give the same accuracy figures."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from turnover import retention, schema, tracking
+from turnover.io import retention as retention_io
+from turnover.io import tracking as tracking_io
+from turnover.io.warehouse import connect
+
+FIRST = date(2025, 11, 16)
+WEEKS = 40
+
+
+def year_of_runs():
+    """A warehouse with ``WEEKS`` weekly runs: each with par levels, a forecast, a selection (a full selection
+    every fourth run) and scores of its periods."""
+    rng = np.random.default_rng(3)
+    con = connect(":memory:")
+    for k in range(WEEKS):
+        run_id, as_of = f"r{k:02d}", FIRST + timedelta(weeks=k)
+        con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, finished_at, status) values "
+                    "(?, ?, 'week', now(), now() + interval (?) second, 'completed')", [run_id, as_of, k])
+        selected = f"r{k - k % 4:02d}"
+        for drug in ("D1", "D2"):
+            con.execute(f"insert into {schema.PAR_LEVELS} (run_id, location_id, drug_id, reorder_point_units, "
+                        "par_level_units, on_hand_units, on_order_units, order_units, order_packs, pack_size_units, "
+                        "service_level, lead_time_days, review_period_days, forecast_units_next_4_periods, "
+                        "history_periods, model, reason) values (?, 'S1', ?, 1, 2, 0, 0, 2, 1, 1, 0.95, 2, 7, 4, 100, "
+                        "'tsb', 'r')", [run_id, drug])
+            con.execute(f"insert into {schema.MODEL_SELECTION} values (?, 'S1', ?, 'tsb', 'b', true, ?, ?)",
+                        [run_id, drug, selected, FIRST + timedelta(weeks=k - k % 4)])
+            for h in range(1, 4):
+                period = as_of + timedelta(days=1 + 7 * (h - 1))
+                mean, actual = rng.uniform(1, 9), float(rng.poisson(5))
+                con.execute(f"insert into {schema.FORECAST} values (?, 'S1', ?, ?, ?, ?, ?, ?, ?, ?, 'tsb')",
+                            [run_id, drug, period, mean, mean, mean * 1.3, mean * 1.5, mean * 1.7, mean * 2.2])
+                con.execute(f"insert into {schema.FORECAST_ACCURACY} values (?, ?, 'S1', ?, ?, ?, 'tsb', ?, ?, ?, ?, "
+                            "?, ?, ?, ?, ?, ?, 'x', now())",
+                            [run_id, as_of, drug, period, h, "smooth" if drug == "D1" else "lumpy", actual, mean, mean,
+                             mean * 1.3, mean * 1.5, mean * 1.7, mean * 2.2, abs(actual - mean), abs(actual - mean) / 3])
+    return con
+
+
+def test_old_runs_lose_their_per_series_tables_but_not_their_record_nor_what_the_next_run_reads():
+    con = year_of_runs()
+    as_of = FIRST + timedelta(weeks=WEEKS - 1)
+    # the latest run (r39) reuses r36's selection; r36 is recent anyway: protect an old one to see it kept
+    con.execute(f"update {schema.MODEL_SELECTION} set selected_run_id = 'r02' where run_id = 'r39'")
+    deleted = retention_io.apply(con, as_of, "week", detail_days=120, scores_days=0)
+    with_detail = set(retention_io.runs_with_detail(con)["run_id"])
+    recent = {f"r{k:02d}" for k in range(WEEKS) if FIRST + timedelta(weeks=k) >= as_of - timedelta(days=120)}
+    assert with_detail == recent | {"r02"}
+    assert deleted["runs_thinned"] == WEEKS - len(recent) - 1
+    assert con.execute(f"select count(*) from {schema.RUNS}").fetchone()[0] == WEEKS
+    assert con.execute(f"select count(distinct run_id) from {schema.MODEL_SELECTION}").fetchone()[0] == len(recent) + 1
+    # A thinned run keeps only its forecast of periods not complete yet: a later run scores them.
+    complete = as_of - timedelta(days=6)  # the last complete week's Monday
+    kept = con.execute(f"select run_id, max(period_start) <= ?, count(*) from {schema.FORECAST} "
+                       "where run_id not in (select unnest(?::varchar[])) group by 1", [complete, sorted(with_detail)]
+                       ).fetchall()
+    assert kept == [] or all(not done for _, done, _ in kept)
+    assert con.execute(f"select count(*) from {schema.FORECAST} f where period_start <= ? and run_id not in "
+                       "(select unnest(?::varchar[]))", [complete, sorted(with_detail)]).fetchone()[0] == 0
+    # Again: nothing more goes.
+    assert retention_io.apply(con, as_of, "week", detail_days=120, scores_days=0) == {"runs_thinned": 0}
+
+
+def test_compacted_scores_give_the_accuracy_of_the_rows_they_replace():
+    con = year_of_runs()
+    as_of = FIRST + timedelta(weeks=WEEKS - 1)
+    before = tracking_io.read_scores(con)
+    cutoff = retention.scores_cutoff(as_of, 182)
+    old = before[before["period_start"] < pd.Timestamp(cutoff)]
+    deleted = retention_io.apply(con, as_of, "week", detail_days=0, scores_days=182)
+    assert deleted[schema.FORECAST_ACCURACY] == len(old) > 0
+    assert len(tracking_io.read_scores(con)) == len(before) - len(old)
+    summary = con.execute(f"select * from {schema.ACCURACY_SUMMARY}").df()
+    for by in (["model"], ["demand_class"], ["horizon_periods"], ["forecast_run_id", "demand_class"]):
+        expected = tracking.accuracy(old, by).sort_values(by, ignore_index=True)
+        got = tracking.summary_accuracy(summary, by).sort_values(by, ignore_index=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_zero_keeps_everything():
+    con = year_of_runs()
+    assert retention_io.apply(con, FIRST + timedelta(weeks=WEEKS), "week", 0, 0) == {"runs_thinned": 0}
+    assert len(retention_io.runs_with_detail(con)) == WEEKS
