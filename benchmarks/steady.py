@@ -379,6 +379,18 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a ``steady_runs.csv``, numbers as numbers."""
+    def value(text: str):
+        try:
+            return float(text) if any(c in text for c in ".en") else int(text)
+        except ValueError:
+            return text
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: value(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
 def plot(path: Path, rows: list[dict]) -> None:
     """Time by step (stacked), peak RSS and warehouse size against the run number."""
     import matplotlib
@@ -426,7 +438,14 @@ def main() -> None:
     parser.add_argument("--dask-workers", type=int, default=0,
                         help="the forecast's batches on a local Dask cluster of this many workers, through Prefect's "
                         "Dask task runner as the weekly flow runs them (0: threads in the run's process)")
+    parser.add_argument("--summarise", type=Path, help="only summarise (and chart) a steady_runs.csv written before, "
+                        "e.g. by a benchmark stopped early")
     args = parser.parse_args()
+    if args.summarise:
+        rows = read_csv(args.summarise)
+        summarise(rows, {})
+        plot(args.summarise.with_name("steady.png"), rows)
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
