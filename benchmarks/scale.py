@@ -107,10 +107,13 @@ class Run:
     title: str
     as_of: str
     steps: list[Step] = field(default_factory=list)
+    on_step: Callable[[str], None] | None = None  # told each step's name as it starts (benchmarks/steady.py)
 
     def step(self, peak: Peak, name: str, fn: Callable, count: int | Callable | None = None, unit: str = "",
              notes: str = "", in_run: bool = True):
         """Run ``fn`` as a step; ``count`` (or ``count(result)``) units make its throughput."""
+        if self.on_step:
+            self.on_step(name)
         peak.reset()
         start = time.perf_counter()
         result = fn()

@@ -46,13 +46,13 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # scale; flows
 
-import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 from scale import FULL_DRUGS, REPO, Peak, Run, chain_for, machine, weekly_run  # noqa: E402
 
 from turnover import pipeline  # noqa: E402
 from turnover.chain import ChainSpec  # noqa: E402
 from turnover.io.chain_files import ChainFiles, FileSet  # noqa: E402
+from turnover.io.warehouse import open_warehouse  # noqa: E402
 from turnover.settings import load_settings  # noqa: E402
 
 TARGETS = {"weekly run": 60.0, "weekly median": 45.0, "reselection run": 180.0, "peak RSS": 3 * 1024.0,
@@ -71,16 +71,8 @@ def one_run(job: dict) -> None:
                              output_dir=Path(job["out"]))
     chain: ChainFiles = job["chain"]
     files: FileSet = job["files"]
-    progress = Path(job["progress"])
     peak = Peak()
-    run = Run(job["title"], files.as_of.isoformat())
-    original = run.step
-
-    def announced(peak_, name, fn, *args, **kwargs):
-        progress.write_text(name)
-        return original(peak_, name, fn, *args, **kwargs)
-
-    run.step = announced
+    run = Run(job["title"], files.as_of.isoformat(), on_step=Path(job["progress"]).write_text)
     started = time.perf_counter()
     with pipeline.exclusive_run(settings):
         if job.get("dask_workers"):
@@ -115,15 +107,11 @@ def on_dask(run: Run, peak: Peak, settings, job: dict) -> tuple[int, float]:
     return week()
 
 
-def table_rows(warehouse: Path) -> dict[str, int]:
+def table_rows(con) -> dict[str, int]:
     """Rows of every table of the warehouse."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        tables = con.execute("select schema_name, table_name from duckdb_tables() where not temporary "
-                             "order by 1, 2").fetchall()
-        return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
-    finally:
-        con.close()
+    tables = con.execute("select schema_name, table_name from duckdb_tables() where not temporary order by 1, 2"
+                         ).fetchall()
+    return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
 
 
 def warehouse_bytes(warehouse: Path) -> int:
@@ -166,8 +154,11 @@ def job_for(root: Path, chain: ChainFiles, k: int, files: FileSet, *, warehouse:
             "result": str(root / f"result_{k:02d}.json"), "extra_csv": extra_csv, "dask_workers": dask_workers}
 
 
-def record(k: int, files: FileSet, result: dict, warehouse: Path, kind: str) -> dict:
+def record(k: int, files: FileSet, result: dict, warehouse: Path, run_id: str) -> dict:
+    """One row of ``steady_runs.csv``: the run's figures, the warehouse's size and the rows of its tables."""
     steps = {s["name"]: s for s in result["steps"]}
+    with open_warehouse(warehouse, read_only=True) as con:
+        kind, rows = run_kind(con, run_id), table_rows(con)
     row = {"run": k, "as_of": files.as_of.isoformat(), "kind": kind, "series": result["series"],
            "end_to_end_seconds": round(result["end_to_end_seconds"], 2),
            "process_seconds": round(result["process_seconds"], 2), "startup_seconds": round(result["startup_seconds"], 2),
@@ -176,19 +167,15 @@ def record(k: int, files: FileSet, result: dict, warehouse: Path, kind: str) -> 
     row |= {f"s_{name}": round(s["seconds"], 2) for name, s in steps.items()}
     row |= {f"rss_{name}": round(s["rss_mib"]) for name, s in steps.items() if s["in_run"]}
     row["ingest_ratio"] = round(steps["ingest CSV (ours)"]["seconds"] / steps["bare DuckDB read_csv"]["seconds"], 3)
-    row |= {f"rows {t}": n for t, n in table_rows(warehouse).items()}
+    row |= {f"rows {t}": n for t, n in rows.items()}
     return row
 
 
-def run_kind(warehouse: Path, run_id: str) -> str:
+def run_kind(con, run_id: str) -> str:
     """"full" when the run reselected every model, else "refit" (``marts.model_selection``)."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        # a refit run selects afresh only new series and those chosen by rule: far from all of them
-        full = con.execute("select avg((selected_run_id = run_id)::int) > 0.5 from marts.model_selection "
-                           "where run_id = ?", [run_id]).fetchone()[0]
-    finally:
-        con.close()
+    # a refit run selects afresh only new series and those chosen by rule: far from all of them
+    full = con.execute("select avg((selected_run_id = run_id)::int) > 0.5 from marts.model_selection "
+                       "where run_id = ?", [run_id]).fetchone()[0]
     return "full" if full else "refit"
 
 
@@ -233,14 +220,11 @@ def compare(ours_out: Path, theirs_out: Path, as_of: date) -> dict:
 def selected_afresh(warehouse: Path, run_id: str, before_id: str) -> set[tuple[str, str]]:
     """Series whose model run ``run_id`` chose by backtest while the run before (``before_id``) had it by rule (a
     history that grew long enough, a new series): the choices of a run that a killed run never made."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
+    with open_warehouse(warehouse, read_only=True) as con:
         rows = con.execute("select n.location_id, n.drug_id from marts.model_selection n "
                            "left join marts.model_selection b on b.run_id = ? and b.location_id = n.location_id "
                            "and b.drug_id = n.drug_id where n.run_id = ? and n.by_backtest and not coalesce(b.by_backtest, "
                            "false)", [before_id, run_id]).fetchall()
-    finally:
-        con.close()
     return set(map(tuple, rows))
 
 
@@ -311,7 +295,7 @@ def run_year(args) -> tuple[list[dict], dict]:
                 carry = files.csv
                 continue
             result = launch(job)
-            row = record(k, files, result, warehouse, run_kind(warehouse, job["run_id"]))
+            row = record(k, files, result, warehouse, job["run_id"])
             rows.append(row)
             write_csv(args.out / "steady_runs.csv", rows)  # as the runs go: a long benchmark stopped early keeps them
             print(f"run {k:>2} as of {files.as_of} ({row['kind']:<6}) {row['end_to_end_seconds']:>7.1f} s  "

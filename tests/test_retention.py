@@ -92,3 +92,13 @@ def test_zero_keeps_everything():
     con = year_of_runs()
     assert retention_io.apply(con, FIRST + timedelta(weeks=WEEKS), "week", 0, 0) == {"runs_thinned": 0}
     assert len(retention_io.runs_with_detail(con)) == WEEKS
+
+
+def test_a_thinned_run_keeps_its_forecast_of_the_periods_not_complete_yet():
+    con = year_of_runs()
+    as_of = FIRST + timedelta(weeks=WEEKS - 1)
+    retention_io.apply(con, as_of, "week", detail_days=7, scores_days=0)  # r37 (two weeks back) is thinned
+    assert "r37" not in set(retention_io.runs_with_detail(con)["run_id"])
+    periods = [p for (p,) in con.execute(f"select distinct period_start from {schema.FORECAST} where run_id = 'r37' "
+                                         "order by 1").fetchall()]
+    assert periods == [as_of + timedelta(days=1)]  # its third week, not complete on as_of; the first two are scored

@@ -275,10 +275,12 @@ def score_forecasts(settings: Settings, run_id: str, as_of: date) -> dict:
     period = settings.forecast.period
     with _warehouse(settings) as con:
         runs = tracking_io.read_completed_runs(con, period)
-        earlier = tracking.runs_to_score(runs[runs["run_id"] != run_id], as_of,
-                                           math.ceil(settings.forecast.horizon_days() / 7))
+        runs = runs[runs["run_id"] != run_id]
+        finished = runs["finished_at"].dropna()
+        late_since = finished.max().to_pydatetime() if len(finished) else None  # the previous completed run's end
+        earlier = tracking.runs_to_score(runs, as_of, math.ceil(settings.forecast.horizon_days() / 7))
         through = calendar.last_history_start(as_of, period)  # later periods' scores are a later run's
-        with tracking_io.scorable(con, earlier, as_of, period, tracking_io.last_finished(con, period, run_id)) as wanted:
+        with tracking_io.scorable(con, earlier, as_of, period, late_since) as wanted:
             counts = tracking_io.score_forecasts(con, earlier, period, through, _history_scales(con, wanted, period),
                                                  run_id)
         window_days = 7 * settings.tracking.drift_window_periods + settings.forecast.horizon_days() + 31

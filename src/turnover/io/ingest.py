@@ -298,24 +298,27 @@ def _load_direct(con, load: Load, types: dict[str, str],
                        {"path": str(path)}).fetchone()[0]
     checked = direct_select(load.mapping, types)
     params = bind(checked, load.params)
-    con.execute("begin transaction")
     try:
-        file_id = _next_file_id(con)
-        replaced = replace_named(con, path, replaces)
-        try:
-            loaded = con.execute(
-                f"insert into {schema.DISPENSING} select $file_id, file_line, dispensed_at, location_id, drug_id, "
-                f"quantity, drug_name, ndc from ({checked}) where failure is null", params | {"file_id": file_id},
-            ).fetchone()[0]
-        except duckdb.Error as exc:
-            raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
-        report = None if earlier_window(con, file_id, staged=False) else _commit_direct(
-            con, load, file_id, loaded, checked if loaded < rows else "")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit" if report else "rollback")
-    return (report, replaced) if report else None
+        with transaction(con):
+            file_id = _next_file_id(con)
+            replaced = replace_named(con, path, replaces)
+            try:
+                loaded = con.execute(
+                    f"insert into {schema.DISPENSING} select $file_id, file_line, dispensed_at, location_id, drug_id, "
+                    f"quantity, drug_name, ndc from ({checked}) where failure is null", params | {"file_id": file_id},
+                ).fetchone()[0]
+            except duckdb.Error as exc:
+                raise IngestError(f"{path}: cannot read: {duckdb_csv_error(exc)}") from exc
+            if earlier_window(con, file_id, staged=False):
+                raise _Overlaps  # rolls the rows back: the staged load applies the rules
+            report = _commit_direct(con, load, file_id, loaded, checked if loaded < rows else "")
+    except _Overlaps:
+        return None
+    return report, replaced
+
+
+class _Overlaps(Exception):
+    """A direct load found an earlier file's rows in its window (:func:`_load_direct`)."""
 
 
 def _next_file_id(con) -> int:

@@ -10,28 +10,24 @@ from turnover import calendar, retention, schema
 from turnover.io.warehouse import transaction
 
 
-def runs_with_detail(con: duckdb.DuckDBPyConnection):
-    """``run_id, as_of`` of the runs that still have their per-series tables (par levels, classes, selection)."""
+def run_detail(con: duckdb.DuckDBPyConnection):
+    """``run_id, as_of, has_detail`` of every run: whether it still has its per-series tables (par levels, classes,
+    selection)."""
     return con.execute(
         f"""
-        select run_id, as_of from {schema.RUNS} r
-        where exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
-           or exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id)
-           or exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id)
+        select run_id, as_of,
+               exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
+               or exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id)
+               or exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id) as has_detail
+        from {schema.RUNS} r
         order by as_of
         """).df()
 
 
-def thinned_runs(con: duckdb.DuckDBPyConnection, keep: set[str]) -> list[str]:
-    """Runs without their per-series tables (thinned before) that may still hold forecast rows or backtest
-    scores; never those of ``keep``."""
-    rows = con.execute(
-        f"""
-        select run_id from {schema.RUNS} r
-        where not exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
-          and not exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id)
-        """).fetchall()
-    return sorted(r[0] for r in rows if r[0] not in keep)
+def runs_with_detail(con: duckdb.DuckDBPyConnection):
+    """``run_id, as_of`` of the runs that still have their per-series tables."""
+    runs = run_detail(con)
+    return runs.loc[runs["has_detail"], ["run_id", "as_of"]].reset_index(drop=True)
 
 
 def protected_runs(con: duckdb.DuckDBPyConnection, period: str) -> set[str]:
@@ -51,7 +47,8 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days:
     their unchosen backtest scores, and compact old scores; returns the runs thinned and the rows deleted, by
     table (tables with none left out)."""
     keep = protected_runs(con, period)
-    thin = retention.runs_to_thin(runs_with_detail(con), as_of, detail_days, keep)
+    runs = run_detail(con)
+    thin = retention.runs_to_thin(runs[runs["has_detail"]], as_of, detail_days, keep)
     cutoff = retention.scores_cutoff(as_of, scores_days)
     deleted: dict[str, int] = {"runs_thinned": len(thin)}
     with transaction(con):
@@ -60,7 +57,8 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days:
                 deleted[table] = con.execute(f"delete from {table} where run_id in (select unnest(?::varchar[]))",
                                              [thin]).fetchone()[0]
         if detail_days:
-            thinned = [*thin, *thinned_runs(con, keep)]
+            # this run's and earlier runs' thinned: what they keep of their forecast is the periods to score yet
+            thinned = sorted({*thin, *(set(runs.loc[~runs["has_detail"], "run_id"]) - keep)})
             complete = calendar.last_history_start(as_of, period)  # periods starting through it are complete
             deleted[schema.FORECAST] = con.execute(
                 f"delete from {schema.FORECAST} where run_id in (select unnest(?::varchar[])) and period_start <= ?",

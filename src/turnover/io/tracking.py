@@ -21,18 +21,11 @@ from turnover.io.warehouse import sql_text, transaction
 
 
 def read_completed_runs(con: duckdb.DuckDBPyConnection, period: str) -> pd.DataFrame:
-    """Completed runs of ``period`` buckets: ``run_id, as_of``."""
+    """Completed runs of ``period`` buckets: ``run_id, as_of, finished_at`` (dispensing files loaded after a run
+    finished may bring rows to periods scored already: :func:`scorable`)."""
     return con.execute(
-        f"select run_id, as_of from {schema.RUNS} where status = 'completed' and period = ? order by as_of", [period]
-    ).df()
-
-
-def last_finished(con: duckdb.DuckDBPyConnection, period: str, run_id: str) -> datetime | None:
-    """When the latest completed ``period`` run but ``run_id`` finished: dispensing files loaded after it may bring
-    rows to periods scored already (:func:`scorable`). None when no run completed."""
-    row = con.execute(f"select max(finished_at) from {schema.RUNS} where status = 'completed' and period = ? "
-                      "and run_id <> ?", [period, run_id]).fetchone()
-    return row[0] if row else None
+        f"select run_id, as_of, finished_at from {schema.RUNS} where status = 'completed' and period = ? order by as_of",
+        [period]).df()
 
 
 def read_backtest_mase(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> pd.DataFrame:
