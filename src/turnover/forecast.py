@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -307,10 +307,12 @@ def serial_map(work: Callable[[Any], Any], batches: list[Any], step: str = "") -
     return [work(batch) for batch in batches]
 
 
-def batches_of(n: int, size: int) -> list[list[int]]:
-    """Indices ``0 .. n-1`` in consecutive batches of at most ``size``."""
+def batches_by(series: Iterable[int], key: Callable[[int], Any], size: int) -> list[list[int]]:
+    """``series`` in batches of at most ``size``, ordered by ``key`` (stable): series fitted together (of one
+    key) land in the same batch, so a batch holds a few large groups rather than many small ones."""
     size = max(1, int(size))
-    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    order = sorted(series, key=key)
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def forecast_panel(
@@ -341,20 +343,23 @@ def forecast_panel(
         fresh = [i for i, key in enumerate(work.keys) if key not in stored]
         chosen: list = [stored[key][0] if key in stored else None for key in work.keys]
         by_backtest = [key in stored and stored[key][1] for key in work.keys]
-        selected = []
+        selected, pit_parts = [], []
         if fresh:  # pass 1 for every series without a choice to reuse (all of them in a full run)
-            subsets = [work.subset([fresh[k] for k in b]) for b in batches_of(len(fresh), batch_series)]
-            selected = map_batches(partial(_single_threaded, _select_batch), subsets, "backtest")
-            picks = [c for part in selected for c in part.chosen]
-            flags = [f for part in selected for f in part.by_backtest]
-            for k, i in enumerate(fresh):
-                chosen[i], by_backtest[i] = picks[k], flags[k]
+            batches = batches_by(fresh, partial(_backtest_key, work), batch_series)
+            selected = map_batches(partial(_single_threaded, _select_batch), [work.subset(b) for b in batches],
+                                   "backtest")
+            for batch, part in zip(batches, selected, strict=True):
+                for i, pick, flag in zip(batch, part.chosen, part.by_backtest, strict=True):
+                    chosen[i], by_backtest[i] = pick, flag
+                local = part.pits["series"].to_numpy(dtype=np.int64)
+                pit_parts.append(part.pits.assign(series=np.asarray(batch, dtype=np.int64)[local]))
         scores = pd.concat([part.scores for part in selected], ignore_index=True) if selected else \
             pd.DataFrame(columns=SCORE_COLUMNS)
         if reuse is None:
             # Two maps: the par level reads demand over the next days, so it is calibrated on the first
             # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
-            pits = pd.concat([part.pits for part in selected], ignore_index=True)
+            # The PITs series by series (in panel order), whatever batches they were computed in.
+            pits = pd.concat(pit_parts, ignore_index=True).sort_values("series", kind="stable", ignore_index=True)
             near, near_report = fit_calibration(par_window_pits(pits, settings.calibration_horizon_periods),
                                                 work.targets)
             everywhere, all_report = fit_calibration(pits[pits["horizon"] >= 1], work.targets)
@@ -362,7 +367,7 @@ def forecast_panel(
                                            ignore_index=True)
         else:  # the reused selection's maps (new series' PITs are too few to refit them)
             near, everywhere, calibration_report = reuse.near, reuse.all, pd.DataFrame()
-        batches = batches_of(len(work.keys), batch_series)
+        batches = batches_by(range(len(work.keys)), lambda i: _forecast_key(work, chosen, i), batch_series)
         final = _prepare_final(work, chosen, near, everywhere)
         parts = map_batches(partial(_single_threaded, _forecast_batch), [final.subset(b) for b in batches], "forecast")
     keys_frame = panel.keys.reset_index(drop=True)
@@ -452,11 +457,23 @@ class _PanelWork:
                        service_levels=levels, window=window)
 
     def groups(self, key: Callable[[int], Any], most: int) -> list[list[int]]:
-        """Series of equal history length and equal ``key(i)``, in chunks of at most ``most``."""
+        """Series of equal ``key(i)`` (which starts with the history's length), in chunks of at most ``most``."""
         by_key: dict[Any, list[int]] = {}
         for i in range(len(self)):
-            by_key.setdefault((len(self.histories[i]), key(i)), []).append(i)
+            by_key.setdefault(key(i), []).append(i)
         return [rows[k : k + most] for rows in by_key.values() for k in range(0, len(rows), most)]
+
+
+def _backtest_key(work: _PanelWork, i: int) -> tuple:
+    """Series backtested together: equal history length, candidates and candidates of earlier folds."""
+    return len(work.histories[i]), tuple(work.candidates[i]), _earlier_candidates(work, i)
+
+
+def _forecast_key(work: _PanelWork, chosen: list[tuple[str, str]], i: int) -> tuple:
+    """Series forecast together: equal history length and model (a combination: and equal members). A model
+    fitted over rows reads nothing else of the context (its season and window are the panel's)."""
+    name = chosen[i][0]
+    return len(work.histories[i]), name, work.contexts[i].members if name == COMBINATION else ()
 
 
 @dataclass(frozen=True)
@@ -552,8 +569,7 @@ def _select_batch(work: _PanelWork) -> _Selected:
     chosen: list[tuple[str, str] | None] = [None] * len(work)
     by_backtest = [False] * len(work)
     score_frames, pit_frames = [], []
-    for rows in work.groups(lambda i: (tuple(work.candidates[i]), _earlier_candidates(work, i)),
-                            GROUP_ROWS["backtest"]):
+    for rows in work.groups(partial(_backtest_key, work), GROUP_ROWS["backtest"]):
         candidates = work.candidates[rows[0]]
         if not candidates:
             for i in rows:
@@ -590,13 +606,13 @@ def _select_batch(work: _PanelWork) -> _Selected:
                 members=[m for m in candidates if m in least], window=_par_windows(work, rows, horizon))
         best = backtest.select(scores, settings.selection_metric, candidates, settings.selection_tolerance)
         score_frames.append(_score_frame(work, rows, scores, best))
-        pit_frames.append(_pit_frame(scores, best, Y.shape[1], horizon, work.step))
+        pit_frames.append(_pit_frame(rows, scores, best, Y.shape[1], horizon, work.step))
         for r, i in enumerate(rows):
             chosen[i] = _chosen(work, i, scores, r, best[r], candidates, unit)
             by_backtest[i] = bool(best[r] >= 0)
     return _Selected(
         pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame(columns=SCORE_COLUMNS),
-        pd.concat(pit_frames, ignore_index=True) if pit_frames else pd.DataFrame(columns=["model", "fold", "horizon", "pit"]),
+        pd.concat(pit_frames, ignore_index=True) if pit_frames else pd.DataFrame(columns=["series", "model", "fold", "horizon", "pit"]),
         chosen,  # type: ignore[arg-type]
         by_backtest,
     )
@@ -650,21 +666,24 @@ def _score_frame(work: _PanelWork, rows: list[int], scores: backtest.Scores, bes
     })
 
 
-def _pit_frame(scores: backtest.Scores, best: np.ndarray, n: int, horizon: int, step: int) -> pd.DataFrame:
-    """The chosen models' PITs: model, fold (0 = the latest), horizon (1, 2, ...; 0: demand over the par's
-    window, lead time + review period), PIT."""
+def _pit_frame(rows: list[int], scores: backtest.Scores, best: np.ndarray, n: int, horizon: int,
+               step: int) -> pd.DataFrame:
+    """The chosen models' PITs: series (of ``rows``), model, fold (0 = the latest), horizon (1, 2, ...; 0: demand
+    over the par's window, lead time + review period), PIT."""
     r = np.flatnonzero(best >= 0)
+    series = np.asarray(rows, dtype=np.int64)[r]
     chosen_pits = scores.pits[best[r], r]  # rows x cutoffs x horizon
     rr, k, h = np.nonzero(np.isfinite(chosen_pits))
     folds = (n - horizon - np.asarray(scores.cutoffs)) // step
     models = np.asarray(scores.models, dtype=object)
-    frame = pd.DataFrame({"model": models[best[r][rr]], "fold": folds[k], "horizon": h + 1, "pit": chosen_pits[rr, k, h]})
+    frame = pd.DataFrame({"series": series[rr], "model": models[best[r][rr]], "fold": folds[k], "horizon": h + 1,
+                          "pit": chosen_pits[rr, k, h]})
     if scores.window_pits is None:
         return frame
     window = scores.window_pits[best[r], r]  # rows x cutoffs
     rw, kw = np.nonzero(np.isfinite(window))
-    return pd.concat([frame, pd.DataFrame({"model": models[best[r][rw]], "fold": folds[kw], "horizon": 0,
-                                           "pit": window[rw, kw]})], ignore_index=True)
+    return pd.concat([frame, pd.DataFrame({"series": series[rw], "model": models[best[r][rw]], "fold": folds[kw],
+                                           "horizon": 0, "pit": window[rw, kw]})], ignore_index=True)
 
 
 def _prepare_final(work: _PanelWork, chosen: list[tuple[str, str]], near: Calibration,
@@ -715,7 +734,7 @@ def _forecast_batch(final: _FinalWork) -> _Forecasts:
     settings = work.settings
     forecasts, protections, calendars = [], [], []
     series: list[int] = []  # the batch's series in the order of the parts' rows
-    for rows in work.groups(lambda i: (final.chosen[i][0], work.contexts[i].members), GROUP_ROWS["forecast"]):
+    for rows in work.groups(partial(_forecast_key, work, final.chosen), GROUP_ROWS["forecast"]):
         name = final.chosen[rows[0]][0]
         Y = np.vstack([work.histories[i] for i in rows])
         U, _, rngs = _uniforms(work, rows, 0, (settings.n_paths, final.horizon_paths))
