@@ -102,3 +102,37 @@ def test_a_thinned_run_keeps_its_forecast_of_the_periods_not_complete_yet():
     periods = [p for (p,) in con.execute(f"select distinct period_start from {schema.FORECAST} where run_id = 'r37' "
                                          "order by 1").fetchall()]
     assert periods == [as_of + timedelta(days=1)]  # its third week, not complete on as_of; the first two are scored
+
+
+def test_superseded_scores_are_compacted_after_the_detail_window_and_what_drift_reads_stays():
+    # Each week is scored by three forecasts (horizons 1-3); a drift flag reads the shortest horizon per row.
+    con = year_of_runs()
+    as_of = FIRST + timedelta(weeks=WEEKS - 1)
+    before = tracking_io.read_scores(con)
+    drift_reads = tracking.latest_forecast_per_period(before)
+    detail = as_of - timedelta(days=28)
+    superseded = before[(before["period_start"] < pd.Timestamp(detail))
+                        & ~before.index.isin(drift_reads.index)]
+    deleted = retention_io.apply(con, as_of, "week", detail_days=28, scores_days=0)
+    assert deleted[schema.FORECAST_ACCURACY] == len(superseded) > 0
+    after = tracking_io.read_scores(con)
+    # every period keeps its shortest-horizon score; recent periods keep all of theirs
+    key = ["forecast_run_id", "location_id", "drug_id", "period_start"]
+    pd.testing.assert_frame_equal(tracking.latest_forecast_per_period(after).reset_index(drop=True),
+                                  drift_reads.reset_index(drop=True))
+    recent = before[before["period_start"] >= pd.Timestamp(detail)]
+    assert len(recent.merge(after, on=key)) == len(recent)
+    # the kept rows and the summary together give the accuracy of every row before
+    summary = con.execute(f"select * from {schema.ACCURACY_SUMMARY}").df()
+    for by in (["horizon_periods"], ["forecast_run_id", "demand_class"]):
+        expected = tracking.accuracy(superseded, by).sort_values(by, ignore_index=True)
+        got = tracking.summary_accuracy(summary, by).sort_values(by, ignore_index=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert retention_io.apply(con, as_of, "week", detail_days=28, scores_days=0) == {"runs_thinned": 0}
+
+
+def test_scores_a_monthly_drift_flag_reads_are_kept_beyond_scores_days():
+    as_of = date(2026, 11, 30)
+    assert retention.scores_cutoff(as_of, 91, "week", 8) == as_of - timedelta(days=91)  # 8 weeks are within 91 days
+    assert retention.scores_cutoff(as_of, 91, "month", 8) == date(2026, 4, 1)  # April to November (complete)
+    assert retention.scores_cutoff(as_of, 0, "month", 8) is None

@@ -260,7 +260,7 @@ def apply_retention(settings: Settings, as_of: date) -> dict[str, int]:
     ``scores_days`` (``turnover.retention``); returns the runs thinned and rows deleted by table."""
     with _warehouse(settings) as con:
         deleted = retention_io.apply(con, as_of, settings.forecast.period, settings.retention.detail_days,
-                                     settings.retention.scores_days)
+                                     settings.retention.scores_days, settings.tracking.drift_window_periods)
     if deleted["runs_thinned"] or deleted.get(schema.FORECAST_ACCURACY):
         log.info("retention: %d earlier runs' per-series tables dropped; %d scores compacted", deleted["runs_thinned"],
                  deleted.get(schema.FORECAST_ACCURACY, 0))

@@ -13,12 +13,20 @@ complete; the complete ones are scored already) and its chosen models' backtest 
 the recent error of its forecasts with them). Each run's purchasing files stay in the output folder's run
 folders, whatever the warehouse dropped.
 
-Forecast-vs-actual scores (``marts.forecast_accuracy``, one row per forecast run x series x period) are kept
-per row for ``[retention] scores_days`` (91: the 8 scored weeks a drift flag reads, with room), then compacted
+Forecast-vs-actual scores (``marts.forecast_accuracy``, one row per forecast run x series x period) are compacted
 into ``marts.accuracy_summary``: per forecast run, period, model, demand class and horizon, the sums and counts
 MASE, bias and quantile coverage are made of (``tracking.summary_accuracy`` of the summary rows gives the same
-figures as ``tracking.accuracy`` of the rows they replaced); the forecast runs' remaining backtest scores go
-with them. 0 keeps everything for either setting.
+figures as ``tracking.accuracy`` of the rows they replaced). A period is scored once per forecast that covered it
+(13 forecasts of a week, at horizons 1 to 13), and per row a drift flag reads only the shortest horizon. So:
+
+- the scores a later, shorter-horizon score of the same series and period superseded are compacted once their
+  period is older than ``detail_days`` (their forecast run has lost its forecast of complete periods by then: no
+  late export rescores them);
+- every score is compacted once its period is older than ``[retention] scores_days`` (91: the 8 scored weeks a
+  drift flag reads, with room; never the drift window's periods, ``[tracking] drift_window_periods``, which for a
+  monthly run reach further back); the forecast runs' remaining backtest scores go with them.
+
+0 keeps everything for either setting.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from turnover import schema
+from turnover import calendar, schema
+from turnover.calendar import Period
 
 #: The per-series tables of a run, keyed by ``run_id``, that a run older than ``detail_days`` loses whole (its
 #: forecast and chosen backtest scores are thinned instead: :mod:`turnover.io.retention`).
@@ -50,6 +59,20 @@ def runs_to_thin(runs: pd.DataFrame, as_of: date, detail_days: int, keep: set[st
     return sorted(r for r in runs.loc[old, "run_id"] if r not in keep)
 
 
-def scores_cutoff(as_of: date, scores_days: int) -> date | None:
-    """Scores of periods starting before this date are compacted; None: keep every row."""
-    return as_of - timedelta(days=scores_days) if scores_days else None
+def scores_cutoff(as_of: date, scores_days: int, period: Period = "week", keep_periods: int = 0) -> date | None:
+    """Scores of periods starting before this date are compacted; None: keep every row. Never the latest
+    ``keep_periods`` complete periods (a drift flag reads them: 8 months of a monthly run are beyond 91 days)."""
+    if not scores_days:
+        return None
+    cutoff = as_of - timedelta(days=scores_days)
+    if keep_periods:
+        cutoff = min(cutoff, calendar.add_periods(calendar.last_history_start(as_of, period), 1 - keep_periods, period))
+    return cutoff
+
+
+def superseded_cutoff(as_of: date, detail_days: int) -> date | None:
+    """Scores of periods starting before this date that a shorter-horizon score of the same series and period
+    superseded are compacted (None: kept): older than the detail window, their forecast run has lost its forecast
+    of complete periods (no late export rescores them), and per row nothing reads them (a drift flag reads each
+    period's shortest horizon)."""
+    return as_of - timedelta(days=detail_days) if detail_days else None

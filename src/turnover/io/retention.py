@@ -42,14 +42,15 @@ def protected_runs(con: duckdb.DuckDBPyConnection, period: str) -> set[str]:
 
 
 def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days: int, scores_days: int,
-          ) -> dict[str, int]:
+          drift_window_periods: int = 0) -> dict[str, int]:
     """Drop the per-series detail of old runs, the forecast periods of old runs complete by ``as_of`` (scored),
-    their unchosen backtest scores, and compact old scores; returns the runs thinned and the rows deleted, by
-    table (tables with none left out)."""
+    their unchosen backtest scores, and compact old and superseded scores (``turnover.retention``); returns the
+    runs thinned and the rows deleted, by table (tables with none left out)."""
     keep = protected_runs(con, period)
     runs = run_detail(con)
     thin = retention.runs_to_thin(runs[runs["has_detail"]], as_of, detail_days, keep)
-    cutoff = retention.scores_cutoff(as_of, scores_days)
+    cutoff = retention.scores_cutoff(as_of, scores_days, period, drift_window_periods)  # type: ignore[arg-type]
+    superseded = retention.superseded_cutoff(as_of, detail_days)
     deleted: dict[str, int] = {"runs_thinned": len(thin)}
     with transaction(con):
         if thin:
@@ -66,22 +67,9 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days:
             deleted[schema.BACKTEST_SCORES] = con.execute(
                 f"delete from {schema.BACKTEST_SCORES} where run_id in (select unnest(?::varchar[])) and not chosen",
                 [thin]).fetchone()[0]
+        if cutoff is not None or superseded is not None:
+            deleted[schema.FORECAST_ACCURACY] = _compact_scores(con, cutoff or date.min, superseded or date.min)
         if cutoff is not None:
-            coverage = ", ".join(f"count(*) filter (where actual_units <= {q}_units) as covered_{q}"
-                                 for q in schema.QUANTILE_COLUMNS)
-            con.execute(
-                f"""
-                insert into {schema.ACCURACY_SUMMARY} by name
-                select forecast_run_id, forecast_as_of, period_start, model, demand_class, horizon_periods,
-                       count(*) as scored_periods, sum(scaled_abs_error) as sum_scaled_abs_error,
-                       sum(abs_error_units) as sum_abs_error_units, sum(actual_units) as sum_actual_units,
-                       sum(mean_units) as sum_mean_units, {coverage}
-                from {schema.FORECAST_ACCURACY}
-                where period_start < ?
-                group by all
-                """, [cutoff])
-            deleted[schema.FORECAST_ACCURACY] = con.execute(
-                f"delete from {schema.FORECAST_ACCURACY} where period_start < ?", [cutoff]).fetchone()[0]
             # the backtest scores drift compared with: of runs whose forecasts are all scored and past the window
             deleted["backtest scores of old runs"] = con.execute(
                 f"""delete from {schema.BACKTEST_SCORES} b using {schema.RUNS} r
@@ -89,3 +77,39 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days:
                   and not exists (select 1 from {schema.FORECAST} f where f.run_id = b.run_id)""",
                 [cutoff, sorted(keep)]).fetchone()[0]
     return {k: v for k, v in deleted.items() if v or k == "runs_thinned"}
+
+
+def _compact_scores(con: duckdb.DuckDBPyConnection, before: date, superseded_before: date) -> int:
+    """Move into ``marts.accuracy_summary`` the scores of periods starting before ``before``, and those of periods
+    starting before ``superseded_before`` that a shorter-horizon score of the same series and period superseded
+    (the order a drift flag reads them in: ``io.tracking.read_recent_scores``); returns the rows moved."""
+    con.execute(
+        f"""
+        create or replace temp table _compacted as
+        select row_id from (
+            select rowid as row_id, period_start,
+                   row_number() over (partition by location_id, drug_id, period_start
+                                      order by horizon_periods, forecast_run_id) as nth
+            from {schema.FORECAST_ACCURACY}
+            where period_start < greatest($before, $superseded)
+        )
+        where period_start < $before or (period_start < $superseded and nth > 1)
+        """, {"before": before, "superseded": superseded_before})
+    try:
+        coverage = ", ".join(f"count(*) filter (where actual_units <= {q}_units) as covered_{q}"
+                             for q in schema.QUANTILE_COLUMNS)
+        con.execute(
+            f"""
+            insert into {schema.ACCURACY_SUMMARY} by name
+            select forecast_run_id, forecast_as_of, period_start, model, demand_class, horizon_periods,
+                   count(*) as scored_periods, sum(scaled_abs_error) as sum_scaled_abs_error,
+                   sum(abs_error_units) as sum_abs_error_units, sum(actual_units) as sum_actual_units,
+                   sum(mean_units) as sum_mean_units, {coverage}
+            from {schema.FORECAST_ACCURACY}
+            where rowid in (select row_id from _compacted)
+            group by all
+            """)
+        return con.execute(f"delete from {schema.FORECAST_ACCURACY} where rowid in (select row_id from _compacted)"
+                           ).fetchone()[0]
+    finally:
+        con.execute("drop table if exists _compacted")
