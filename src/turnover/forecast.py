@@ -222,20 +222,27 @@ def fold_views(keys, raw: list[np.ndarray], contexts: list[SeriesContext], first
     """One :class:`FoldView` per backtest fold (0 = the latest cutoff, ``horizon`` periods before the end).
 
     ``needed``: the series whose candidates are read (default all; a refit backtests only the series it
-    selects afresh), the others' are left empty. Every series is still censored and classified: a sibling
-    profile is fitted on the seasonal series of every drug of a length together, and a least-squares fit's
-    last bits depend on the other rows fitted with it.
+    selects afresh), the others' are left empty. Only the series of their drugs are censored and classified:
+    a drug's sibling profile is the mean of its own series' profiles. (A least-squares fit's last bits depend
+    on the other rows fitted with it, so a profile may differ from a full run's in its last bits.)
     """
     season_length = contexts[0].season_length if contexts else calendar.SEASON_LENGTH[settings.period]
+    if needed is None:
+        rows = list(range(len(keys)))
+    else:
+        drugs = {keys[i][1] for i in needed}
+        rows = [i for i, key in enumerate(keys) if key[1] in drugs]
+    at = {i: r for r, i in enumerate(rows)}
+    kept_keys, kept_raw = [keys[i] for i in rows], [raw[i] for i in rows]
     views = []
     for j in range(settings.backtest_cutoffs):
         back = horizon + j * step
-        histories, _ = censored_panel(cut_histories(raw, back), season_length, settings.censor)
+        histories, _ = censored_panel(cut_histories(kept_raw, back), season_length, settings.censor)
         classes = classify_panel(histories, season_length)
-        borrowed = sibling_profiles(keys, histories, classes, first_forecast - back, season_length, settings)
+        borrowed = sibling_profiles(kept_keys, histories, classes, first_forecast - back, season_length, settings)
         view = FoldView(back, [()] * len(keys), borrowed)
-        for i in range(len(keys)) if needed is None else needed:
-            view.candidates[i] = tuple(series_candidates(histories[i], classes[i], season_length, settings,
+        for i in rows if needed is None else needed:
+            view.candidates[i] = tuple(series_candidates(histories[at[i]], classes[at[i]], season_length, settings,
                                                          view.context(contexts[i], keys[i][1])))
         views.append(view)
     return views
