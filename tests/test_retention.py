@@ -59,7 +59,10 @@ def test_old_runs_lose_their_per_series_tables_but_not_their_record_nor_what_the
     assert with_detail == recent | {"r02"}
     assert deleted["runs_thinned"] == WEEKS - len(recent) - 1
     assert con.execute(f"select count(*) from {schema.RUNS}").fetchone()[0] == WEEKS
-    assert con.execute(f"select count(distinct run_id) from {schema.MODEL_SELECTION}").fetchone()[0] == len(recent) + 1
+    assert con.execute(f"select count(distinct run_id) from {schema.DEMAND_CLASS}").fetchone()[0] == 0  # none written
+    assert con.execute(f"select count(distinct run_id) from {schema.PAR_LEVELS}").fetchone()[0] == len(recent) + 1
+    # the selections stay while the scores a drift flag reads do (scores_days 0: all of them)
+    assert con.execute(f"select count(distinct run_id) from {schema.MODEL_SELECTION}").fetchone()[0] == WEEKS
     # A thinned run keeps only its forecast of periods not complete yet: a later run scores them.
     complete = as_of - timedelta(days=6)  # the last complete week's Monday
     kept = con.execute(f"select run_id, max(period_start) <= ?, count(*) from {schema.FORECAST} "
@@ -136,3 +139,43 @@ def test_scores_a_monthly_drift_flag_reads_are_kept_beyond_scores_days():
     assert retention.scores_cutoff(as_of, 91, "week", 8) == as_of - timedelta(days=91)  # 8 weeks are within 91 days
     assert retention.scores_cutoff(as_of, 91, "month", 8) == date(2026, 4, 1)  # April to November (complete)
     assert retention.scores_cutoff(as_of, 0, "month", 8) is None
+
+
+def with_backtests(con):
+    """``year_of_runs`` with each full selection's (every fourth run's) chosen backtest scores: MASE = its week."""
+    for k in range(0, WEEKS, 4):
+        for drug in ("D1", "D2"):
+            con.execute(f"insert into {schema.BACKTEST_SCORES} (run_id, location_id, drug_id, model, train_periods, "
+                        "mase, scaled_pinball, coverage_q95, chosen) values (?, 'S1', ?, 'tsb', 100, ?, 1, 1, true)",
+                        [f"r{k:02d}", drug, float(k)])
+    return con
+
+
+def test_a_weekly_refit_s_forecasts_are_compared_with_the_backtest_of_the_selection_it_reused():
+    # r05 refitted r04's choices (no backtest of its own): its drift is judged against r04's backtest MASE.
+    con = with_backtests(year_of_runs())
+    series = pd.DataFrame({"forecast_run_id": ["r04", "r05", "r07", "r08"], "location_id": "S1", "drug_id": "D1"})
+    got = tracking_io.read_backtest_mase(con, series).sort_values("forecast_run_id", ignore_index=True)
+    assert got["forecast_run_id"].tolist() == ["r04", "r05", "r07", "r08"]
+    assert got["backtest_mase"].tolist() == [4.0, 4.0, 4.0, 8.0]
+
+
+def test_old_selections_and_backtests_go_once_nothing_scored_or_kept_points_to_them():
+    con = with_backtests(year_of_runs())
+    as_of = FIRST + timedelta(weeks=WEEKS - 1)
+    cutoff = retention.scores_cutoff(as_of, 91, "week", 8)
+    retention_io.apply(con, as_of, "week", detail_days=28, scores_days=91, drift_window_periods=8)
+    selections = dict(con.execute(f"select run_id, min(selected_run_id) from {schema.MODEL_SELECTION} group by 1")
+                      .fetchall())
+    # a run keeps its selection while it has forecast periods to score; or while its as-of is within the window
+    with_forecast = {r for (r,) in con.execute(f"select distinct run_id from {schema.FORECAST}").fetchall()}
+    for k in range(WEEKS):
+        run_id = f"r{k:02d}"
+        assert (run_id in selections) == (run_id in with_forecast or FIRST + timedelta(weeks=k) >= cutoff)
+    # the chosen backtest scores every kept selection points to are there
+    backtests = {r for (r,) in con.execute(f"select distinct run_id from {schema.BACKTEST_SCORES}").fetchall()}
+    assert set(selections.values()) <= backtests
+    assert "r00" not in backtests  # nothing points to it any more
+    mase = tracking_io.read_backtest_mase(con, pd.DataFrame(
+        {"forecast_run_id": sorted(selections), "location_id": "S1", "drug_id": "D1"}))
+    assert sorted(mase["forecast_run_id"]) == sorted(selections) and mase["backtest_mase"].notna().all()

@@ -9,8 +9,10 @@ reselections): the per-series tables of a run (``DETAIL_TABLES``: its par levels
 demand, classes, backtest scores ...). Older runs lose them, except the latest completed run and the run whose
 full selection it reuses (a weekly run between reselections reads both). What an older run keeps until it is
 used up: its forecast of the periods not complete yet (``marts.forecast``: a later run scores them as they
-complete; the complete ones are scored already) and its chosen models' backtest scores (drift flags compare
-the recent error of its forecasts with them). Each run's purchasing files stay in the output folder's run
+complete; the complete ones are scored already), its chosen models' backtest scores and its model selection
+(drift flags compare the recent error of its forecasts with the backtest error of the run that chose each
+model: itself, or for a weekly refit the full selection it reused, whose chosen scores stay while a kept
+selection points to them). Each run's purchasing files stay in the output folder's run
 folders, whatever the warehouse dropped.
 
 Forecast-vs-actual scores (``marts.forecast_accuracy``, one row per forecast run x series x period) are compacted
@@ -42,7 +44,7 @@ from turnover.calendar import Period
 #: forecast and chosen backtest scores are thinned instead: :mod:`turnover.io.retention`).
 DETAIL_TABLES = (schema.PROTECTION_DEMAND, schema.PAR_LEVELS, schema.PAR_CALENDAR, schema.LOTS, schema.TRANSFERS,
                  schema.QUARANTINE, schema.SHORTAGE_FLAGS, schema.DEMAND_CLASS, schema.CALIBRATION,
-                 schema.DRIFT_FLAGS, schema.MODEL_SELECTION)
+                 schema.DRIFT_FLAGS)
 
 
 def runs_to_thin(runs: pd.DataFrame, as_of: date, detail_days: int, keep: set[str]) -> list[str]:

@@ -11,14 +11,13 @@ from turnover.io.warehouse import transaction
 
 
 def run_detail(con: duckdb.DuckDBPyConnection):
-    """``run_id, as_of, has_detail`` of every run: whether it still has its per-series tables (par levels, classes,
-    selection)."""
+    """``run_id, as_of, has_detail`` of every run: whether it still has its per-series tables (par levels,
+    classes)."""
     return con.execute(
         f"""
         select run_id, as_of,
                exists (select 1 from {schema.PAR_LEVELS} p where p.run_id = r.run_id)
-               or exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id)
-               or exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id) as has_detail
+               or exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id) as has_detail
         from {schema.RUNS} r
         order by as_of
         """).df()
@@ -70,12 +69,16 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: date, period: str, detail_days:
         if cutoff is not None or superseded is not None:
             deleted[schema.FORECAST_ACCURACY] = _compact_scores(con, cutoff or date.min, superseded or date.min)
         if cutoff is not None:
-            # the backtest scores drift compared with: of runs whose forecasts are all scored and past the window
-            deleted["backtest scores of old runs"] = con.execute(
-                f"""delete from {schema.BACKTEST_SCORES} b using {schema.RUNS} r
-                where r.run_id = b.run_id and r.as_of < ? and not b.run_id in (select unnest(?::varchar[]))
-                  and not exists (select 1 from {schema.FORECAST} f where f.run_id = b.run_id)""",
-                [cutoff, sorted(keep)]).fetchone()[0]
+            # What a drift flag compares with, of runs whose forecasts are all scored and past the window: their
+            # selection (which run's backtest chose each model), then the chosen backtest scores no kept selection
+            # points to.
+            for table, referenced in ((schema.MODEL_SELECTION, ""), (schema.BACKTEST_SCORES, f"""
+                  and not exists (select 1 from {schema.MODEL_SELECTION} s where s.selected_run_id = b.run_id)""")):
+                deleted[f"{table} of old runs"] = con.execute(
+                    f"""delete from {table} b using {schema.RUNS} r
+                    where r.run_id = b.run_id and r.as_of < ? and not b.run_id in (select unnest(?::varchar[]))
+                      and not exists (select 1 from {schema.FORECAST} f where f.run_id = b.run_id){referenced}""",
+                    [cutoff, sorted(keep)]).fetchone()[0]
     return {k: v for k, v in deleted.items() if v or k == "runs_thinned"}
 
 

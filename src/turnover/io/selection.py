@@ -37,6 +37,7 @@ def read_latest_selection(con: duckdb.DuckDBPyConnection, period: str, before: d
         select r.run_id from {schema.RUNS} r
         where r.status = 'completed' and r.period = ? and r.as_of < ?
           and exists (select 1 from {schema.MODEL_SELECTION} s where s.run_id = r.run_id)
+          and exists (select 1 from {schema.DEMAND_CLASS} c where c.run_id = r.run_id)  -- not thinned (retention)
         order by r.as_of desc, r.finished_at desc limit 1
         """,
         [period, before],

@@ -30,17 +30,39 @@ def read_completed_runs(con: duckdb.DuckDBPyConnection, period: str) -> pd.DataF
 
 def read_backtest_mase(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> pd.DataFrame:
     """The chosen model's mean backtest MASE of each forecast run x series of ``series`` (``forecast_run_id,
-    location_id, drug_id``): ``forecast_run_id, location_id, drug_id, backtest_mase``."""
-    con.register("_mase_series", series[["forecast_run_id", "location_id", "drug_id"]])
+    location_id, drug_id``): ``forecast_run_id, location_id, drug_id, backtest_mase``. From the forecast run's
+    own backtest where it chose the model; else (a weekly run that refitted a stored choice) from the run whose
+    backtest chose it (``marts.model_selection.selected_run_id``)."""
+    con.register("_mase_series", series[["forecast_run_id", "location_id", "drug_id"]].drop_duplicates())
     try:
         return con.execute(
             f"""
-            select b.run_id as forecast_run_id, b.location_id, b.drug_id, avg(b.mase) as backtest_mase
-            from {schema.BACKTEST_SCORES} b
-            semi join _mase_series m on m.forecast_run_id = b.run_id and m.location_id = b.location_id
-                and m.drug_id = b.drug_id
-            where b.chosen
-            group by all
+            with chosen as (
+                select run_id, location_id, drug_id, avg(mase) as backtest_mase
+                from {schema.BACKTEST_SCORES}
+                where chosen
+                group by all
+            ),
+
+            sources as (
+                select m.forecast_run_id, m.location_id, m.drug_id, s.selected_run_id
+                from _mase_series m
+                left join {schema.MODEL_SELECTION} s
+                    on s.run_id = m.forecast_run_id and s.location_id = m.location_id and s.drug_id = m.drug_id
+            ),
+
+            final as (
+                select x.forecast_run_id, x.location_id, x.drug_id,
+                       coalesce(own.backtest_mase, selected.backtest_mase) as backtest_mase
+                from sources x
+                left join chosen own
+                    on own.run_id = x.forecast_run_id and own.location_id = x.location_id and own.drug_id = x.drug_id
+                left join chosen selected
+                    on selected.run_id = x.selected_run_id and selected.location_id = x.location_id
+                    and selected.drug_id = x.drug_id
+            )
+
+            select * from final where backtest_mase is not null
             """
         ).df()
     finally:
