@@ -21,6 +21,7 @@ from turnover.digest import FLAG_COLUMNS, HISTORY_COLUMNS, PAR_COLUMNS, RunDiges
 from turnover.movers import MOVE_COLUMNS, SEASONAL_COLUMNS
 from turnover.report import MAX_PLOTS, render_html
 from turnover.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from turnover.series_chart import SeriesCharts
 
 AS_OF = date(2026, 11, 22)
 EVIL_NAME = "<script>alert(1)</script> Tabs"
@@ -261,6 +262,17 @@ def test_a_series_without_history_forecast_or_par_still_gets_a_chart_and_empty_s
     assert report.count('<figure class="plot"') == len(bare.charts().keys()) == 2
     assert "Nothing flagged." in report and "first run" in report and 'id="accuracy"' not in report
     assert "No drug with a yearly pattern (seasonality strength ≥ 0.3) changes over the next 4 weeks." in report
+
+
+def test_charts_drawn_one_after_another_on_one_figure_have_the_bytes_each_has_on_a_figure_of_its_own(digest):
+    def rows(frame: pd.DataFrame, key) -> pd.DataFrame:
+        return frame[(frame["location_id"] == key[0]) & (frame["drug_id"] == key[1])]
+
+    series = [(rows(digest.history, key).sort_values("period_start"), rows(digest.forecast, key).sort_values(
+        "period_start"), rows(digest.pars, key).iloc[0], digest.as_of, digest.period) for key in digest.charts().keys()]
+    series.insert(1, (digest.history.iloc[:0], digest.forecast.iloc[:0], None, digest.as_of, digest.period))  # bare
+    charts = SeriesCharts()
+    assert [charts.png(*one) for one in series] == [SeriesCharts().png(*one) for one in series]
 
 
 def test_charts_are_capped_and_the_cap_is_stated():

@@ -538,10 +538,9 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         stored_pars = outputs.read_run_table(con, schema.PAR_LEVELS, run_id)
         names = stored_pars[["location_id", "drug_id", "drug_name"]]
         pars = stored_pars[list(schema.PAR_LEVEL_CSV_COLUMNS)]
-        classes = outputs.read_run_table(con, schema.DEMAND_CLASS, run_id)[["location_id", "drug_id", "demand_class"]]
-        fc = outputs.read_run_table(con, schema.FORECAST, run_id).merge(classes, on=["location_id", "drug_id"])
-        fc = fc.merge(names, on=["location_id", "drug_id"], how="left")[list(schema.FORECAST_CSV_COLUMNS)]
-        calendar_rows = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id)
+        fc = outputs.read_forecast_csv_rows(con, run_id)
+        calendar_rows = outputs.read_run_table(con, schema.PAR_CALENDAR, run_id,
+                                               ["location_id", "drug_id", "week_start", "par_level_units"])
         tables = {name: outputs.read_run_table(con, name, run_id)
                   for name in (schema.LOTS, schema.QUARANTINE, schema.SHORTAGE_FLAGS)}
         lots = tables[schema.LOTS].merge(names, on=["location_id", "drug_id"], how="left")
@@ -549,8 +548,7 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         shortages = tables[schema.SHORTAGE_FLAGS]
         transfers = outputs.read_run_table(con, schema.TRANSFERS, run_id).merge(
             names.rename(columns={"location_id": "from_location_id"}), on=["from_location_id", "drug_id"], how="left")
-        frames = {
-            f"par_levels_{stamp}.csv": pars,
+        frames = {  # after the par levels, which are written whole and by location below
             f"forecast_{stamp}.csv": fc,
             f"par_calendar_{stamp}.csv": wide_calendar(calendar_rows, names),
             f"expiry_risk_{stamp}.csv": lots[list(schema.LOTS_CSV_COLUMNS)],
@@ -560,10 +558,10 @@ def export_digest(settings: Settings, run_id: str, as_of: date) -> tuple[list[Pa
         }
         digest = read_digest(con, run_id, {schema.PAR_LEVELS: stored_pars, **tables},
                              seasonal_strength=settings.forecast.seasonal_strength_threshold)
+    # The whole par-level file and one per location, each row formatted once.
+    whole_pars, by_location = spreadsheet.write_csv_by(pars, "location_id")
+    files = {f"par_levels_{stamp}.csv": whole_pars} | {name: spreadsheet.write_csv(frame) for name, frame in frames.items()}
     # File names from data (location ids) are reduced to one safe name component: never a path.
-    files = {name: spreadsheet.write_csv(frame) for name, frame in frames.items()}
-    # The whole par-level file and one per location, each row formatted once (the whole file keeps its place).
-    files[f"par_levels_{stamp}.csv"], by_location = spreadsheet.write_csv_by(pars, "location_id")
     parts = file_io.file_parts([str(location) for location in by_location])
     for location, writer in by_location.items():
         files[f"by_location/par_levels_{stamp}_{parts[str(location)]}.csv"] = writer

@@ -27,7 +27,7 @@ import pandas as pd
 
 from turnover.digest import MAX_PLOTS, TOTAL_WORDS, Charts, Key, RunDigest, in_flag_order
 from turnover.movers import ListText, percent_text
-from turnover.series_chart import series_png
+from turnover.series_chart import SeriesCharts
 
 HISTORY_DAYS = 730  # two years of demand before the as-of date
 
@@ -200,13 +200,14 @@ class _Figures:
         self.names: dict[Key, str] = {}
         for frame in (digest.flags, digest.seasonal, digest.movers, digest.pars):
             self.names |= dict(zip(zip(frame["location_id"], frame["drug_id"], strict=True), frame["drug_name"], strict=True))
+        self.charts = SeriesCharts()
         self.image: Callable[[Key], str] = cache(self._image)
 
     def _image(self, key: Key) -> str:
         par = self.par(key)
-        png = series_png(_series_rows(self.history, key).sort_values("period_start"),
-                         _series_rows(self.digest.forecast, key).sort_values("period_start"), par, self.digest.as_of,
-                         self.digest.period)
+        png = self.charts.png(_series_rows(self.history, key).sort_values("period_start"),
+                              _series_rows(self.digest.forecast, key).sort_values("period_start"), par,
+                              self.digest.as_of, self.digest.period)
         return base64.b64encode(png).decode()
 
     def par(self, key: Key) -> pd.Series | None:

@@ -1,6 +1,7 @@
 """One series' chart for the run report: demand history, forecast fan, reorder point, par and stock on hand.
 
-Drawn with matplotlib's object API on the Agg backend (no pyplot state), as PNG bytes.
+Drawn with matplotlib's object API on the Agg backend (no pyplot state), as PNG bytes, one chart after another on
+one figure (``SeriesCharts``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,30 @@ def _draw_fan(ax, forecast: pd.DataFrame) -> None:
     ax.plot(periods, forecast["mean"].to_numpy(dtype=float), color=BAND_BLUE, linewidth=1.8, label="forecast")
 
 
-def series_png(history: pd.DataFrame, forecast: pd.DataFrame, par: pd.Series | None, as_of: date, period: str) -> bytes:
-    """One series' chart as PNG bytes: demand history, forecast fan, reorder point, par and stock on hand."""
-    fig = Figure(figsize=(7.0, 2.9), dpi=100)
-    FigureCanvasAgg(fig)
-    # Fixed margins rather than a layout engine: same look for every chart, and about twice as fast.
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.11)
-    ax = fig.add_subplot()
+class SeriesCharts:
+    """Series charts drawn one after another on one figure, as PNG bytes: the bytes a new figure per chart gives,
+    in less time (the figure's renderer, and the text laid out on it, serve the next chart)."""
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=(7.0, 2.9), dpi=100)
+        FigureCanvasAgg(self.figure)
+        # Fixed margins rather than a layout engine: same look for every chart, and about twice as fast.
+        self.figure.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.11)
+
+    def png(self, history: pd.DataFrame, forecast: pd.DataFrame, par: pd.Series | None, as_of: date,
+            period: str) -> bytes:
+        """One series' chart: demand history, forecast fan, reorder point, par and stock on hand."""
+        ax = self.figure.add_subplot()
+        try:
+            _draw(ax, history, forecast, par, as_of, period)
+            buffer = io.BytesIO()
+            self.figure.savefig(buffer, format="png")
+        finally:
+            self.figure.delaxes(ax)  # the next chart starts from the bare figure
+        return buffer.getvalue()
+
+
+def _draw(ax, history: pd.DataFrame, forecast: pd.DataFrame, par: pd.Series | None, as_of: date, period: str) -> None:
     as_of_day = np.datetime64(as_of)
     if len(history):
         ax.plot(pd.to_datetime(history["period_start"]).to_numpy(), history["demand_units"].to_numpy(dtype=float),
@@ -66,7 +84,3 @@ def series_png(history: pd.DataFrame, forecast: pd.DataFrame, par: pd.Series | N
     else:
         ax.text(0.5, 0.5, "no demand, forecast or par for this series", transform=ax.transAxes, ha="center",
                 color="#6b7785", fontsize=9)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    fig.clear()
-    return buffer.getvalue()

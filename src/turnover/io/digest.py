@@ -74,15 +74,7 @@ def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame,
     for r in _run_table(con, run_id, schema.SHORTAGE_FLAGS, tables).itertuples(index=False):
         alternatives = f"; alternatives: {r.alternatives}" if r.alternatives else "; no alternative in stock"
         rows.append((r.location_id, r.drug_id, "shortage", f"FDA shortage ({r.shortage_status}){alternatives}"))
-    lots = _run_table(con, run_id, schema.LOTS, tables)
-    at_risk = lots[(lots["projected_waste_units"].fillna(0) > 0) | (lots["status"] == "expired")]
-    for (location_id, drug_id), group in at_risk.groupby(["location_id", "drug_id"], sort=True):
-        expired = group.loc[group["status"] == "expired", "units"].sum()
-        waste = group["projected_waste_units"].fillna(0).sum()
-        value = group["projected_waste_value"].fillna(0).sum()
-        parts = ([f"{expired:g} units expired"] if expired else []) + (
-            [f"{waste:,.0f} units projected to expire unused (value {value:,.2f})"] if waste else [])
-        rows.append((location_id, drug_id, "expiry", "; ".join(parts)))
+    rows += expiry_flags(_run_table(con, run_id, schema.LOTS, tables))
     for r in read_run_table(con, schema.DRIFT_FLAGS, run_id).itertuples(index=False):
         rows.append((r.location_id, r.drug_id, "drift",
                      f"{r.model}: recent MASE {r.recent_mase:.2f} over {r.scored_periods} periods vs backtest "
@@ -90,6 +82,26 @@ def read_flags(con: duckdb.DuckDBPyConnection, run_id: str, pars: pd.DataFrame,
     flags = pd.DataFrame(rows, columns=["location_id", "drug_id", "flag", "detail"])
     flags = flags.merge(names, on=["location_id", "drug_id"], how="left")
     return flags[list(FLAG_COLUMNS)].reset_index(drop=True)
+
+
+def expiry_flags(lots: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """An expiry flag per series with a lot expired or projected to expire unused, in key order: the units expired,
+    and the units and value projected to go unused.
+
+    Each sum is numpy's over the series' lots in their order, missing values as 0: what ``Series.sum`` gives
+    for the series' rows (pandas' grouped sums add in another order, and can differ in the last bit).
+    """
+    at_risk = lots[(lots["projected_waste_units"].fillna(0) > 0) | (lots["status"] == "expired")]
+    expired = (at_risk["status"] == "expired").to_numpy()
+    units, waste_units, waste_value = (at_risk[c].fillna(0).to_numpy()
+                                       for c in ("units", "projected_waste_units", "projected_waste_value"))
+    flags = []
+    for (location_id, drug_id), at in at_risk.groupby(["location_id", "drug_id"], sort=True).indices.items():
+        expired_units, waste, value = units[at[expired[at]]].sum(), waste_units[at].sum(), waste_value[at].sum()
+        parts = ([f"{expired_units:g} units expired"] if expired_units else []) + (
+            [f"{waste:,.0f} units projected to expire unused (value {value:,.2f})"] if waste else [])
+        flags.append((location_id, drug_id, "expiry", "; ".join(parts)))
+    return flags
 
 
 def _keep(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:

@@ -194,6 +194,21 @@ def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, colu
     return con.execute(f"select {select} from {table} where run_id = ? order by {order}", [run_id]).df()
 
 
+def read_forecast_csv_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    """``run_id``'s forecast with each series' drug name (from its par levels; missing if none) and demand class
+    (a series without one is left out), in id and period order: ``schema.FORECAST_CSV_COLUMNS``."""
+    columns = {"drug_name": "p.drug_name", "demand_class": "c.demand_class"}
+    select = ", ".join(columns.get(c, f"f.{quote_identifier(c)}") for c in schema.FORECAST_CSV_COLUMNS)
+    return con.execute(f"""
+        select {select}
+        from {schema.FORECAST} f
+        join {schema.DEMAND_CLASS} c using (run_id, location_id, drug_id)
+        left join {schema.PAR_LEVELS} p using (run_id, location_id, drug_id)
+        where f.run_id = ?
+        order by f.location_id, f.drug_id, f.period_start
+        """, [run_id]).df()
+
+
 def settings_json(settings) -> str:
     """Settings as JSON for the run record."""
     return json.dumps(settings.model_dump(mode="json"), sort_keys=True)

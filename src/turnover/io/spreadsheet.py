@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from turnover import schema
+from turnover.io import csv_rows
 
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP), also after blanks
 # or line breaks, and after the fullwidth forms NFKC folds into them (＝ ＋ － ＠).
@@ -33,18 +34,27 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula, prefixed with ``'`` so they stay text.
 
     Only text columns: numbers (a negative order, a return) stay numbers. Each distinct value is looked at
-    once (ids, models and classes repeat down a column of a million rows).
+    once (ids, models and classes repeat down a column of a million rows); ``frame`` is left as it is.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # text columns are replaced whole, never written into
     for column in _text_columns(out):
-        values = out[column].astype(object).to_numpy(copy=True)
+        values = out[column].astype(object).to_numpy()
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        safe = [_neutralised(v) for v in uniques]
+        safe = [v if _starts_alphanumeric(v) else _neutralised(v) for v in uniques]
         changed = np.array([a is not b for a, b in zip(safe, uniques, strict=True)] + [False], dtype=bool)
+        if not changed.any() and out[column].dtype == object:
+            continue  # nothing to neutralise: the column as it is
+        values = values.copy()
         at = np.flatnonzero(changed[codes])  # code -1 (missing) reads the trailing False
         values[at] = [safe[c] for c in codes[at]]
         out[column] = pd.Series(values, index=out.index, dtype=object)
     return out
+
+
+def _starts_alphanumeric(value) -> bool:
+    """Whether ``value`` is text starting with an ASCII letter or digit: NFKC keeps such a character first
+    (composed at most with the marks after it), so the text never runs as a formula (:func:`runs_as_formula`)."""
+    return isinstance(value, str) and value[:1].isascii() and value[:1].isalnum()
 
 
 def _neutralised(value):
@@ -117,20 +127,30 @@ def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[obj
     values = frame[column]
     if values.isna().any() or not values.is_monotonic_increasing:
         return _csv_writer(frame), {value: _csv_writer(rows) for value, rows in frame.groupby(column, sort=True)}
-    safe = neutralise_formulas(frame)
-    texts = {}
-    for value, rows in frame.groupby(column, sort=True):  # the values as they are name the parts
-        buffer = io.StringIO()
-        _to_csv(safe.loc[rows.index], buffer)
-        texts[value] = buffer.getvalue()
+    safe = iso_dates(neutralise_formulas(frame))
+    columns = csv_rows.field_texts(safe)
+    if columns is None:  # a column only pandas formats: each part on its own
+        return _csv_writer(frame), {value: _csv_writer(rows) for value, rows in frame.groupby(column, sort=True)}
     header = _csv_header(safe)
+    # The values as they are name the parts; in column order, each value's rows are one run.
+    texts = {value: header + "".join(csv_rows.lines(columns, at[0], at[-1] + 1))
+             for value, at in frame.groupby(column, sort=True).indices.items()}
     whole = header + "".join(text[len(header):] for text in texts.values()) if texts else None
     parts = {value: _text_writer(text) for value, text in texts.items()}
     return (_text_writer(whole) if whole is not None else _csv_writer(frame)), parts
 
 
 def _to_csv(frame: pd.DataFrame, handle) -> None:
-    iso_dates(frame).to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    """``frame`` as CSV, dates ISO: what pandas' ``to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)`` writes,
+    formatted by ``io.csv_rows`` (by pandas when a column is of a type only pandas formats)."""
+    dated = iso_dates(frame)
+    columns = csv_rows.field_texts(dated)
+    if columns is None:
+        dated.to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC)
+        return
+    handle.write(_csv_header(dated))
+    for text in csv_rows.chunks(columns):
+        handle.write(text)
 
 
 def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +162,9 @@ def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)
     for column in dated:
         stamps = out[column].dt.tz_localize(None) if out[column].dt.tz is not None else out[column]  # local dates
-        text = np.datetime_as_string(stamps.to_numpy(), unit="D").astype(object)  # vectorised, years 4 digits
+        instants = stamps.to_numpy()
+        codes, distinct = pd.factorize(instants.view(np.int64))  # a date repeats down a column: each written once
+        text = np.datetime_as_string(distinct.view(instants.dtype), unit="D").astype(object)[codes]  # years 4 digits
         text[stamps.isna().to_numpy()] = None
         out[column] = text
     return out
@@ -150,7 +172,7 @@ def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _csv_header(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
-    _to_csv(frame.iloc[:0], buffer)
+    frame.iloc[:0].to_csv(buffer, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return buffer.getvalue()
 
 
