@@ -176,3 +176,15 @@ def test_a_short_volatile_history_cannot_send_the_paths_to_millions():
         for paths in (batch, single):
             assert paths.max() <= PATH_CAP_MULTIPLE * 111 + 1e-3
             assert paths.mean(axis=0)[-1] < 3 * 111  # a year ahead: of the order of what was seen, not millions
+
+
+def test_a_batch_of_series_without_candidates_beside_others_warns_of_nothing():
+    # One series per batch: the new item's two periods have no model to backtest, so its batch has no scores and
+    # no PITs. Stacking its empty frames with the others' was a pandas FutureWarning (an error in the suite).
+    keys = pd.DataFrame({"location_id": ["S1", "S1", "S2"], "drug_id": ["FLU", "NEW", "FLU"]})
+    rng = np.random.default_rng(1)
+    histories = [rng.poisson(5, 160).astype(float), np.array([1.0, 0.0]), rng.poisson(6, 160).astype(float)]
+    panel = DemandPanel(keys, np.concatenate([[0], np.cumsum([len(h) for h in histories])]), np.concatenate(histories))
+    result = forecast_panel(panel, ProtectionWindow(np.array([2, 2, 2]), 7, 0.95), date(2026, 11, 22), SETTINGS,
+                            batch_series=1)
+    assert set(result.scores["drug_id"]) == {"FLU"} and len(result.protection) == 3

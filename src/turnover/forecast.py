@@ -360,13 +360,12 @@ def forecast_panel(
                     chosen[i], by_backtest[i] = pick, flag
                 local = part.pits["series"].to_numpy(dtype=np.int64)
                 pit_parts.append(part.pits.assign(series=np.asarray(batch, dtype=np.int64)[local]))
-        scores = pd.concat([part.scores for part in selected], ignore_index=True) if selected else \
-            pd.DataFrame(columns=SCORE_COLUMNS)
+        scores = _stacked([part.scores for part in selected], SCORE_COLUMNS)
         if reuse is None:
             # Two maps: the par level reads demand over the next days, so it is calibrated on the first
             # periods after each cutoff; the per-period quantiles of the forecast CSV on every horizon.
             # The PITs series by series (in panel order), whatever batches they were computed in.
-            pits = pd.concat(pit_parts, ignore_index=True).sort_values("series", kind="stable", ignore_index=True)
+            pits = _stacked(pit_parts, PIT_COLUMNS).sort_values("series", kind="stable", ignore_index=True)
             near, near_report = fit_calibration(par_window_pits(pits, settings.calibration_horizon_periods),
                                                 work.targets)
             everywhere, all_report = fit_calibration(pits[pits["horizon"] >= 1], work.targets)
@@ -393,6 +392,7 @@ def forecast_panel(
 
 SCORE_COLUMNS = ["location_id", "drug_id", "model", "train_periods", "mase", "scaled_pinball", "coverage_q95",
                  "window_pinball", "chosen"]
+PIT_COLUMNS = ["series", "model", "fold", "horizon", "pit"]
 
 
 def par_window_pits(pits: pd.DataFrame, near_periods: int) -> pd.DataFrame:
@@ -407,13 +407,17 @@ def par_window_pits(pits: pd.DataFrame, near_periods: int) -> pd.DataFrame:
     return pd.concat([window[window["model"].isin(enough)], near], ignore_index=True)
 
 
+def _stacked(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
+    """The frames with rows as one (a batch without any gives an empty frame: left out, as pandas will not
+    let it set the columns' types); an empty frame of ``columns`` if none has rows."""
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+
+
 def _in_series_order(frames: list[pd.DataFrame], columns, *then: str) -> pd.DataFrame:
     """The batches' frames as one, rows by series (location, drug) and then ``then``."""
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=list(columns))
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["location_id", "drug_id", *then], kind="stable", ignore_index=True)
+    out = _stacked(frames, columns)
+    return out.sort_values(["location_id", "drug_id", *then], kind="stable", ignore_index=True) if len(out) else out
 
 
 def _single_threaded(work: Callable[[Any], Any], batch: Any) -> Any:
@@ -618,8 +622,8 @@ def _select_batch(work: _PanelWork) -> _Selected:
             chosen[i] = _chosen(work, i, scores, r, best[r], candidates, unit)
             by_backtest[i] = bool(best[r] >= 0)
     return _Selected(
-        pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame(columns=SCORE_COLUMNS),
-        pd.concat(pit_frames, ignore_index=True) if pit_frames else pd.DataFrame(columns=["series", "model", "fold", "horizon", "pit"]),
+        _stacked(score_frames, SCORE_COLUMNS),
+        _stacked(pit_frames, PIT_COLUMNS),
         chosen,  # type: ignore[arg-type]
         by_backtest,
     )
