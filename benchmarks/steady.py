@@ -288,7 +288,7 @@ def run_year(args) -> tuple[list[dict], dict]:
             job = job_for(root / "runs", chain, k, files, warehouse=warehouse, out=out, extra_csv=carry,
                           dask_workers=args.dask_workers)
             carry = ()
-            if k == args.kill_week and k + 1 < len(sets):
+            if args.kill_week and k == args.kill_week and k + 1 < len(sets):
                 recovery = {"outs": references(root, chain, k, sets, warehouse, args.dask_workers)}
                 launch(job, kill_at=args.kill_step)
                 print(f"run {k:>2} as of {files.as_of}: killed at '{args.kill_step}' on purpose", flush=True)
