@@ -416,8 +416,7 @@ def _stacked(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
 
 def _in_series_order(frames: list[pd.DataFrame], columns, *then: str) -> pd.DataFrame:
     """The batches' frames as one, rows by series (location, drug) and then ``then``."""
-    out = _stacked(frames, columns)
-    return out.sort_values(["location_id", "drug_id", *then], kind="stable", ignore_index=True) if len(out) else out
+    return _stacked(frames, columns).sort_values(["location_id", "drug_id", *then], kind="stable", ignore_index=True)
 
 
 def _single_threaded(work: Callable[[Any], Any], batch: Any) -> Any:

@@ -125,11 +125,10 @@ def write_csv_by(frame: pd.DataFrame, column: str) -> tuple[FileWriter, dict[obj
     Numbers are formatted over the whole frame, so a column reads the same in every part."""
     frame = csv_numbers(frame)
     values = frame[column]
-    if values.isna().any() or not values.is_monotonic_increasing:
-        return _csv_writer(frame), {value: _csv_writer(rows) for value, rows in frame.groupby(column, sort=True)}
-    safe = iso_dates(neutralise_formulas(frame))
-    columns = csv_rows.field_texts(safe)
-    if columns is None:  # a column only pandas formats: each part on its own
+    in_runs = not values.isna().any() and values.is_monotonic_increasing  # each value's rows one run
+    safe = iso_dates(neutralise_formulas(frame)) if in_runs else frame
+    columns = csv_rows.field_texts(safe) if in_runs else None
+    if columns is None:  # out of order, or a column only pandas formats: each part on its own
         return _csv_writer(frame), {value: _csv_writer(rows) for value, rows in frame.groupby(column, sort=True)}
     header = _csv_header(safe)
     # The values as they are name the parts; in column order, each value's rows are one run.

@@ -37,18 +37,19 @@ def read_backtest_mase(con: duckdb.DuckDBPyConnection, series: pd.DataFrame) -> 
     try:
         return con.execute(
             f"""
-            with chosen as (
-                select run_id, location_id, drug_id, avg(mase) as backtest_mase
-                from {schema.BACKTEST_SCORES}
-                where chosen
-                group by all
-            ),
-
-            sources as (
+            with sources as (
                 select m.forecast_run_id, m.location_id, m.drug_id, s.selected_run_id
                 from _mase_series m
                 left join {schema.MODEL_SELECTION} s
                     on s.run_id = m.forecast_run_id and s.location_id = m.location_id and s.drug_id = m.drug_id
+            ),
+
+            chosen as (  -- of the runs asked for and the selections they reused only
+                select run_id, location_id, drug_id, avg(mase) as backtest_mase
+                from {schema.BACKTEST_SCORES}
+                where chosen and (run_id in (select forecast_run_id from sources)
+                                  or run_id in (select selected_run_id from sources))
+                group by all
             ),
 
             final as (
