@@ -8,7 +8,7 @@ our engine is scored (and a note says so).
 Datasets (weekly ISO weeks, Monday start):
 - real: ``../shared/datasets/pharma_sales/salesdaily.csv`` (one pharmacy, 8 ATC groups), partial
   first/last weeks dropped; skipped with a note when the file is absent;
-- demo: ``turnover.synthetic.generate_pharmacy(2026-11-22)``, weekly net demand per location x drug
+- demo: ``turnover.demo.synthetic.generate_pharmacy(2026-11-22)``, weekly net demand per location x drug
   (returns netted, clipped at 0, zero-filled from each series' first week): 135 series.
 
 Protocol: rolling origin, 13-week horizon, season 52. Four cutoffs 13 weeks apart, the latest
@@ -54,10 +54,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scoring import FallbackCounter, Forecasts, scale_of  # noqa: E402
 
-from turnover.forecast import ProtectionWindow, forecast_panel  # noqa: E402
-from turnover.io.demand import DemandPanel  # noqa: E402
+from turnover.demo.synthetic import generate_pharmacy  # noqa: E402
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel  # noqa: E402
+from turnover.panel import DemandPanel  # noqa: E402
 from turnover.settings import load_settings  # noqa: E402
-from turnover.synthetic import generate_pharmacy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_CSV = REPO.parent / "shared" / "datasets" / "pharma_sales" / "salesdaily.csv"

@@ -30,13 +30,14 @@ from prefect import flow  # noqa: E402
 
 from flows.execution import batches_on_task_runner  # noqa: E402
 from turnover import pipeline  # noqa: E402
-from turnover.forecast import ProtectionWindow, forecast_panel  # noqa: E402
+from turnover.demo.files import write_demo  # noqa: E402
+from turnover.demo.synthetic import generate_pharmacy  # noqa: E402
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel  # noqa: E402
 from turnover.io import demand as demand_io  # noqa: E402
-from turnover.io.demand import DemandPanel  # noqa: E402
-from turnover.io.demo import write_demo  # noqa: E402
 from turnover.io.warehouse import open_warehouse  # noqa: E402
+from turnover.panel import DemandPanel  # noqa: E402
 from turnover.settings import ExecutionSettings, Settings, load_settings  # noqa: E402
-from turnover.synthetic import generate_pharmacy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 22)

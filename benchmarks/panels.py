@@ -46,7 +46,7 @@ from panel_data import KEYS, LOADERS, Panel, origins  # noqa: E402
 from panel_methods import run_engine, run_statsforecast, statsforecast_models  # noqa: E402
 from scoring import Forecasts, scale_of  # noqa: E402
 
-from turnover.forecast import SEASONAL_MODELS  # noqa: E402
+from turnover.forecasting.candidates import SEASONAL_MODELS  # noqa: E402
 from turnover.settings import ForecastSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

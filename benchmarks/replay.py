@@ -24,12 +24,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd  # noqa: E402
 
+from flows.cli_commands import format_totals  # noqa: E402
 from turnover import pipeline  # noqa: E402
-from turnover.cli import format_totals  # noqa: E402
-from turnover.io.demo import write_demo  # noqa: E402
-from turnover.replay import ReplaySettings  # noqa: E402
+from turnover.demo.files import write_demo  # noqa: E402
+from turnover.demo.synthetic import generate_pharmacy  # noqa: E402
 from turnover.settings import load_settings  # noqa: E402
-from turnover.synthetic import generate_pharmacy  # noqa: E402
+from turnover.simulation.replay import ReplaySettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "datasets" / "pharma_sales" / "salesdaily.csv"

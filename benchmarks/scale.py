@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scale.py [--scale 1.0] [--workdir DIR] [--curve] [--json PATH]
 
 ``--scale`` scales the number of drugs: 1.0 is 20 locations x 3,000 drugs = 60,000 series over 3 years
-(about 15 million dispensing rows), 0.1 is 6,000 series. The chain (``turnover.chain``) is generated
+(about 15 million dispensing rows), 0.1 is 6,000 series. The chain (``turnover.demo.chain``) is generated
 once per set of parameters into ``--workdir`` (default /tmp/turnover-scale) and reused from there.
 
 In a fresh temporary warehouse, the weekly run's steps in the flow's order (flows/weekly.py), through
@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 
 from turnover import __version__, calendar, pipeline
-from turnover.chain import ChainSpec
-from turnover.io.chain_files import ChainFiles, FileSet, file_bytes, read_chain, write_chain
+from turnover.demo.chain import ChainSpec
+from turnover.demo.chain_files import ChainFiles, FileSet, file_bytes, read_chain, write_chain
 from turnover.io.demand import read_demand_panel
 from turnover.io.warehouse import open_warehouse
 from turnover.settings import load_settings

@@ -19,9 +19,9 @@ from pathlib import Path
 from scale import bare_read  # benchmarks/scale.py (this folder is on the path when run as a script)
 
 from turnover import pipeline
-from turnover.io.demo import write_demo
+from turnover.demo.files import write_demo
+from turnover.demo.synthetic import generate_pharmacy
 from turnover.settings import load_settings
-from turnover.synthetic import generate_pharmacy
 
 REPO = Path(__file__).resolve().parents[1]
 

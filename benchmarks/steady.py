@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/steady.py [--scale 1.0] [--weeks 52] [--kill-week 6] [--out DIR]
     make bench-steady                  # the same, SCALE=0.1 for a tenth
 
-The chain generator (``turnover.chain``, ``benchmarks/scale.py``'s chain: 20 locations x 3,000 drugs at scale 1)
+The chain generator (``turnover.demo.chain``, ``benchmarks/scale.py``'s chain: 20 locations x 3,000 drugs at scale 1)
 writes 3 years of history through ``--end`` and then one folder of exports per week after it. Run 0 loads the
 history and runs; each run after it loads only its week's exports (dispensing per location, stock count, flu
 signal; the catalog, stockouts and closures again, as a pharmacy system re-sends them) and runs the weekly
@@ -50,8 +50,8 @@ import pandas as pd  # noqa: E402
 from scale import FULL_DRUGS, REPO, Peak, Run, chain_for, machine, weekly_run  # noqa: E402
 
 from turnover import pipeline  # noqa: E402
-from turnover.chain import ChainSpec  # noqa: E402
-from turnover.io.chain_files import ChainFiles, FileSet  # noqa: E402
+from turnover.demo.chain import ChainSpec  # noqa: E402
+from turnover.demo.chain_files import ChainFiles, FileSet  # noqa: E402
 from turnover.io.warehouse import open_warehouse  # noqa: E402
 from turnover.settings import load_settings  # noqa: E402
 

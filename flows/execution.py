@@ -7,7 +7,7 @@ local cluster of N worker processes, both through ``prefect-dask``'s task runner
 there: the warehouse reads and writes stay in the flow's process (one writer).
 
 Whatever runs them, the results are the same: the batches only hold per-series work, and every
-series' random draws are seeded from its own ids (``turnover.forecast``).
+series' random draws are seeded from its own ids (``turnover.forecasting.forecast``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from turnover.forecast import BatchMap
+from turnover.forecasting.contract import BatchMap
 from turnover.settings import ExecutionSettings
 
 #: ``turnover run`` draws its progress bar from this logger's records (``extra``: step, done, total, unit).

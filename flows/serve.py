@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    from turnover.cli import PREFECT_DEFAULTS
+    from flows.cli_run import PREFECT_DEFAULTS
 
     for key, value in PREFECT_DEFAULTS.items():  # before Prefect is imported: it reads them at import
         os.environ.setdefault(key, value)

@@ -23,9 +23,9 @@ from prefect.runtime import flow_run
 
 from flows.execution import batches_on_task_runner
 from turnover import __version__, pipeline
-from turnover.digest import to_markdown
-from turnover.io.ingest import LoadReport
-from turnover.runlog import StepClock
+from turnover.io.load_report import LoadReport
+from turnover.pipeline.runlog import StepClock
+from turnover.reporting.digest import to_markdown
 from turnover.settings import Settings, load_settings
 
 # Prefect hands the domain's records (PREFECT_LOGGING_EXTRA_LOGGERS=turnover) to the run logs, but leaves the

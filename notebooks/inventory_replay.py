@@ -50,12 +50,12 @@ import pandas as pd
 from IPython.display import Image, display
 
 from turnover import pipeline
-from turnover.frontier import FrontierSettings, headline, savings
-from turnover.frontier_chart import frontier_png
 from turnover.io.notebook import chosen_run, project_config, warehouse_path
 from turnover.io.warehouse import open_warehouse
-from turnover.replay import ReplaySettings
 from turnover.settings import load_settings
+from turnover.simulation.frontier import FrontierSettings, headline, savings
+from turnover.simulation.frontier_chart import frontier_png
+from turnover.simulation.replay import ReplaySettings
 
 db_path = warehouse_path()
 replay_weeks = int(os.environ.get("TURNOVER_REPLAY_WEEKS", "8"))

@@ -49,12 +49,13 @@ from IPython.display import display
 
 from turnover import pipeline
 from turnover.calendar import last_history_start
-from turnover.forecast import ProtectionWindow, forecast_panel
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.inventory.policy import pars_from_quantiles, vital_floor_units
 from turnover.io import demand as demand_io
-from turnover.io.demand import DemandPanel
 from turnover.io.notebook import chosen_run, warehouse_path
 from turnover.io.warehouse import open_warehouse
-from turnover.policy import pars_from_quantiles, vital_floor_units
+from turnover.panel import DemandPanel
 from turnover.settings import Settings
 
 SERVICE_LEVELS = (0.90, 0.95, 0.97, 0.98, 0.99, 0.995)

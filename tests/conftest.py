@@ -17,9 +17,9 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "turnover")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 from turnover import pipeline  # noqa: E402
-from turnover.io.demo import DemoFiles, write_demo  # noqa: E402
+from turnover.demo.files import DemoFiles, write_demo  # noqa: E402
+from turnover.demo.synthetic import generate_pharmacy  # noqa: E402
 from turnover.settings import Settings, load_settings  # noqa: E402
-from turnover.synthetic import generate_pharmacy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -12,9 +12,11 @@ from scipy.stats import norm
 
 from tests.conftest import LATE_NOVEMBER, run_pipeline
 from turnover import pipeline
-from turnover.allocation import SERVICE_GRID, allocate, fill_rates, floor_index
-from turnover.forecast import ProtectionWindow, ServiceCurves, forecast_panel
-from turnover.io.demand import DemandPanel
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.forecasting.protection import ServiceCurves
+from turnover.inventory.allocation import SERVICE_GRID, allocate, fill_rates, floor_index
+from turnover.panel import DemandPanel
 from turnover.settings import ForecastSettings
 
 GRID = np.array(SERVICE_GRID)

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from turnover import backtest
-from turnover.calibration import fit_calibration
-from turnover.fitting import Group, group_paths
-from turnover.models import COMBINATION, SeriesContext
+from turnover.forecasting import backtest
+from turnover.forecasting.calibration import fit_calibration
+from turnover.forecasting.fitting import Group, group_paths
+from turnover.forecasting.models import COMBINATION, SeriesContext
 
 CONTEXT = SeriesContext(season_length=52, window=26)
 
@@ -137,8 +137,8 @@ def test_the_window_pit_is_the_share_of_path_sums_below_the_actual_sum_over_the_
 
 
 def test_the_pars_level_is_recalibrated_on_window_pits_where_a_model_has_enough_and_per_period_otherwise():
-    from turnover.calibration import MIN_PITS
-    from turnover.forecast import par_window_pits
+    from turnover.forecasting.calibration import MIN_PITS
+    from turnover.forecasting.forecast import par_window_pits
 
     many = pd.DataFrame({"model": "a", "fold": 0, "horizon": 0, "pit": np.linspace(0, 1, MIN_PITS)})
     few = pd.DataFrame({"model": "b", "fold": 0, "horizon": 0, "pit": [0.5] * 3})

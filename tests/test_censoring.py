@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 from turnover import schema
-from turnover.demand import censored_history, fill_censored, flag_suspicious_zeros
-from turnover.forecast import ProtectionWindow, forecast_panel
-from turnover.io.demand import DemandPanel, build_demand_series, read_demand_panel
+from turnover.forecasting.censoring import censored_history, fill_censored, flag_suspicious_zeros
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.io.demand import build_demand_series, read_demand_panel
 from turnover.io.warehouse import connect
+from turnover.panel import DemandPanel
 from turnover.settings import CensorSettings, ForecastSettings, PolicySettings
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import make_settings
 from turnover import pipeline
-from turnover.chain import ChainSpec, Fills, location_fills, plan_chain, recent_weekly_units, stock_by_lot, stream
-from turnover.io.chain_files import read_chain, write_chain
+from turnover.demo.chain import ChainSpec, Fills, location_fills, plan_chain, recent_weekly_units, stock_by_lot, stream
+from turnover.demo.chain_files import read_chain, write_chain
 from turnover.io.warehouse import normalize_ndc
 
 TINY = ChainSpec(locations=2, drugs=20, years=1.2, end=date(2026, 11, 15), seed=5)

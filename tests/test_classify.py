@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from turnover.classify import classify, lifecycle, seasonality_strength, syntetos_boylan
+from turnover.forecasting.classify import classify, lifecycle, seasonality_strength, syntetos_boylan
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from flows import cli, cli_run
 from tests.conftest import REPO
-from turnover import cli
 
 
 def run_args(*argv: str):
@@ -19,11 +19,11 @@ def run_args(*argv: str):
 def test_the_demo_has_its_own_warehouse_and_output_folder_unless_db_or_out_name_others(monkeypatch):
     monkeypatch.delenv("TURNOVER_WAREHOUSE_PATH", raising=False)
     monkeypatch.delenv("TURNOVER_OUTPUT_DIR", raising=False)
-    demo = cli.run_settings(run_args("--demo"))
+    demo = cli_run.run_settings(run_args("--demo"))
     assert (demo.warehouse_path, demo.output_dir) == (Path("data/demo/warehouse.duckdb"), Path("data/demo/out"))
-    own = cli.run_settings(run_args("--history", str(REPO / "turnover.toml")))
+    own = cli_run.run_settings(run_args("--history", str(REPO / "turnover.toml")))
     assert (own.warehouse_path, own.output_dir) == (Path("data/warehouse.duckdb"), Path("data/out"))
-    chosen = cli.run_settings(run_args("--demo", "--db", "x.duckdb"))
+    chosen = cli_run.run_settings(run_args("--demo", "--db", "x.duckdb"))
     assert (chosen.warehouse_path, chosen.output_dir) == (Path("x.duckdb"), Path("data/demo/out"))
 
 
@@ -31,7 +31,7 @@ def test_the_run_screen_prints_each_warning():
     summary = {"loads": [], "warnings": ["w.duckdb also holds dispensing at 1 location(s)"], "as_of": "2026-11-22",
                "series": 2, "run_id": "r", "outputs": [], "output_dir": "out"}
     with contextlib.redirect_stdout(io.StringIO()) as screen:
-        cli.print_run(summary)
+        cli_run.print_run(summary)
     assert "\nwarning w.duckdb also holds dispensing at 1 location(s)\n" in screen.getvalue()
 
 
@@ -48,7 +48,7 @@ def test_runs_refuses_a_limit_below_one_and_an_empty_run_id(argv, message, capsy
 
 def test_runs_reads_the_demo_warehouse_while_there_is_no_other(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = cli.run_settings(run_args())
+    settings = cli_run.run_settings(run_args())
     assert settings.warehouse_to_read() == Path("data/warehouse.duckdb")
     (tmp_path / "data" / "demo").mkdir(parents=True)
     (tmp_path / "data" / "demo" / "warehouse.duckdb").touch()
@@ -67,8 +67,8 @@ def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path, 
     import inspect
 
     from flows import weekly
+    from flows.cli import build_parser
     from turnover import pipeline
-    from turnover.cli import build_parser
 
     new = tmp_path / "new.csv"
     new.write_text("dispensed_at,location_id,drug_id,quantity\n")
@@ -84,9 +84,9 @@ def test_replaces_reaches_the_flow_and_the_load_from_the_command_line(tmp_path, 
 
 def test_horizon_and_period_reach_the_runs_settings_together(monkeypatch):
     monkeypatch.delenv("TURNOVER_FORECAST__HORIZON_WEEKS", raising=False)
-    settings = cli.run_settings(run_args("--demo", "--period", "month", "--horizon", "12"))
+    settings = cli_run.run_settings(run_args("--demo", "--period", "month", "--horizon", "12"))
     assert (settings.forecast.period, settings.forecast.horizon_periods(), settings.par_calendar_periods()) == (
         "month", 12, 12)
-    assert cli.run_settings(run_args("--demo", "--horizon", "8")).forecast.horizon_periods() == 8
+    assert cli_run.run_settings(run_args("--demo", "--horizon", "8")).forecast.horizon_periods() == 8
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         run_args("--horizon", "0")

@@ -8,12 +8,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from flows.cli import main
 from tests.conftest import LATE_NOVEMBER, LATE_OCTOBER
 from turnover import schema
-from turnover.cli import main
+from turnover.demo.synthetic import RECALLED_LOT, UNRECALLED_LOT
+from turnover.inventory.reasons import BINDINGS
 from turnover.io.warehouse import open_warehouse
-from turnover.reasons import BINDINGS
-from turnover.synthetic import RECALLED_LOT, UNRECALLED_LOT
 
 
 def read(path) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import LATE_MAY, LATE_NOVEMBER, LATE_OCTOBER
 from turnover import schema
+from turnover.demo.synthetic import DRUGS
+from turnover.forecasting.models import BORROWED_PROFILE
 from turnover.io.warehouse import open_warehouse
-from turnover.models import BORROWED_PROFILE
-from turnover.synthetic import DRUGS
 
 
 def read_pars(path) -> pd.DataFrame:

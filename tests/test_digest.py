@@ -8,8 +8,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from turnover.digest import TOTALS, RunDigest, chart_keys, to_markdown
-from turnover.movers import MOVE_COLUMNS, SEASONAL_COLUMNS
+from turnover.reporting.digest import TOTALS, RunDigest, chart_keys, to_markdown
+from turnover.reporting.movers import MOVE_COLUMNS, SEASONAL_COLUMNS
 
 
 def summary_digest(**changes) -> RunDigest:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from flows.cli import build_parser
 from tests.conftest import REPO
 from tests.flows.test_faults_flow import SCREEN_LINES
-from turnover.cli import build_parser
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 #: "Fits on a page": about 100 lines of prose, tables and one sample screen.
@@ -61,7 +61,7 @@ def turnover_commands(page: Path) -> list[list[str]]:
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_every_turnover_command_shown_parses(page, capsys, monkeypatch):
-    from turnover import cli
+    from flows import cli
 
     monkeypatch.setattr(cli, "_existing_file", lambda text: text)  # the files shown are examples
     for words in turnover_commands(page):

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows import cli
 from tests.conftest import LATE_NOVEMBER, REPO, make_settings
-from turnover import cli, pipeline, schema
+from turnover import pipeline, schema
 from turnover.io import files, publish
 from turnover.io.warehouse import connect, open_warehouse, quote_identifier
 
@@ -47,7 +48,7 @@ def hold_warehouse(db: Path, how: str) -> subprocess.Popen:
 
 
 def turnover_run(cwd: Path, db: Path, out: Path) -> subprocess.CompletedProcess:
-    command = [str(TURNOVER)] if TURNOVER.exists() else [sys.executable, "-m", "turnover.cli"]
+    command = [str(TURNOVER)] if TURNOVER.exists() else [sys.executable, "-m", "flows.cli"]
     command += ["run", "--config", CONFIG, "--demo", "--db", str(db), "--out", str(out), "--as-of", str(LATE_NOVEMBER)]
     env = {**os.environ, "PREFECT_HOME": str(cwd / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from turnover import calendar
-from turnover import forecast as engine
-from turnover.forecast import ProtectionWindow, forecast_panel
-from turnover.io.demand import DemandPanel
+from turnover.forecasting import select as selection_pass  # pass 1: the backtest fits spied on
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.panel import DemandPanel
 from turnover.settings import ForecastSettings
 
 AS_OF = date(2026, 11, 22)
@@ -23,7 +24,7 @@ SETTINGS = ForecastSettings(n_paths=200, backtest_paths=100)
 HORIZON, STEP = 13, 8  # the weekly defaults: fold j's cutoff is 13 + 8 j periods before the end
 N = 148
 FIRST_FORECAST = calendar.period_index(calendar.first_forecast_start(AS_OF, "week"), "week")
-REAL_GROUP_PATHS = engine.group_paths  # the spy wraps this one, however often it is installed
+REAL_GROUP_PATHS = selection_pass.group_paths  # the spy wraps this one, however often it is installed
 
 
 def seasonal(seed: int, n: int = N, base: float = 10.0) -> np.ndarray:
@@ -71,7 +72,7 @@ def trains_seen(monkeypatch, series) -> dict[tuple[str, int, bytes], np.ndarray]
                 seen[(name, back, U[r, :2, 0].tobytes())] = Y[r].copy()
         return REAL_GROUP_PATHS(name, Y, U, group)
 
-    monkeypatch.setattr(engine, "group_paths", spy)
+    monkeypatch.setattr(selection_pass, "group_paths", spy)
     forecast_panel(panel_of(series), ProtectionWindow(np.full(len(series), 2), 7, 0.95), AS_OF, SETTINGS)
     return seen
 

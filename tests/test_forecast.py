@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from turnover.forecast import ProtectionWindow, choose_model, forecast_panel, forecast_series
-from turnover.io.demand import DemandPanel
-from turnover.models import SeriesContext
+from turnover.forecasting.candidates import choose_model
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.forecasting.models import SeriesContext
+from turnover.forecasting.simulate import forecast_series
+from turnover.panel import DemandPanel
 from turnover.settings import ForecastSettings
 
 SETTINGS = ForecastSettings()
@@ -73,7 +76,7 @@ def _panel(histories: dict[str, np.ndarray]) -> DemandPanel:
 
 
 def test_a_failing_model_falls_back_and_says_so(monkeypatch):
-    from turnover import models
+    from turnover.forecasting import models
 
     def broken(season_length, window):
         raise ValueError("boom")
@@ -163,9 +166,9 @@ def test_a_short_volatile_history_cannot_send_the_paths_to_millions():
     """A new item's 0, 13, 70, 111, 8, ... (PBS safety net, 11 months): simulated on the log scale as a random
     walk, exp_smoothing's mean grew threefold a month, to millions a year ahead. Every path is capped at
     PATH_CAP_MULTIPLE times the most the history saw in a period, in the batch and the one-series form."""
-    from turnover.fitting import PATH_CAP_MULTIPLE, Group, group_paths
-    from turnover.forecast import fit_paths
-    from turnover.models import SeriesContext
+    from turnover.forecasting.fitting import PATH_CAP_MULTIPLE, Group, group_paths
+    from turnover.forecasting.models import SeriesContext
+    from turnover.forecasting.simulate import fit_paths
 
     y = np.array([0, 0, 0, 0, 13, 70, 111, 8, 0, 8, 10], dtype=float)
     context = SeriesContext(season_length=12, window=12)

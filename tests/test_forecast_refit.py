@@ -5,9 +5,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from turnover import peak
-from turnover.forecast import ProtectionWindow, forecast_panel
-from turnover.io.demand import DemandPanel
+from turnover.forecasting import peaks
+from turnover.forecasting.contract import ProtectionWindow
+from turnover.forecasting.forecast import forecast_panel
+from turnover.panel import DemandPanel
 from turnover.settings import ForecastSettings
 
 SETTINGS = ForecastSettings()
@@ -24,8 +25,8 @@ def test_window_peaks_of_many_histories_are_each_history_s_window_peak_to_the_bi
     Y = rng.gamma(0.7, 30.0, (9, 60))
     Y[2, 5:9] = np.nan  # a censored stretch counts as no demand
     for days in (0, 3, 9, 14.0, 30.4, 400):
-        rows = peak.window_peaks(Y, days, 7)
-        assert all(rows[k] == peak.window_peak(Y[k], days, 7) for k in range(len(Y)))
+        rows = peaks.window_peaks(Y, days, 7)
+        assert all(rows[k] == peaks.window_peak(Y[k], days, 7) for k in range(len(Y)))
 
 
 def test_a_refit_gives_the_new_series_the_fold_views_and_choices_a_full_run_gives_them():

@@ -1,4 +1,4 @@
-"""The efficient frontiers' arithmetic on hand-made curves whose answer is known (turnover.frontier), and their PNG."""
+"""The efficient frontiers' arithmetic on hand-made curves whose answer is known (turnover.simulation.frontier), and their PNG."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows import cli
+from flows.cli_commands import format_frontier
 from tests.conftest import REPO
-from turnover import cli
-from turnover.cli import format_frontier
-from turnover.frontier import (
+from turnover.simulation.frontier import (
     FRONTIER_COLUMNS,
     SAVINGS_COLUMNS,
     FrontierSettings,
@@ -26,7 +26,7 @@ from turnover.frontier import (
     saving_at,
     savings,
 )
-from turnover.frontier_chart import frontier_png
+from turnover.simulation.frontier_chart import frontier_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 READ_AT = FrontierSettings().read_at  # 97%, 98%, 99%

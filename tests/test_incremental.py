@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import make_settings, run_pipeline
 from turnover import pipeline
-from turnover.calibration import Calibration
+from turnover.forecasting.calibration import Calibration
 from turnover.io.selection import StoredSelection
 
 WEEK_BEFORE, LAST_WEEK = date(2026, 11, 15), date(2026, 11, 22)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnover.inventory_sim import (
+from turnover.inventory.ordering import EMPTY_SHELF_MIN_USE_PACKS, EPSILON
+from turnover.simulation.simulator import (
     ItemParams,
     Lot,
     ReviewState,
@@ -16,7 +17,6 @@ from turnover.inventory_sim import (
     order_up_to_rule,
     simulate,
 )
-from turnover.ordering import EMPTY_SHELF_MIN_USE_PACKS, EPSILON
 
 
 def _up_to(par_units):
@@ -211,7 +211,7 @@ def test_the_cap_rule_never_orders_more_than_the_cap_after_pack_rounding_but_for
     params = ItemParams(lead_time_days=0, review_period_days=1, pack_size_units=pack)
     rule = order_up_to_rule(lambda state: (par, cap))
     ordered = simulate(np.zeros(1), params, rule, [Lot(on_hand, None)]).daily["ordered_units"].iloc[0]
-    # the empty-shelf rule (turnover.ordering): one pack when at least half of it can be used in time
+    # the empty-shelf rule (turnover.inventory.ordering): one pack when at least half of it can be used in time
     empty_shelf = on_hand <= EPSILON and par > EPSILON and cap >= EMPTY_SHELF_MIN_USE_PACKS * pack
     assert ordered <= max(cap, 0.0) + 1e-9 or (empty_shelf and ordered == pack)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from turnover.movers import moves_text, par_moves, percent_text, seasonal_swings
+from turnover.reporting.movers import moves_text, par_moves, percent_text, seasonal_swings
 
 
 def test_par_moves_rank_by_value_moved_and_skip_unchanged():

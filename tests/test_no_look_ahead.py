@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 
 from tests.conftest import LATE_MAY, make_settings
-from turnover import calendar, pipeline, replay, schema
+from turnover import calendar, pipeline, schema
+from turnover.forecasting.signals import last_published_week_start
+from turnover.inventory.policy import plan_series
 from turnover.io import demand as demand_io
 from turnover.io import outputs
 from turnover.io.reference import read_reference
-from turnover.io.signals import last_published_week_start, read_signals
+from turnover.io.signals import read_signals
 from turnover.io.warehouse import open_warehouse
-from turnover.policy import plan_series
 from turnover.settings import SignalLink
+from turnover.simulation import replay
 
 # --- drift flags read actuals only up to the run's as-of ----------------------------------------------------
 

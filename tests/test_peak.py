@@ -4,26 +4,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from turnover import peak
-from turnover.policy import finish_calendar, par_levels
+from turnover.forecasting import peaks
+from turnover.inventory.policy import finish_calendar, par_levels
 from turnover.settings import PolicySettings
 
 
 def test_the_most_seen_over_9_days_spreads_each_week_evenly_over_its_days():
     # Best 9 days: the 400 week and 2 days of the 250 week after it.
-    assert peak.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 9, 7) == pytest.approx(400 + 250 * 2 / 7)
-    assert peak.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 2, 7) == pytest.approx(400 * 2 / 7)
-    assert peak.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 14, 7) == pytest.approx(650)
-    assert peak.window_peak(np.array([3.0, 4.0]), 30, 7) == 7  # a window longer than the history: all of it
-    assert np.isnan(peak.window_peak(np.array([]), 9, 7))
+    assert peaks.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 9, 7) == pytest.approx(400 + 250 * 2 / 7)
+    assert peaks.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 2, 7) == pytest.approx(400 * 2 / 7)
+    assert peaks.window_peak(np.array([10.0, 400.0, 250.0, 0.0]), 14, 7) == pytest.approx(650)
+    assert peaks.window_peak(np.array([3.0, 4.0]), 30, 7) == 7  # a window longer than the history: all of it
+    assert np.isnan(peaks.window_peak(np.array([]), 9, 7))
 
 
 def test_a_signal_is_above_earlier_seasons_only_when_its_latest_value_beats_every_earlier_one():
     earlier = {k: 1.0 + 5.0 * (k == 10) for k in range(60)}  # an earlier peak of 6
-    assert not peak.signal_above_seasons({**earlier, 60: 5.5}, 0, 52)
-    assert peak.signal_above_seasons({**earlier, 60: 6.5}, 0, 52)
-    assert not peak.signal_above_seasons({**earlier, 60: 6.5}, 40, 52)  # no earlier season in the history
-    assert not peak.signal_above_seasons(None, 0, 52)
+    assert not peaks.signal_above_seasons({**earlier, 60: 5.5}, 0, 52)
+    assert peaks.signal_above_seasons({**earlier, 60: 6.5}, 0, 52)
+    assert not peaks.signal_above_seasons({**earlier, 60: 6.5}, 40, 52)  # no earlier season in the history
+    assert not peaks.signal_above_seasons(None, 0, 52)
 
 
 def _protection(prot_q, peak_units, backing="", lead_q=None):
@@ -91,7 +91,7 @@ def test_history_peaks_need_a_full_season_and_name_a_trend_or_a_signal():
     protection = pd.DataFrame({"lead_time_days": [2, 2, 2], "protection_demand_mean": [100.0, 900.0, 100.0]})
     year = np.r_[np.full(40, 10.0), np.full(12, 350.0)]
     signal = {k: 1.0 + 5.0 * (k == 10) for k in range(52)} | {52: 7.0}  # the latest week beats the earlier peak
-    out = peak.history_peaks(protection, [np.full(20, 10.0), year, year], [None, None, signal], [0, 0, 1],
+    out = peaks.history_peaks(protection, [np.full(20, 10.0), year, year], [None, None, signal], [0, 0, 1],
                              review_days=7, season_length=52, period_days=7)
     assert np.isnan(out["peak_protection_units"].iloc[0])  # under a season: nothing to compare with
     assert out["peak_protection_units"].iloc[1] == pytest.approx(350 * 9 / 7)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turnover import reasons
-from turnover.models import BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, REGISTRY, SIGNAL_REGRESSION
-from turnover.policy import ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
-from turnover.reasons import BINDINGS, REASON_FIELDS, since_words
+from turnover.forecasting.models import BORROWED_PROFILE, COMBINATION, GLOBAL_GBM, REGISTRY, SIGNAL_REGRESSION
+from turnover.inventory import reasons
+from turnover.inventory.policy import ceil_units, inventory_position, order_up_to, par_levels, round_up_to_packs
+from turnover.inventory.reasons import BINDINGS, REASON_FIELDS, since_words
 from turnover.settings import PolicySettings
 
 

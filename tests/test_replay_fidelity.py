@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_settings
-from turnover import replay
-from turnover.expiry import expiry_cap_units
+from turnover.inventory.expiry import expiry_cap_units
+from turnover.inventory.tiers import assign_service_levels
 from turnover.io import demand as demand_io
-from turnover.io.demand import DemandPanel
 from turnover.io.warehouse import open_warehouse
-from turnover.tiers import assign_service_levels
+from turnover.panel import DemandPanel
+from turnover.simulation import replay
 
 DAY0 = date(2024, 4, 1)  # a Monday: two and a half years of daily history before the replay
 START, END = date(2026, 10, 5), date(2026, 10, 25)  # reviews on the Mondays 10-05, 10-12 and 10-19

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import LATE_MAY, LATE_NOVEMBER
-from turnover.digest import FLAG_COLUMNS, HISTORY_COLUMNS, PAR_COLUMNS, RunDigest
-from turnover.movers import MOVE_COLUMNS, SEASONAL_COLUMNS
-from turnover.report import MAX_PLOTS, render_html
+from turnover.reporting.digest import FLAG_COLUMNS, HISTORY_COLUMNS, PAR_COLUMNS, RunDigest
+from turnover.reporting.movers import MOVE_COLUMNS, SEASONAL_COLUMNS
+from turnover.reporting.report import MAX_PLOTS, render_html
+from turnover.reporting.series_chart import SeriesCharts
 from turnover.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
-from turnover.series_chart import SeriesCharts
 
 AS_OF = date(2026, 11, 22)
 EVIL_NAME = "<script>alert(1)</script> Tabs"

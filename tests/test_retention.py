@@ -1,4 +1,4 @@
-"""The retention policy (turnover.retention, io/retention.py): a year of weekly runs leaves the per-series tables
+"""The retention policy (turnover.io.retention): a year of weekly runs leaves the per-series tables
 of the recent runs (and of the latest run and the selection it reuses), every run's record, and old scores
 compacted into sums that give the same accuracy figures."""
 
@@ -9,10 +9,11 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover import retention, schema, tracking
-from turnover.io import retention as retention_io
+from turnover import schema
+from turnover.io import retention
 from turnover.io import tracking as tracking_io
 from turnover.io.warehouse import connect
+from turnover.reporting import tracking
 
 FIRST = date(2025, 11, 16)
 WEEKS = 40
@@ -53,8 +54,8 @@ def test_old_runs_lose_their_per_series_tables_but_not_their_record_nor_what_the
     as_of = FIRST + timedelta(weeks=WEEKS - 1)
     # the latest run (r39) reuses r36's selection; r36 is recent anyway: protect an old one to see it kept
     con.execute(f"update {schema.MODEL_SELECTION} set selected_run_id = 'r02' where run_id = 'r39'")
-    deleted = retention_io.apply(con, as_of, "week", detail_days=120, scores_days=0)
-    with_detail = set(retention_io.runs_with_detail(con)["run_id"])
+    deleted = retention.apply(con, as_of, "week", detail_days=120, scores_days=0)
+    with_detail = set(retention.runs_with_detail(con)["run_id"])
     recent = {f"r{k:02d}" for k in range(WEEKS) if FIRST + timedelta(weeks=k) >= as_of - timedelta(days=120)}
     assert with_detail == recent | {"r02"}
     assert deleted["runs_thinned"] == WEEKS - len(recent) - 1
@@ -72,7 +73,7 @@ def test_old_runs_lose_their_per_series_tables_but_not_their_record_nor_what_the
     assert con.execute(f"select count(*) from {schema.FORECAST} f where period_start <= ? and run_id not in "
                        "(select unnest(?::varchar[]))", [complete, sorted(with_detail)]).fetchone()[0] == 0
     # Again: nothing more goes.
-    assert retention_io.apply(con, as_of, "week", detail_days=120, scores_days=0) == {"runs_thinned": 0}
+    assert retention.apply(con, as_of, "week", detail_days=120, scores_days=0) == {"runs_thinned": 0}
 
 
 def test_compacted_scores_give_the_accuracy_of_the_rows_they_replace():
@@ -81,7 +82,7 @@ def test_compacted_scores_give_the_accuracy_of_the_rows_they_replace():
     before = tracking_io.read_scores(con)
     cutoff = retention.scores_cutoff(as_of, 182)
     old = before[before["period_start"] < pd.Timestamp(cutoff)]
-    deleted = retention_io.apply(con, as_of, "week", detail_days=0, scores_days=182)
+    deleted = retention.apply(con, as_of, "week", detail_days=0, scores_days=182)
     assert deleted[schema.FORECAST_ACCURACY] == len(old) > 0
     assert len(tracking_io.read_scores(con)) == len(before) - len(old)
     summary = con.execute(f"select * from {schema.ACCURACY_SUMMARY}").df()
@@ -93,15 +94,15 @@ def test_compacted_scores_give_the_accuracy_of_the_rows_they_replace():
 
 def test_zero_keeps_everything():
     con = year_of_runs()
-    assert retention_io.apply(con, FIRST + timedelta(weeks=WEEKS), "week", 0, 0) == {"runs_thinned": 0}
-    assert len(retention_io.runs_with_detail(con)) == WEEKS
+    assert retention.apply(con, FIRST + timedelta(weeks=WEEKS), "week", 0, 0) == {"runs_thinned": 0}
+    assert len(retention.runs_with_detail(con)) == WEEKS
 
 
 def test_a_thinned_run_keeps_its_forecast_of_the_periods_not_complete_yet():
     con = year_of_runs()
     as_of = FIRST + timedelta(weeks=WEEKS - 1)
-    retention_io.apply(con, as_of, "week", detail_days=7, scores_days=0)  # r37 (two weeks back) is thinned
-    assert "r37" not in set(retention_io.runs_with_detail(con)["run_id"])
+    retention.apply(con, as_of, "week", detail_days=7, scores_days=0)  # r37 (two weeks back) is thinned
+    assert "r37" not in set(retention.runs_with_detail(con)["run_id"])
     periods = [p for (p,) in con.execute(f"select distinct period_start from {schema.FORECAST} where run_id = 'r37' "
                                          "order by 1").fetchall()]
     assert periods == [as_of + timedelta(days=1)]  # its third week, not complete on as_of; the first two are scored
@@ -116,7 +117,7 @@ def test_superseded_scores_are_compacted_after_the_detail_window_and_what_drift_
     detail = as_of - timedelta(days=28)
     superseded = before[(before["period_start"] < pd.Timestamp(detail))
                         & ~before.index.isin(drift_reads.index)]
-    deleted = retention_io.apply(con, as_of, "week", detail_days=28, scores_days=0)
+    deleted = retention.apply(con, as_of, "week", detail_days=28, scores_days=0)
     assert deleted[schema.FORECAST_ACCURACY] == len(superseded) > 0
     after = tracking_io.read_scores(con)
     # every period keeps its shortest-horizon score; recent periods keep all of theirs
@@ -131,7 +132,7 @@ def test_superseded_scores_are_compacted_after_the_detail_window_and_what_drift_
         expected = tracking.accuracy(superseded, by).sort_values(by, ignore_index=True)
         got = tracking.summary_accuracy(summary, by).sort_values(by, ignore_index=True)
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-    assert retention_io.apply(con, as_of, "week", detail_days=28, scores_days=0) == {"runs_thinned": 0}
+    assert retention.apply(con, as_of, "week", detail_days=28, scores_days=0) == {"runs_thinned": 0}
 
 
 def test_scores_a_monthly_drift_flag_reads_are_kept_beyond_scores_days():
@@ -164,7 +165,7 @@ def test_old_selections_and_backtests_go_once_nothing_scored_or_kept_points_to_t
     con = with_backtests(year_of_runs())
     as_of = FIRST + timedelta(weeks=WEEKS - 1)
     cutoff = retention.scores_cutoff(as_of, 91, "week", 8)
-    retention_io.apply(con, as_of, "week", detail_days=28, scores_days=91, drift_window_periods=8)
+    retention.apply(con, as_of, "week", detail_days=28, scores_days=91, drift_window_periods=8)
     selections = dict(con.execute(f"select run_id, min(selected_run_id) from {schema.MODEL_SELECTION} group by 1")
                       .fetchall())
     # a run keeps its selection while it has forecast periods to score; or while its as-of is within the window

@@ -93,7 +93,7 @@ def test_an_as_of_on_an_empty_warehouse_says_to_load_history(tmp_path):
 ])
 def test_the_command_refuses_an_as_of_outside_the_data_in_one_line_before_prefect_starts(
         two_pharmacies, as_of, message, capsys):
-    from turnover import cli
+    from flows import cli
 
     settings = two_pharmacies[0]
     assert cli.main(["run", "--db", str(settings.warehouse_path), "--out", str(settings.output_dir),
@@ -103,7 +103,7 @@ def test_the_command_refuses_an_as_of_outside_the_data_in_one_line_before_prefec
 
 
 def test_the_command_refuses_an_as_of_on_a_fresh_warehouse(tmp_path, capsys):
-    from turnover import cli
+    from flows import cli
 
     assert cli.main(["run", "--db", str(tmp_path / "new.duckdb"), "--as-of", "2026-11-22"]) == 2
     assert "no dispensing loaded" in capsys.readouterr().err

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import DEMO_END, make_settings, run_pipeline
 from turnover import pipeline, schema
+from turnover.demo.files import write_openfda
+from turnover.demo.synthetic import DEMO_RECALLS, DEMO_SHORTAGES, generate_pharmacy
 from turnover.io import files, outputs, spreadsheet
-from turnover.io.demo import write_openfda
 from turnover.io.warehouse import connect, normalize_ndc, open_warehouse
-from turnover.synthetic import DEMO_RECALLS, DEMO_SHORTAGES, generate_pharmacy
 
 RUN = "run-hostile"
 FORMULA_LOCATION = "=cmd|' /C calc'!A0"

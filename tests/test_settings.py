@@ -76,7 +76,7 @@ def test_an_unknown_model_is_named_with_the_closest_one(config):
 
 
 def test_the_model_names_settings_accept_are_the_registry_and_the_global_model():
-    from turnover.models import GLOBAL_GBM, REGISTRY
+    from turnover.forecasting.models import GLOBAL_GBM, REGISTRY
 
     assert set(MODEL_NAMES) == set(REGISTRY) | {GLOBAL_GBM}
 

@@ -13,15 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turnover.calendar import window_weights
-from turnover.expiry import UsageCurve, expiry_cap_units, project_fefo
-from turnover.forecast import protection_quantiles
-from turnover.ordering import EMPTY_SHELF_MIN_USE_PACKS
-from turnover.policy import par_levels, plan_series
-from turnover.recalls import match_recalls
+from turnover.forecasting.protection import protection_quantiles
+from turnover.inventory.expiry import UsageCurve, expiry_cap_units, project_fefo
+from turnover.inventory.ordering import EMPTY_SHELF_MIN_USE_PACKS
+from turnover.inventory.policy import par_levels, plan_series
+from turnover.inventory.recalls import match_recalls
+from turnover.inventory.shortages import alternatives, match_shortages
+from turnover.inventory.stock import project_stock
+from turnover.inventory.tiers import abc_classes, assign_service_levels
 from turnover.settings import PolicySettings
-from turnover.shortages import alternatives, match_shortages
-from turnover.stock import project_stock
-from turnover.tiers import abc_classes, assign_service_levels
 
 AS_OF = date(2026, 11, 22)  # a Sunday
 DAY_AFTER = AS_OF + timedelta(days=1)

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turnover import calendar
-from turnover.expiry import UsageCurve, UsageCurves, usage_curves, usage_table
-from turnover.shortages import ATC_CLASS_CHARS, MAX_ALTERNATIVES, _norm, alternatives
-from turnover.stock import LOT_COLUMNS, STOCK_COLUMNS, lot_status, project_stock
+from turnover.inventory.expiry import UsageCurve, UsageCurves, usage_curves, usage_table
+from turnover.inventory.shortages import ATC_CLASS_CHARS, MAX_ALTERNATIVES, _norm, alternatives
+from turnover.inventory.stock import LOT_COLUMNS, STOCK_COLUMNS, lot_status, project_stock
 
 AS_OF = date(2026, 11, 22)
 DAY_AFTER = AS_OF + timedelta(days=1)

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from tests.test_tracking_warehouse import score
-from turnover import calendar, schema, tracking
+from turnover import calendar, schema
 from turnover.io import tracking as tracking_io
 from turnover.io.warehouse import connect
+from turnover.reporting import tracking
 from turnover.settings import Period, TrackingSettings
 
 MONDAYS = [date(2026, 11, 16) + timedelta(weeks=k) for k in range(4)]

@@ -10,10 +10,12 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from turnover import calendar, pipeline, schema, tracking
-from turnover.backtest import mase_scale
+from turnover import calendar, schema
+from turnover.forecasting.backtest import mase_scale
 from turnover.io import tracking as tracking_io
 from turnover.io.warehouse import connect
+from turnover.pipeline import scoring
+from turnover.reporting import tracking
 from turnover.settings import Period, TrackingSettings
 
 AS_OF = date(2026, 11, 29)  # a Sunday
@@ -95,7 +97,7 @@ def score(con, run_ids: list[str], as_of: date, through: date, period: Period = 
     """Score ``run_ids`` as the weekly run ``by`` does (``pipeline.score_forecasts``)."""
     with tracking_io.scorable(con, run_ids, as_of, period) as wanted:
         return tracking_io.score_forecasts(con, run_ids, period, through,
-                                           pipeline._history_scales(con, wanted, period), by)
+                                           scoring._history_scales(con, wanted, period), by)
 
 
 def forecast_warehouse(seed: int = 5):
@@ -206,7 +208,7 @@ def test_a_late_export_rescores_only_the_series_and_periods_it_brought_rows_to()
     con.execute(f"update {schema.DEMAND_SERIES} set units = units + 3 where location_id = 'S1' and drug_id = 'D1' "
                 "and period_start = ?", [week])
     with tracking_io.scorable(con, run_ids, AS_OF, "week", scored_until) as wanted:
-        counts = tracking_io.score_forecasts(con, run_ids, "week", LAST, pipeline._history_scales(con, wanted, "week"),
+        counts = tracking_io.score_forecasts(con, run_ids, "week", LAST, scoring._history_scales(con, wanted, "week"),
                                              "late")
     after = tracking_io.read_scores(con)
     touched = (after["location_id"] == "S1") & (after["drug_id"] == "D1") & (after["period_start"] == pd.Timestamp(week))

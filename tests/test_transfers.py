@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from turnover.expiry import UsageCurve, UsageCurves
-from turnover.stock import project_stock
-from turnover.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes, with_transfer_notes
+from turnover.inventory.expiry import UsageCurve, UsageCurves
+from turnover.inventory.stock import project_stock
+from turnover.inventory.transfers import lot_transfers, plan_transfers, series_transfers, transfer_notes, with_transfer_notes
 
 AS_OF = date(2026, 11, 22)  # a Sunday
 DAY_AFTER = AS_OF + timedelta(days=1)

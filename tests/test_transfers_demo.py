@@ -8,10 +8,10 @@ import pytest
 
 from tests.conftest import LATE_MAY, LATE_NOVEMBER
 from turnover import schema
+from turnover.inventory.ordering import round_up_to_packs
 from turnover.io.warehouse import open_warehouse
-from turnover.ordering import round_up_to_packs
 
-COLCHICINE, LOT, UNIT_COST, PACK = "00143319601", "CO2406S", 1.10, 30  # turnover.synthetic's colchicine
+COLCHICINE, LOT, UNIT_COST, PACK = "00143319601", "CO2406S", 1.10, 30  # turnover.demo.synthetic's colchicine
 
 
 def read(path) -> pd.DataFrame:

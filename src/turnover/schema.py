@@ -40,10 +40,10 @@ LOTS = "marts.lots"
 QUARANTINE = "marts.quarantine"
 RECALL_AUDIT = "marts.recall_audit"  # append-only
 SHORTAGE_FLAGS = "marts.shortages"
-TRANSFERS = "marts.transfers"  # per run: stock to move before it expires (turnover.transfers)
+TRANSFERS = "marts.transfers"  # per run: stock to move before it expires (turnover.inventory.transfers)
 FORECAST_ACCURACY = "marts.forecast_accuracy"  # forecast vs actual, kept across runs
 DRIFT_FLAGS = "marts.drift_flags"
-ACCURACY_SUMMARY = "marts.accuracy_summary"  # scores past their retention, compacted (turnover.retention)
+ACCURACY_SUMMARY = "marts.accuracy_summary"  # scores past their retention, compacted (turnover.io.retention)
 MODEL_SELECTION = "marts.model_selection"  # per run: each series' model and the selection it came from
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export

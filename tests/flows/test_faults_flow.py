@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from flows import cli
 from tests.conftest import REPO
-from turnover import cli, pipeline, schema
+from turnover import pipeline, schema
+from turnover.demo.synthetic import DRUGS
 from turnover.io.warehouse import open_warehouse
 from turnover.settings import load_settings
-from turnover.synthetic import DRUGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 CONFIG = str(REPO / "turnover.toml")
@@ -49,7 +50,7 @@ class Runs:
 
     def start(self, name: str, verbose: bool = True, **env: str) -> tuple[subprocess.Popen, Path]:
         """``verbose``: the log lines on the terminal too, where :meth:`kill_when` watches for them."""
-        command = [str(TURNOVER)] if TURNOVER.exists() else [sys.executable, "-m", "turnover.cli"]
+        command = [str(TURNOVER)] if TURNOVER.exists() else [sys.executable, "-m", "flows.cli"]
         command += ["run", "--config", CONFIG, "--demo", "--db", str(self.db), "--out", str(self.out), "--as-of", AS_OF]
         command += ["--verbose"] if verbose else []
         log = self.root / f"{name}.log"
@@ -154,7 +155,7 @@ def assert_complete_outputs(out: Path) -> None:
 def test_a_run_killed_mid_forecast_leaves_no_csv_and_the_next_run_completes(runs, capsys):
     process, log = runs.start("killed")
     runs.kill_when(process, log, "turnover.progress - ")  # the forecast's batches are under way
-    assert not re.search(r"turnover.pipeline - forecast \d+ series", log.read_text())  # killed before it was stored
+    assert not re.search(r"turnover.pipeline.demand_forecast - forecast \d+ series", log.read_text())  # killed before it was stored
 
     assert not list(runs.out.rglob(f"*{AS_OF}*")) and not list(runs.out.rglob("*.tmp"))
     after_kill = assert_consistent(runs.db)

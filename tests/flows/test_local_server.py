@@ -116,10 +116,10 @@ def test_turnover_runs_imports_neither_prefect_nor_the_forecasting_stack(tmp_pat
     connect(tmp_path / "w.duckdb").close()  # a warehouse with no run yet
     code = (
         "import sys\n"
-        "from turnover import cli\n"
+        "from flows import cli\n"
         f"assert cli.main(['runs', '--db', {str(tmp_path / 'w.duckdb')!r}]) == 0\n"
-        "heavy = sorted(m for m in sys.modules if m == 'prefect' or m.startswith(('turnover.forecast', 'statsmodels',"
-        " 'sklearn', 'flows')))\n"
+        "heavy = sorted(m for m in sys.modules if m == 'prefect' or m.startswith(('turnover.forecasting', 'statsmodels',"
+        " 'sklearn', 'flows.weekly', 'flows.execution', 'flows.local')))\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2],

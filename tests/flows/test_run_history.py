@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from flows import cli
 from tests.conftest import REPO
-from turnover import cli, schema
+from turnover import schema
+from turnover.demo.synthetic import DRUGS
 from turnover.io.warehouse import open_warehouse
-from turnover.synthetic import DRUGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]  # two CLI runs: minutes on a busy machine
 CONFIG = str(REPO / "turnover.toml")

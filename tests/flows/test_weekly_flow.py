@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows import cli
 from tests.conftest import REPO, SHARED
-from turnover import cli, schema
+from turnover import schema
+from turnover.demo.synthetic import DRUGS
 from turnover.io.warehouse import open_warehouse
-from turnover.synthetic import DRUGS
 
 pytestmark = pytest.mark.slow
 CONFIG = str(REPO / "turnover.toml")

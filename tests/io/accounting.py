@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from turnover import schema
-from turnover.io.ingest import LoadReport
+from turnover.io.load_report import LoadReport
 
 
 def assert_accounted(con, report: LoadReport | None = None) -> None:

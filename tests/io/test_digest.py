@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnover.io.digest import expiry_flags
+from turnover.pipeline.digest import expiry_flags
 
 LOT_COLUMNS = ["location_id", "drug_id", "units", "status", "projected_waste_units", "projected_waste_value"]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from turnover.models import (
+from turnover.forecasting.models import (
     BORROWED_PROFILE,
     COMBINATION,
     GLOBAL_GBM,
@@ -13,7 +13,7 @@ from turnover.models import (
     SeriesContext,
     make_model,
 )
-from turnover.models.harmonic import fit_yearly_profile
+from turnover.forecasting.models.harmonic import fit_yearly_profile
 
 RNG = np.random.default_rng(42)
 WEEKS = np.arange(160)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from turnover.models import GlobalGBM
+from turnover.forecasting.models import GlobalGBM
 
 
 def test_the_global_model_forecasts_each_series_at_its_own_level_and_season():

@@ -8,9 +8,9 @@ log-scale residuals (+-2) were resampled onto the peak, where the noise is +-0.5
 import numpy as np
 import pytest
 
-import turnover.models.batch as batch
-from turnover.models import DynamicHarmonic, HarmonicTrend, SignalRegression
-from turnover.peak import window_peak
+import turnover.forecasting.models.batch as batch
+from turnover.forecasting.models import DynamicHarmonic, HarmonicTrend, SignalRegression
+from turnover.forecasting.peaks import window_peak
 
 ORIGIN = 2800  # absolute week index of the first history week
 PEAKS = (30, 82, 134, 186)  # flu peaks, weeks from the first history week

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from turnover.forecasting.models import DynamicHarmonic, SignalRegression
 from turnover.io.signals import mmwr_week_start, read_fluview
-from turnover.models import DynamicHarmonic, SignalRegression
 
 ORIGIN = 2800  # absolute week index of the first history week
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from turnover.models.trend import DampedTrendBatch
+from turnover.forecasting.models.trend import DampedTrendBatch
 
 RNG = np.random.default_rng(5)
 MONTHS = np.arange(96)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -12,6 +11,7 @@ import pandas as pd
 from turnover import schema
 from turnover.calendar import last_history_start
 from turnover.io.warehouse import sql_text
+from turnover.panel import DemandPanel
 from turnover.settings import Period, PolicySettings
 
 STEP_SQL = {"week": "interval 7 day", "month": "interval 1 month"}
@@ -34,32 +34,6 @@ def build_demand_series(con: duckdb.DuckDBPyConnection, as_of: date, period: Per
         },
     )
     return con.execute(f"select count(*) from {schema.SERIES}").fetchone()[0]
-
-
-@dataclass(frozen=True)
-class DemandPanel:
-    """Every series' history as one flat array, sliced per series (no per-row Python objects).
-
-    ``units[offsets[i]:offsets[i + 1]]`` is the history of ``keys.iloc[i]``, oldest bucket first;
-    NaN marks a period with no open, in-stock day (see ``turnover.demand``).
-    """
-
-    keys: pd.DataFrame
-    offsets: np.ndarray
-    units: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def history(self, i: int) -> np.ndarray:
-        return self.units[self.offsets[i] : self.offsets[i + 1]]
-
-    def take(self, rows) -> DemandPanel:
-        """The panel of the series at positions ``rows`` (of ``keys``), in that order."""
-        pieces = [self.history(i) for i in rows]
-        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
-        return DemandPanel(self.keys.iloc[list(rows)].reset_index(drop=True), offsets,
-                           np.concatenate(pieces) if pieces else np.array([]))
 
 
 def read_demand_panel(con: duckdb.DuckDBPyConnection) -> DemandPanel:

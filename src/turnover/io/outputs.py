@@ -187,7 +187,7 @@ def read_run_table(con: duckdb.DuckDBPyConnection, table: str, run_id: str, colu
     """``run_id``'s rows of ``table``, in id order (only ``columns``, names from code, if given)."""
     within = {schema.FORECAST: ", period_start", schema.PAR_CALENDAR: ", week_start", schema.LOTS: ", expiry_date, lot",
               schema.QUARANTINE: ", lot, recall_number"}
-    # A transfer has two locations: largest value saved first, as turnover.transfers lists them.
+    # A transfer has two locations: largest value saved first, as turnover.inventory.transfers lists them.
     order = ("value_saved desc nulls last, units desc, drug_id, from_location_id, lot, to_location_id"
              if table == schema.TRANSFERS else "location_id, drug_id" + within.get(table, ""))
     select = ", ".join(quote_identifier(c) for c in columns) if columns else "* exclude (run_id)"

@@ -15,7 +15,6 @@ import duckdb
 import pandas as pd
 
 from turnover import schema
-from turnover.calibration import Calibration
 
 
 @dataclass(frozen=True)
@@ -26,8 +25,8 @@ class StoredSelection:
     selected_run_id: str
     selected_as_of: date
     rows: pd.DataFrame
-    near: Calibration
-    all: Calibration
+    near_levels: dict[str, dict[float, float]]
+    all_levels: dict[str, dict[float, float]]
 
 
 def read_latest_selection(con: duckdb.DuckDBPyConnection, period: str, before: date) -> StoredSelection | None:
@@ -56,11 +55,12 @@ def read_latest_selection(con: duckdb.DuckDBPyConnection, period: str, before: d
         [selected_run_id],
     ).df()
     return StoredSelection(selected_run_id, pd.Timestamp(rows["selected_as_of"].iloc[0]).date(), rows,
-                           _calibration(maps, "near"), _calibration(maps, "all"))
+                           _levels(maps, "near"), _levels(maps, "all"))
 
 
-def _calibration(maps: pd.DataFrame, scope: str) -> Calibration:
+def _levels(maps: pd.DataFrame, scope: str) -> dict[str, dict[float, float]]:
+    """Per model, the calibrated level of each target level (``forecasting.calibration.Calibration``'s maps)."""
     levels: dict[str, dict[float, float]] = {}
     for row in maps[maps["scope"] == scope].itertuples(index=False):
         levels.setdefault(row.model, {})[round(float(row.target_level), 6)] = float(row.calibrated_level)
-    return Calibration(levels)
+    return levels

@@ -5,21 +5,20 @@ is the week holding January 4). Each MMWR week is stored under the ISO week (Mon
 shares six of its seven days: the one starting the day after the MMWR week's Sunday. ``X`` means
 not reported and is dropped.
 
-A week is used only as published (:func:`published_by`): ``publication_lag_days`` after the Saturday it
+A week is used only as published (``turnover.forecasting.signals``): ``publication_lag_days`` after the Saturday it
 ends (FluView: the Friday after, 6 days), so a run or a replay week never reads a week not yet out.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from turnover import calendar, schema
+from turnover import schema
 from turnover.io.ingest import IngestError
 from turnover.io.warehouse import replace_partition
 
@@ -66,38 +65,6 @@ def read_signals(con: duckdb.DuckDBPyConnection) -> dict[str, pd.Series]:
     """Every loaded signal as a weekly series indexed by ISO week start."""
     frame = con.execute(f"select name, period_start, value from {schema.SIGNALS} order by name, period_start").df()
     return {name: rows.set_index(pd.DatetimeIndex(rows["period_start"]))["value"] for name, rows in frame.groupby("name")}
-
-
-#: Days from the Monday a week is stored under to the Saturday its MMWR week ends.
-STORED_START_TO_MMWR_END_DAYS = 5
-SATURDAY = 5
-
-
-@dataclass(frozen=True)
-class LinkedSignal:
-    """A drug's signal: every loaded week's value by absolute week index (``calendar.period_index`` of the
-    stored Monday), and the days after a week ends before it is published."""
-
-    values_by_week: dict[int, float]
-    publication_lag_days: int
-
-
-def last_published_week_start(as_of: date, publication_lag_days: int) -> date:
-    """The stored (Monday) start of the latest week published by ``as_of``: an MMWR week ending Saturday ``e``
-    is published on ``e + publication_lag_days``. With the FluView lag of 6, a Sunday run's latest week is
-    the one that ended 8 days before (published the Friday before the run)."""
-    latest_end = as_of - timedelta(days=publication_lag_days)
-    saturday = latest_end - timedelta(days=(latest_end.weekday() - SATURDAY) % 7)
-    return saturday - timedelta(days=STORED_START_TO_MMWR_END_DAYS)
-
-
-def published_by(signals: dict[str, LinkedSignal], as_of: date) -> dict[str, dict[int, float]]:
-    """Each drug's signal values by week index, only the weeks published by ``as_of``."""
-    out = {}
-    for drug_id, signal in signals.items():
-        last = calendar.period_index(last_published_week_start(as_of, signal.publication_lag_days), "week")
-        out[drug_id] = {week: value for week, value in signal.values_by_week.items() if week <= last}
-    return out
 
 
 def read_history_end(con: duckdb.DuckDBPyConnection) -> date | None:

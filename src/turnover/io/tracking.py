@@ -1,4 +1,4 @@
-"""Reading what forecast-vs-actual tracking needs, and keeping its scores (``turnover.tracking``).
+"""Reading what forecast-vs-actual tracking needs, and keeping its scores (``turnover.reporting.tracking``).
 
 The weekly run scores in the warehouse (``sql/scorable_forecasts.sql``, ``sql/score_forecasts.sql``): each
 forecast period once, when it completes (and again when a late or re-sent export changes what was dispensed

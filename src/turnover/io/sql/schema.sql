@@ -441,7 +441,7 @@ create table if not exists marts.model_selection (
     selected_as_of    date not null
 );
 
--- Forecast-vs-actual scores past [retention] scores_days, compacted (turnover.retention): the sums and counts
+-- Forecast-vs-actual scores past [retention] scores_days, compacted (turnover.io.retention): the sums and counts
 -- that MASE, bias and coverage are made of, per forecast run x period x model x demand class x horizon.
 create table if not exists marts.accuracy_summary (
     forecast_run_id      varchar not null,
