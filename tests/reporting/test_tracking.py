@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_tracking_warehouse import score
+from tests.reporting.test_tracking_warehouse import score
 from turnover import calendar, schema
 from turnover.io import tracking as tracking_io
 from turnover.io.warehouse import connect
