@@ -3,6 +3,9 @@
 ``turnover run`` runs the weekly Prefect flow (without a Prefect server it starts Prefect's
 temporary local one, which takes 15-30 s). ``turnover demo`` only writes the demo files. Errors in
 what the user typed or in the input files end in one line on stderr and a non-zero exit.
+
+Here: the options and the errors; ``cli_run`` runs ``turnover run``, ``cli_commands`` the others (replay, runs,
+demo). Only ``turnover run`` imports Prefect and the forecasting stack, when it starts.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ levels for periodic-review inventory systems", Int. J. Production Economics 237,
 4th ed., sec. 7.8, "multi-item service constraints").
 
 Per drug ``i`` and candidate level ``g`` of a grid (``SERVICE_GRID``), the forecast gives (from its own
-simulated demand paths, ``turnover.forecasting.forecast.ServiceCurves``):
+simulated demand paths, ``turnover.forecasting.protection.ServiceCurves``):
 
     S_ig   the par (order-up-to), the level's quantile of demand over lead time + review period, whole units
     ESC_ig expected shortage per review cycle at that par: E[(D_{L+R} - S)^+] - E[(D_L - S)^+]

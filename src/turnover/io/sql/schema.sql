@@ -387,7 +387,7 @@ alter table marts.par_levels add column if not exists expected_fill_rate double;
 -- The par's own distribution in backtests: pinball loss at the service level of demand over L + R (issue 14).
 alter table marts.backtest_scores add column if not exists window_pinball double;
 
--- Peak-season sanity (issue 14): what a par is compared with (turnover.peak).
+-- Peak-season sanity (issue 14): what a par is compared with (turnover.forecasting.peaks, turnover.inventory.peak_cap).
 alter table marts.protection_demand add column if not exists peak_lead_units double;        -- most demand seen over L days
 alter table marts.protection_demand add column if not exists peak_protection_units double;  -- ... over L + R days
 alter table marts.protection_demand add column if not exists peak_backing varchar;          -- what backs a par beyond the rule
