@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from turnover import schema
 from turnover.io import retention
@@ -180,3 +181,75 @@ def test_old_selections_and_backtests_go_once_nothing_scored_or_kept_points_to_t
     mase = tracking_io.read_backtest_mase(con, pd.DataFrame(
         {"forecast_run_id": sorted(selections), "location_id": "S1", "drug_id": "D1"}))
     assert sorted(mase["forecast_run_id"]) == sorted(selections) and mase["backtest_mase"].notna().all()
+
+
+# --- The file: DuckDB never shrinks it; a compaction rewrites it without its free space. ---------------------------
+def warehouse_with_deletes(path):
+    """A warehouse file holding many par-level rows of which most were then deleted, as retention does."""
+    con = connect(path)
+    con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status) values "
+                "('kept', date '2026-11-29', 'week', now(), 'completed')")
+    con.execute(f"""insert into {schema.PAR_LEVELS} (run_id, location_id, drug_id, reorder_point_units, par_level_units,
+        on_hand_units, on_order_units, order_units, order_packs, pack_size_units, service_level, lead_time_days,
+        review_period_days, forecast_units_next_4_periods, history_periods, model, reason)
+        select 'r' || (i % 50), 'S' || (i % 7), 'D' || i, i, i + 1, 0, 0, 1, 1, 1, 0.95, 2, 7, 4, 100, 'tsb',
+               'reason ' || i from range(300000) t(i)""")
+    con.execute(f"delete from {schema.PAR_LEVELS} where run_id <> 'r7'")
+    con.execute("checkpoint")
+    return con
+
+
+def contents(con) -> dict[str, int]:
+    tables = con.execute("select schema_name || '.' || table_name from duckdb_tables() where not temporary").fetchall()
+    return {t: con.execute(f"select count(*), sum(hash(x)) from {t} as x").fetchone() for (t,) in tables}
+
+
+def test_a_compaction_gives_the_freed_space_back_and_keeps_every_row(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = warehouse_with_deletes(path)
+    free, before_rows = retention.free_share(con), contents(con)
+    constraints = con.execute("select count(*) from duckdb_constraints()").fetchone()
+    con.close()
+    assert free > 0.5
+    before, after = retention.compact(path)
+    assert after < before / 2 and after == path.stat().st_size
+    assert not path.with_name(path.name + retention.COMPACT_SUFFIX).exists()
+    con = connect(path)  # a warehouse like any other: opened for writing, its rows and constraints the same
+    assert contents(con) == before_rows and retention.free_share(con) < free
+    assert con.execute("select count(*) from duckdb_constraints()").fetchone() == constraints
+    con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status) values "
+                "('next', date '2026-12-06', 'week', now(), 'running')")
+    con.close()
+
+
+def test_a_compaction_that_fails_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    warehouse_with_deletes(path).close()
+    leftover = path.with_name(path.name + retention.COMPACT_SUFFIX)
+    leftover.write_bytes(b"half a file a killed compaction left")
+    original = path.read_bytes()
+
+    def killed(*args):
+        raise KeyboardInterrupt  # killed between the copy and the rename
+
+    monkeypatch.setattr(retention.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        retention.compact(path)
+    assert path.read_bytes() == original and not leftover.exists()
+    monkeypatch.undo()
+    retention.compact(path)  # and the next one goes through
+    assert path.stat().st_size < len(original)
+
+
+def test_the_run_rewrites_the_file_only_past_the_free_share_set(tmp_path):
+    from turnover import pipeline
+    from turnover.settings import Settings
+
+    path = tmp_path / "w.duckdb"
+    warehouse_with_deletes(path).close()
+    size = path.stat().st_size
+    keep = Settings(warehouse_path=path, retention={"compact_free_share": 0})
+    assert "file_bytes_after" not in pipeline.apply_retention(keep, date(2026, 12, 6))
+    assert path.stat().st_size == size
+    done = pipeline.apply_retention(Settings(warehouse_path=path), date(2026, 12, 6))
+    assert done["file_bytes_before"] == size and done["file_bytes_after"] == path.stat().st_size < size / 2

@@ -33,14 +33,16 @@ figures as ``tracking.accuracy`` of the rows they replaced). A period is scored 
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from turnover import calendar, schema
 from turnover.calendar import Period
-from turnover.io.warehouse import transaction
+from turnover.io.warehouse import WarehouseError, quote_identifier, transaction
 
 #: The per-series tables of a run, keyed by ``run_id``, that a run older than ``detail_days`` loses whole (its
 #: forecast and chosen backtest scores are thinned instead: :mod:`turnover.io.retention`).
@@ -188,3 +190,58 @@ def _compact_scores(con: duckdb.DuckDBPyConnection, before: date, superseded_bef
                            ).fetchone()[0]
     finally:
         con.execute("drop table if exists _compacted")
+
+
+#: Where a compaction writes the new file before it replaces the warehouse (a killed one leaves it; the next removes it).
+COMPACT_SUFFIX = ".compacting"
+
+
+def free_share(con: duckdb.DuckDBPyConnection) -> float:
+    """The share of the warehouse file's blocks that hold nothing (freed by deletes; DuckDB reuses them but never
+    gives them back to the file system)."""
+    total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
+                              "where database_name = current_database()").fetchone()
+    return float(free) / total if total else 0.0
+
+
+def compact(path: str | Path) -> tuple[int, int]:
+    """Rewrite the warehouse file without its free space; returns its size in bytes before and after.
+
+    DuckDB reuses the blocks a delete frees but never shrinks its file, and rows deleted from a block leave it
+    partly empty; a copy of every table into a new file (``COPY FROM DATABASE``: tables, constraints, rows)
+    packs them. The copy's row counts are checked against the warehouse's, then the copy replaces the warehouse
+    in one rename: a process killed at any point leaves the warehouse whole (and at most a ``.compacting`` file
+    beside it, which the next compaction replaces). Call it with no connection to the file open (the run holds
+    the warehouse's run lock, so no other run opens it meanwhile).
+
+    Raises:
+        WarehouseError: the copy's rows differ from the warehouse's (the warehouse is left as it was).
+    """
+    path = Path(path)
+    target = path.with_name(path.name + COMPACT_SUFFIX)
+    if Path(str(path) + ".wal").exists():  # an unfinished write: the next open replays it, compact after that
+        size = path.stat().st_size
+        return size, size
+    target.unlink(missing_ok=True)
+    before = path.stat().st_size
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as old (read_only)", [str(path)])
+        con.execute("attach ? as new", [str(target)])
+        con.execute("copy from database old to new")
+        tables = con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'old'").fetchall()
+        for schema_name, table in tables:
+            name = f"{quote_identifier(schema_name)}.{quote_identifier(table)}"
+            counts = con.execute(f"select (select count(*) from old.{name}), (select count(*) from new.{name})").fetchone()
+            if counts[0] != counts[1]:
+                raise WarehouseError(f"compacting {path}: table {schema_name}.{table} has {counts[0]} rows, its copy "
+                                     f"{counts[1]}; the warehouse is left as it was")
+        con.execute("detach new")
+        con.execute("detach old")
+        con.close()
+        os.replace(target, path)
+    except BaseException:
+        con.close()
+        target.unlink(missing_ok=True)
+        raise
+    return before, path.stat().st_size
