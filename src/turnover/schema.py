@@ -44,6 +44,7 @@ TRANSFERS = "marts.transfers"  # per run: stock to move before it expires (turno
 FORECAST_ACCURACY = "marts.forecast_accuracy"  # forecast vs actual, kept across runs
 DRIFT_FLAGS = "marts.drift_flags"
 ACCURACY_SUMMARY = "marts.accuracy_summary"  # scores past their retention, compacted (turnover.io.retention)
+WAREHOUSE_FILE = "main.warehouse_file"  # the warehouse file's size after each rewrite (turnover.io.retention)
 MODEL_SELECTION = "marts.model_selection"  # per run: each series' model and the selection it came from
 
 # Canonical dispensing columns. Only these ever reach the warehouse: whatever else an export

@@ -207,15 +207,14 @@ def contents(con) -> dict[str, int]:
 def test_a_compaction_gives_the_freed_space_back_and_keeps_every_row(tmp_path):
     path = tmp_path / "w.duckdb"
     con = warehouse_with_deletes(path)
-    free, before_rows = retention.free_share(con), contents(con)
+    before_rows = contents(con)
     constraints = con.execute("select count(*) from duckdb_constraints()").fetchone()
     con.close()
-    assert free > 0.5
     before, after = retention.compact(path)
     assert after < before / 2 and after == path.stat().st_size
     assert not path.with_name(path.name + retention.COMPACT_SUFFIX).exists()
     con = connect(path)  # a warehouse like any other: opened for writing, its rows and constraints the same
-    assert contents(con) == before_rows and retention.free_share(con) < free
+    assert contents(con) == before_rows
     assert con.execute("select count(*) from duckdb_constraints()").fetchone() == constraints
     con.execute(f"insert into {schema.RUNS} (run_id, as_of, period, started_at, status) values "
                 "('next', date '2026-12-06', 'week', now(), 'running')")
@@ -241,15 +240,27 @@ def test_a_compaction_that_fails_leaves_the_warehouse_as_it_was(tmp_path, monkey
     assert path.stat().st_size < len(original)
 
 
-def test_the_run_rewrites_the_file_only_past_the_free_share_set(tmp_path):
+def test_the_run_rewrites_the_file_once_it_has_grown_by_the_share_set_since_its_last_rewrite(tmp_path):
     from turnover import pipeline
     from turnover.settings import Settings
 
     path = tmp_path / "w.duckdb"
     warehouse_with_deletes(path).close()
     size = path.stat().st_size
-    keep = Settings(warehouse_path=path, retention={"compact_free_share": 0})
-    assert "file_bytes_after" not in pipeline.apply_retention(keep, date(2026, 12, 6))
-    assert path.stat().st_size == size
+    assert "file_bytes_after" not in pipeline.apply_retention(Settings(warehouse_path=path, retention={"compact_growth": 0}),
+                                                              date(2026, 12, 6))
+    with connect(path) as con:
+        assert con.execute(f"select count(*) from {schema.WAREHOUSE_FILE}").fetchone() == (0,)  # 0: nothing done
+    first = pipeline.apply_retention(Settings(warehouse_path=path), date(2026, 12, 6))
+    assert "file_bytes_after" not in first and path.stat().st_size >= size  # the size to grow from, recorded
+    again = pipeline.apply_retention(Settings(warehouse_path=path), date(2026, 12, 6))
+    assert "file_bytes_after" not in again  # not grown since
+    with connect(path) as con:  # as if the file had been a third of its size when last rewritten
+        con.execute(f"update {schema.WAREHOUSE_FILE} set bytes_after = bytes_after // 3")
+    grown = path.stat().st_size
     done = pipeline.apply_retention(Settings(warehouse_path=path), date(2026, 12, 6))
-    assert done["file_bytes_before"] == size and done["file_bytes_after"] == path.stat().st_size < size / 2
+    assert done["file_bytes_before"] == grown and done["file_bytes_after"] < grown / 2
+    with connect(path) as con:
+        last = con.execute(f"select bytes_before, bytes_after from {schema.WAREHOUSE_FILE} order by recorded_at desc "
+                           "limit 1").fetchone()
+    assert last == (grown, done["file_bytes_after"])

@@ -42,7 +42,7 @@ import pandas as pd
 
 from turnover import calendar, schema
 from turnover.calendar import Period
-from turnover.io.warehouse import WarehouseError, quote_identifier, transaction
+from turnover.io.warehouse import WarehouseError, open_warehouse, quote_identifier, transaction
 
 #: The per-series tables of a run, keyed by ``run_id``, that a run older than ``detail_days`` loses whole (its
 #: forecast and chosen backtest scores are thinned instead: :mod:`turnover.io.retention`).
@@ -196,14 +196,6 @@ def _compact_scores(con: duckdb.DuckDBPyConnection, before: date, superseded_bef
 COMPACT_SUFFIX = ".compacting"
 
 
-def free_share(con: duckdb.DuckDBPyConnection) -> float:
-    """The share of the warehouse file's blocks that hold nothing (freed by deletes; DuckDB reuses them but never
-    gives them back to the file system)."""
-    total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
-                              "where database_name = current_database()").fetchone()
-    return float(free) / total if total else 0.0
-
-
 def compact(path: str | Path) -> tuple[int, int]:
     """Rewrite the warehouse file without its free space; returns its size in bytes before and after.
 
@@ -245,3 +237,27 @@ def compact(path: str | Path) -> tuple[int, int]:
         target.unlink(missing_ok=True)
         raise
     return before, path.stat().st_size
+
+
+def compact_when_grown(path: str | Path, growth: float, **connect_options) -> tuple[int, int] | None:
+    """Rewrite the warehouse file (:func:`compact`) once it has grown by more than ``growth`` (a share) since its
+    last rewrite; the first call records its size to grow from. Returns the bytes before and after a rewrite,
+    else None; ``growth`` 0 never rewrites. ``connect_options``: DuckDB's memory limit and threads.
+
+    The file's growth, not DuckDB's count of free blocks, decides: rows deleted from a block leave it in use,
+    partly empty (a year of weekly runs at 6,000 series grew the file by half with under 5% of its blocks free).
+    """
+    if growth <= 0:
+        return None
+    path = Path(path)
+    with open_warehouse(path, **connect_options) as con:
+        last = con.execute(f"select bytes_after from {schema.WAREHOUSE_FILE} order by recorded_at desc limit 1"
+                           ).fetchone()
+    size = path.stat().st_size  # after the connection closed: its checkpoint is in the file
+    if last is not None and size <= (1 + growth) * last[0]:
+        return None
+    done = compact(path) if last is not None else None
+    with open_warehouse(path, **connect_options) as con:
+        con.execute(f"insert into {schema.WAREHOUSE_FILE} values (current_timestamp, ?, ?)",
+                    [done[0] if done else None, done[1] if done else size])
+    return done

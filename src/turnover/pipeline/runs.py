@@ -89,20 +89,22 @@ def record_run(settings: Settings, run_id: str, **fields) -> None:
 
 def apply_retention(settings: Settings, as_of: date) -> dict[str, int]:
     """After a run: drop the per-series detail of runs past ``[retention] detail_days`` and compact scores past
-    ``scores_days`` (``turnover.io.retention``); then, when at least ``compact_free_share`` of the file is free,
-    rewrite it without the free space. Returns the runs thinned and rows deleted by table, and with a rewrite
-    ``file_bytes_before`` and ``file_bytes_after``."""
+    ``scores_days`` (``turnover.io.retention``); then, once the file has grown by ``compact_growth`` since its last
+    rewrite, rewrite it without the space deleted rows left. Returns the runs thinned and rows deleted by table,
+    and with a rewrite ``file_bytes_before`` and ``file_bytes_after``."""
     with warehouse(settings) as con:
         deleted = retention_io.apply(con, as_of, settings.forecast.period, settings.retention.detail_days,
                                      settings.retention.scores_days, settings.tracking.drift_window_periods)
-        free = retention_io.free_share(con)
     if deleted["runs_thinned"] or deleted.get(schema.FORECAST_ACCURACY):
         log.info("retention: %d earlier runs' per-series tables dropped; %d scores compacted", deleted["runs_thinned"],
                  deleted.get(schema.FORECAST_ACCURACY, 0))
-    share = settings.retention.compact_free_share
-    if 0 < share <= free and str(settings.warehouse_path) != ":memory:":
-        before, after = retention_io.compact(settings.warehouse_path)
-        deleted.update(file_bytes_before=before, file_bytes_after=after)
-        log.info("retention: warehouse file rewritten without its free space (%.0f%% of its blocks): %.1f MiB -> "
-                 "%.1f MiB", 100 * free, before / 2**20, after / 2**20)
+    if str(settings.warehouse_path) == ":memory:":
+        return deleted
+    rewritten = retention_io.compact_when_grown(settings.warehouse_path, settings.retention.compact_growth,
+                                                memory_limit=settings.execution.duckdb_memory_limit,
+                                                threads=settings.execution.duckdb_threads)
+    if rewritten:
+        deleted.update(file_bytes_before=rewritten[0], file_bytes_after=rewritten[1])
+        log.info("retention: warehouse file rewritten without the space deleted rows left: %.1f MiB -> %.1f MiB",
+                 rewritten[0] / 2**20, rewritten[1] / 2**20)
     return deleted

@@ -51,9 +51,9 @@ class RetentionSettings(Section):
     scores_days: int = Field(
         91, ge=0, le=36_500, description="Forecast-vs-actual scores of periods older than this are compacted into "
         "marts.accuracy_summary (sums and counts per run, model, class and horizon; 0: keep every row).")
-    compact_free_share: float = Field(
-        0.2, ge=0, le=1, description="After retention, the warehouse file is rewritten without its free space when "
-        "at least this share of its blocks is free (DuckDB reuses freed blocks but never shrinks its file; 0: never).")
+    compact_growth: float = Field(
+        0.25, ge=0, le=100, description="After retention, the warehouse file is rewritten without the space deleted "
+        "rows left once it has grown by this share since its last rewrite (DuckDB never shrinks its file; 0: never).")
 
 
 class TrackingSettings(Section):

@@ -457,3 +457,12 @@ create table if not exists marts.accuracy_summary (
     sum_mean_units       double,
     covered_q50 bigint, covered_q80 bigint, covered_q90 bigint, covered_q95 bigint, covered_q99 bigint
 );
+
+-- The warehouse file's size when retention last rewrote it without its free space (turnover.io.retention): the
+-- next rewrite comes once the file has grown by [retention] compact_growth since. bytes_before is null for the
+-- size first recorded (no rewrite).
+create table if not exists main.warehouse_file (
+    recorded_at timestamp not null,
+    bytes_before bigint,
+    bytes_after bigint not null
+);
