@@ -196,8 +196,10 @@ def _compact_scores(con: duckdb.DuckDBPyConnection, before: date, superseded_bef
 COMPACT_SUFFIX = ".compacting"
 
 
-def compact(path: str | Path) -> tuple[int, int]:
-    """Rewrite the warehouse file without its free space; returns its size in bytes before and after.
+def compact(path: str | Path) -> tuple[int, int] | None:
+    """Rewrite the warehouse file without its free space; returns its size in bytes before and after, or None
+    when a write-ahead log beside it shows an unfinished write (the next open replays it; a copy made now would
+    leave that log beside the new file).
 
     DuckDB reuses the blocks a delete frees but never shrinks its file, and rows deleted from a block leave it
     partly empty; a copy of every table into a new file (``COPY FROM DATABASE``: tables, constraints, rows)
@@ -211,9 +213,8 @@ def compact(path: str | Path) -> tuple[int, int]:
     """
     path = Path(path)
     target = path.with_name(path.name + COMPACT_SUFFIX)
-    if Path(str(path) + ".wal").exists():  # an unfinished write: the next open replays it, compact after that
-        size = path.stat().st_size
-        return size, size
+    if Path(str(path) + ".wal").exists():
+        return None
     target.unlink(missing_ok=True)
     before = path.stat().st_size
     con = duckdb.connect()
@@ -239,10 +240,18 @@ def compact(path: str | Path) -> tuple[int, int]:
     return before, path.stat().st_size
 
 
-def compact_when_grown(path: str | Path, growth: float, **connect_options) -> tuple[int, int] | None:
-    """Rewrite the warehouse file (:func:`compact`) once it has grown by more than ``growth`` (a share) since its
-    last rewrite; the first call records its size to grow from. Returns the bytes before and after a rewrite,
-    else None; ``growth`` 0 never rewrites. ``connect_options``: DuckDB's memory limit and threads.
+def last_file_bytes(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The warehouse file's size after its last rewrite (or as first recorded); None if none is recorded."""
+    row = con.execute(f"select bytes_after from {schema.WAREHOUSE_FILE} order by recorded_at desc limit 1").fetchone()
+    return None if row is None else row[0]
+
+
+def compact_when_grown(path: str | Path, growth: float, last_bytes: int | None,
+                       **connect_options) -> tuple[int, int] | None:
+    """Rewrite the warehouse file (:func:`compact`) once it has grown by more than ``growth`` (a share) since
+    ``last_bytes`` (:func:`last_file_bytes`, read before the last connection closed); with none recorded, record
+    its size to grow from. Returns the bytes before and after a rewrite, else None; ``growth`` 0 never rewrites.
+    ``connect_options``: DuckDB's memory limit and threads, for the connection that records the size.
 
     The file's growth, not DuckDB's count of free blocks, decides: rows deleted from a block leave it in use,
     partly empty (a year of weekly runs at 6,000 series grew the file by half with under 5% of its blocks free).
@@ -250,14 +259,12 @@ def compact_when_grown(path: str | Path, growth: float, **connect_options) -> tu
     if growth <= 0:
         return None
     path = Path(path)
-    with open_warehouse(path, **connect_options) as con:
-        last = con.execute(f"select bytes_after from {schema.WAREHOUSE_FILE} order by recorded_at desc limit 1"
-                           ).fetchone()
-    size = path.stat().st_size  # after the connection closed: its checkpoint is in the file
-    if last is not None and size <= (1 + growth) * last[0]:
+    size = path.stat().st_size  # call it after the connection closed: its checkpoint is in the file
+    if last_bytes is not None and size <= (1 + growth) * last_bytes:
         return None
-    done = compact(path) if last is not None else None
-    with open_warehouse(path, **connect_options) as con:
-        con.execute(f"insert into {schema.WAREHOUSE_FILE} values (current_timestamp, ?, ?)",
-                    [done[0] if done else None, done[1] if done else size])
+    done = compact(path) if last_bytes is not None else None
+    if last_bytes is None or done is not None:  # the first size, or a rewrite: recorded
+        with open_warehouse(path, **connect_options) as con:
+            con.execute(f"insert into {schema.WAREHOUSE_FILE} values (current_timestamp, ?, ?)",
+                        [done[0] if done else None, done[1] if done else size])
     return done

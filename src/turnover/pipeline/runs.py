@@ -95,12 +95,11 @@ def apply_retention(settings: Settings, as_of: date) -> dict[str, int]:
     with warehouse(settings) as con:
         deleted = retention_io.apply(con, as_of, settings.forecast.period, settings.retention.detail_days,
                                      settings.retention.scores_days, settings.tracking.drift_window_periods)
+        last_bytes = retention_io.last_file_bytes(con)
     if deleted["runs_thinned"] or deleted.get(schema.FORECAST_ACCURACY):
         log.info("retention: %d earlier runs' per-series tables dropped; %d scores compacted", deleted["runs_thinned"],
                  deleted.get(schema.FORECAST_ACCURACY, 0))
-    if str(settings.warehouse_path) == ":memory:":
-        return deleted
-    rewritten = retention_io.compact_when_grown(settings.warehouse_path, settings.retention.compact_growth,
+    rewritten = retention_io.compact_when_grown(settings.warehouse_path, settings.retention.compact_growth, last_bytes,
                                                 memory_limit=settings.execution.duckdb_memory_limit,
                                                 threads=settings.execution.duckdb_threads)
     if rewritten:
